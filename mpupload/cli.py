@@ -1,0 +1,160 @@
+"""The command line. Options take their defaults and help from `Settings` (config.py), so the settings
+live in one place; this module only maps flags to fields and the outcome to an exit code:
+0 all uploaded or skipped, 1 some failed, 2 usage error, 3 fatal (credentials, bucket, endpoint),
+130 interrupted."""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import fields
+
+import click
+
+from .config import Settings, SettingsError, parse_size
+
+_DEFAULTS = Settings()
+_FIELDS = {f.name: f for f in fields(Settings)}
+
+
+class _Size(click.ParamType):
+    name = "SIZE"
+
+    def convert(self, value, param, ctx):
+        try:
+            return parse_size(value)
+        except SettingsError as exc:
+            self.fail(str(exc), param, ctx)
+
+
+def _opt(name: str, *decls: str, **kw):
+    """A click option for Settings field `name`, with its default and help."""
+    f = _FIELDS[name]
+    kw.setdefault("default", getattr(_DEFAULTS, name))
+    kw.setdefault("show_default", True)
+    help_text = f.metadata.get("help", "")
+    if f.metadata.get("source"):
+        help_text += f" [default chosen by: {f.metadata['source']}]"
+    if "choices" in f.metadata:
+        kw.setdefault("type", click.Choice(f.metadata["choices"], case_sensitive=False))
+    return click.option(*(decls or ("--" + name.replace("_", "-"),)), name, help=help_text, **kw)
+
+
+def connection_options(fn):
+    for o in reversed([
+        _opt("endpoint_url", envvar="AWS_ENDPOINT_URL_S3"),
+        _opt("region"),
+        _opt("profile"),
+        _opt("read_timeout", type=float),
+        _opt("connect_timeout", type=float),
+        _opt("max_pool_connections", type=int),
+        _opt("retries", type=int),
+        _opt("retry_mode"),
+        _opt("verify_tls", "--verify-tls/--no-verify-tls"),
+        _opt("ca_bundle", type=click.Path(exists=True, dir_okay=False)),
+    ]):
+        fn = o(fn)
+    return fn
+
+
+def _fail_usage(message: str) -> None:
+    click.echo(f"mpupload: error: {message}", err=True)
+    sys.exit(2)
+
+
+def build_settings(source: str, dest: str, **opts) -> Settings:
+    from .remote import parse_s3_url
+
+    if not os.path.isdir(source):
+        raise SettingsError(f"source {source!r} is not a folder")
+    bucket, prefix = parse_s3_url(dest)
+    known = {k: v for k, v in opts.items() if k in _FIELDS}
+    for k in ("include", "exclude"):
+        if k in known:
+            known[k] = tuple(known[k])
+    if "checksum" in known:
+        known["checksum"] = known["checksum"] if known["checksum"] == "none" else known["checksum"].upper()
+    return Settings(source=os.path.abspath(source), bucket=bucket, prefix=prefix, **known).validated()
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
+@click.version_option(package_name="mpupload")
+def main() -> None:
+    """Upload very large collections of files to S3 and S3-compatible stores, fast, and prove they arrived."""
+
+
+@main.command()
+@click.argument("source", type=click.Path(file_okay=False))
+@click.argument("dest", metavar="s3://BUCKET[/PREFIX]")
+@connection_options
+@_opt("processes", "--processes", "-p", type=int)
+@_opt("threads", "--threads", "-t", type=int)
+@_opt("multipart_threshold", type=_Size())
+@_opt("multipart_chunksize", type=_Size())
+@_opt("file_attempts", type=int)
+@_opt("backoff_base", type=float)
+@_opt("backoff_cap", type=float)
+@_opt("checksum")
+@_opt("include", multiple=True, show_default=False)
+@_opt("exclude", multiple=True, show_default=False)
+@_opt("year_pattern")
+@_opt("follow_symlinks", "--follow-symlinks/--no-follow-symlinks")
+@_opt("batch_files", type=int)
+@_opt("batch_bytes", type=_Size())
+@_opt("dry_run", "--dry-run", is_flag=True)
+@_opt("json_output", "--json", is_flag=True)
+@_opt("progress_interval", type=float)
+@click.option("--failures-file", type=click.Path(dir_okay=False, writable=True),
+              help="Write every failed file (JSON lines: path, key, reason) here.")
+def upload(source: str, dest: str, failures_file: str | None, **opts) -> None:
+    """Upload SOURCE (a folder) to s3://BUCKET/PREFIX: key = PREFIX/<path relative to SOURCE>.
+
+    \b
+    Memory: about processes x (threads x multipart-chunksize + 60 MB). Small files
+    (below the multipart threshold) are read whole, so also <= threads x threshold per process.
+    """
+    try:
+        settings = build_settings(source, dest, **opts)
+    except SettingsError as exc:
+        _fail_usage(str(exc))
+    if settings.dry_run:
+        from .dryrun import dry_run
+
+        sys.exit(dry_run(settings, out=sys.stdout))
+    sys.exit(run_upload(settings, failures_file=failures_file))
+
+
+def run_upload(settings: Settings, *, failures_file: str | None = None) -> int:
+    from .coordinator import Coordinator
+    from .errors import FatalError
+    from .remote import preflight
+    from .report import make_reporter, summary_dict
+    from .stats import Stats
+
+    reporter = make_reporter(json_output=settings.json_output, interval=settings.progress_interval)
+    try:
+        preflight(settings)
+    except FatalError as exc:
+        _report_fatal(settings, exc.message, summary_dict(Stats().snapshot(), fatal=exc.message))
+        return 3
+    handle = open(failures_file, "w", encoding="utf-8") if failures_file else None  # noqa: SIM115
+    try:
+        outcome = Coordinator(settings, reporter, failures_file=handle).run()
+    finally:
+        if handle:
+            handle.close()
+    if outcome.fatal is not None and not settings.json_output:
+        click.echo(f"mpupload: fatal: {outcome.fatal.message}", err=True)
+    return outcome.exit_code
+
+
+def _report_fatal(settings: Settings, message: str, summary: dict) -> None:
+    import json
+
+    click.echo(f"mpupload: fatal: {message}", err=True)
+    if settings.json_output:
+        click.echo(json.dumps(summary))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,298 @@
+"""The coordinator: scans and plans in a feeder thread, starts the worker pool (spawn), feeds the bounded
+work queue, and in its main thread consumes every message from the workers: it is the only writer to the
+terminal and the only owner of the counts. It alone decides when the run stops (done, Ctrl-C, fatal).
+
+Every file found is accounted for: each batch handed out is tracked until every one of its files has a
+result; a worker that dies has its unfinished files handed to a replacement worker.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing as mp
+import queue
+import re
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import IO
+
+from .config import Settings
+from .errors import FatalError
+from .messages import FAILED, SKIPPED, Batch, BatchTaken, Fatal, FileTask, ScanProgress, UploadResult, WorkerDone, \
+    WorkerReport, WorkerStarted
+from .monitor import ResourceMonitor
+from .plan import Batcher, key_problem, task_for
+from .report import Reporter
+from .scan import FileEntry, Matcher, Skipped, scan
+from .stats import Snapshot, Stats
+from .worker import run_worker
+
+_TICK = 0.2  # how often the main loop wakes when no message arrives
+_MAX_RESPAWNS_PER_SLOT = 3
+
+
+@dataclass
+class Outcome:
+    snapshot: Snapshot
+    failures: list[UploadResult]
+    interrupted: bool = False
+    fatal: FatalError | None = None
+
+    @property
+    def exit_code(self) -> int:
+        if self.fatal is not None:
+            return 3
+        if self.interrupted:
+            return 130
+        return 1 if self.snapshot.failed or self.snapshot.pending else 0
+
+
+@dataclass
+class _Slot:
+    """One worker position in the pool; survives the death of the process that fills it."""
+
+    worker_id: int
+    handle: object = None  # mp.Process or threading.Thread
+    done: bool = False
+    respawns: int = 0
+    batches: set[int] = field(default_factory=set)
+
+
+class Coordinator:
+    def __init__(self, settings: Settings, reporter: Reporter, *, failures_file: IO[str] | None = None):
+        self.s = settings
+        self.reporter = reporter
+        self.failures_file = failures_file
+        self.stats = Stats()
+        self.monitor = ResourceMonitor()
+        self._outstanding: dict[int, dict[str, FileTask]] = {}
+        self._lock = threading.Lock()
+        self._fatal: FatalError | None = None
+        self._interrupted = False
+        self._next_worker_id = 0
+
+    # -- the feeder thread: scan -> plan -> batches -> work queue -------------------------------------
+    def _feed(self, tasks, results, stop) -> None:
+        try:
+            rx = re.compile(self.s.year_pattern) if self.s.year_pattern else None
+            batcher = Batcher(max_files=self.s.batch_files, max_bytes=self.s.batch_bytes)
+            found_files = found_bytes = 0
+            local: list[UploadResult] = []
+            for item in scan(self.s.source, follow_symlinks=self.s.follow_symlinks,
+                             matcher=Matcher(self.s.include, self.s.exclude)):
+                if stop.is_set():
+                    return
+                found_files += 1
+                if isinstance(item, Skipped):
+                    local.append(UploadResult(rel=item.rel, key="", status=SKIPPED, reason=item.reason))
+                    continue
+                assert isinstance(item, FileEntry)
+                found_bytes += item.size
+                task = task_for(item, prefix=self.s.prefix, year_pattern=rx)
+                problem = key_problem(task.key)
+                if problem:
+                    local.append(UploadResult(rel=task.rel, key=task.key, status=FAILED, reason=problem,
+                                              size=task.size))
+                    continue
+                for batch in batcher.add(task):
+                    found_files, found_bytes = self._hand_out(batch, tasks, results, stop, found_files,
+                                                              found_bytes, local)
+            for batch in batcher.flush():
+                found_files, found_bytes = self._hand_out(batch, tasks, results, stop, found_files,
+                                                          found_bytes, local)
+            self._report_found(results, found_files, found_bytes, local)
+            results.put(ScanProgress(files=0, nbytes=0, done=True))
+        except Exception as exc:  # the source vanished, a bug: stop the run with the reason
+            results.put(ScanProgress(files=0, nbytes=0, done=True, error=f"{type(exc).__name__}: {exc}"))
+
+    def _report_found(self, results, files: int, nbytes: int, local: list[UploadResult]) -> None:
+        if files or nbytes:
+            results.put(ScanProgress(files=files, nbytes=nbytes))
+        if local:
+            results.put(WorkerReport(worker=-1, results=tuple(local), bytes_sent=0))
+            local.clear()
+
+    def _hand_out(self, batch: Batch, tasks, results, stop, files: int, nbytes: int,
+                  local: list[UploadResult]) -> tuple[int, int]:
+        # Counts go out before the batch so "found" never trails "done".
+        self._report_found(results, files, nbytes, local)
+        with self._lock:
+            self._outstanding[batch.batch_id] = {t.rel: t for t in batch.tasks}
+        self._put(tasks, batch, stop)
+        return 0, 0
+
+    @staticmethod
+    def _put(tasks, item, stop) -> bool:
+        """Blocking put that still notices a stop (the queue is bounded: backpressure on the scan)."""
+        while not stop.is_set():
+            try:
+                tasks.put(item, timeout=_TICK)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    # -- workers ---------------------------------------------------------------------------------------
+    def _start_worker(self, slot: _Slot, ctx, tasks, results, stop) -> None:
+        self._next_worker_id += 1
+        slot.worker_id = self._next_worker_id
+        slot.done = False
+        if ctx is None:
+            slot.handle = threading.Thread(target=run_worker, args=(slot.worker_id, self.s, tasks, results, stop),
+                                           kwargs={"own_process": False}, daemon=True, name=f"worker-{slot.worker_id}")
+        else:
+            slot.handle = ctx.Process(target=run_worker, args=(slot.worker_id, self.s, tasks, results, stop),
+                                      daemon=True, name=f"mpupload-worker-{slot.worker_id}")
+        slot.handle.start()
+
+    def _worker_died(self, slot: _Slot, ctx, tasks, results, stop) -> None:
+        """Hand the dead worker's unfinished files to a replacement (bounded), else fail them."""
+        code = getattr(slot.handle, "exitcode", None)
+        self.monitor.forget(f"worker-{slot.worker_id}")
+        with self._lock:
+            orphans = [t for b in slot.batches for t in self._outstanding.pop(b, {}).values()]
+        slot.batches.clear()
+        if slot.respawns >= _MAX_RESPAWNS_PER_SLOT or stop.is_set():
+            slot.done = True
+            for t in orphans:
+                self._on_result(UploadResult(rel=t.rel, key=t.key, status=FAILED, size=t.size,
+                                             reason=f"worker process died (exit code {code})"))
+            return
+        slot.respawns += 1
+        self._start_worker(slot, ctx, tasks, results, stop)
+        if orphans:
+            batch = Batch(batch_id=-(slot.worker_id * 1_000_000 + slot.respawns), partition=orphans[0].partition,
+                          tasks=tuple(orphans))
+            with self._lock:
+                self._outstanding[batch.batch_id] = {t.rel: t for t in orphans}
+            self._put(tasks, batch, stop)
+
+    # -- the main loop ---------------------------------------------------------------------------------
+    def _on_result(self, r: UploadResult) -> None:
+        self.stats.add(r)
+        if r.batch_id:
+            with self._lock:
+                remaining = self._outstanding.get(r.batch_id)
+                if remaining is not None:
+                    remaining.pop(r.rel, None)
+                    if not remaining:
+                        del self._outstanding[r.batch_id]
+        self.reporter.result(r)
+        if r.status == FAILED and self.failures_file is not None:
+            self.failures_file.write(json.dumps({"path": r.rel, "key": r.key, "reason": r.reason,
+                                                 "size": r.size, "attempts": r.attempts}, ensure_ascii=False) + "\n")
+
+    def _handle(self, msg, slots: dict[int, _Slot], stop) -> None:
+        if isinstance(msg, WorkerReport):
+            self.stats.sent(msg.bytes_sent)
+            for r in msg.results:
+                self._on_result(r)
+        elif isinstance(msg, ScanProgress):
+            self.stats.found(msg.files, msg.nbytes)
+            if msg.done:
+                self.stats.scan_done = True
+                if msg.error and self._fatal is None:
+                    self._fatal = FatalError("scan", f"scanning {self.s.source} failed: {msg.error}")
+                    stop.set()
+        elif isinstance(msg, BatchTaken):
+            if msg.worker in slots:
+                slots[msg.worker].batches.add(msg.batch_id)
+        elif isinstance(msg, WorkerStarted):
+            self.monitor.add_worker(f"worker-{msg.worker}", msg.pid)
+        elif isinstance(msg, WorkerDone):
+            if msg.worker in slots:
+                slots[msg.worker].done = True
+        elif isinstance(msg, Fatal):
+            if self._fatal is None:
+                self._fatal = FatalError(msg.kind, msg.message)
+            stop.set()
+
+    def _finished_batches(self, slots: dict[int, _Slot]) -> None:
+        with self._lock:
+            live = set(self._outstanding)
+        for slot in slots.values():
+            slot.batches &= live
+
+    def run(self) -> Outcome:
+        nproc = self.s.effective_processes
+        inline = self.s.processes == 0
+        ctx = None if inline else mp.get_context("spawn")
+        if inline:
+            tasks, results, stop = queue.Queue(maxsize=4), queue.Queue(), threading.Event()
+        else:
+            tasks, results, stop = ctx.Queue(maxsize=nproc * 2), ctx.Queue(), ctx.Event()
+        slot_list = [_Slot(worker_id=0) for _ in range(nproc)]
+        for slot in slot_list:
+            self._start_worker(slot, ctx, tasks, results, stop)
+        feeder = threading.Thread(target=self._feed, args=(tasks, results, stop), daemon=True, name="feeder")
+        feeder.start()
+        self.reporter.start(f"Uploading {self.s.source} to s3://{self.s.bucket}/{self.s.prefix} with "
+                            f"{nproc} process(es) x {self.s.threads} threads")
+        sentinels_sent = False
+        last_draw = 0.0
+        force = False
+        while True:
+            slots = {s.worker_id: s for s in slot_list}
+            try:
+                try:
+                    msg = results.get(timeout=_TICK)
+                except queue.Empty:
+                    msg = None
+                if msg is not None:
+                    self._handle(msg, slots, stop)
+                    # Drain whatever else is waiting before drawing: drawing is the slow part.
+                    for _ in range(1000):
+                        try:
+                            self._handle(results.get_nowait(), slots, stop)
+                        except queue.Empty:
+                            break
+                if any(not s.done and not s.handle.is_alive() for s in slot_list):
+                    # A worker's last messages may still sit in the queue: read them before judging.
+                    self._drain_late(results, slots, stop, wait=0.0)
+                    for slot in slot_list:
+                        if not slot.done and not slot.handle.is_alive():
+                            if sentinels_sent:
+                                slot.done = True  # nothing left to hand a replacement
+                            else:
+                                self._worker_died(slot, ctx, tasks, results, stop)
+                self._finished_batches(slots)
+                with self._lock:
+                    all_handed_back = self.stats.scan_done and not self._outstanding
+                if all_handed_back and not sentinels_sent:
+                    for _ in slot_list:
+                        self._put(tasks, None, stop)
+                    sentinels_sent = True
+                if all(s.done for s in slot_list):
+                    break
+                now = time.monotonic()
+                if now - last_draw >= self.s.progress_interval:
+                    last_draw = now
+                    self.reporter.progress(self.stats.snapshot(self.monitor.sample()))
+            except KeyboardInterrupt:
+                if self._interrupted:
+                    force = True
+                    break
+                self._interrupted = True
+                stop.set()
+        if force:
+            for slot in slot_list:
+                if hasattr(slot.handle, "terminate"):
+                    slot.handle.terminate()
+        for slot in slot_list:
+            slot.handle.join(timeout=10)
+        self._drain_late(results, {s.worker_id: s for s in slot_list}, stop)
+        feeder.join(timeout=5)
+        snap = self.stats.snapshot(self.monitor.sample())
+        self.reporter.finish(snap, self.stats.failures, interrupted=self._interrupted,
+                             fatal=self._fatal.message if self._fatal else None)
+        return Outcome(snapshot=snap, failures=self.stats.failures, interrupted=self._interrupted, fatal=self._fatal)
+
+    def _drain_late(self, results, slots, stop, *, wait: float = 0.05) -> None:
+        """Messages a worker flushed just before it ended."""
+        for _ in range(1_000_000):
+            try:
+                msg = results.get(timeout=wait) if wait else results.get_nowait()
+            except queue.Empty:
+                return
+            self._handle(msg, slots, stop)

@@ -1,0 +1,56 @@
+"""`--dry-run`: scan and plan exactly as a real run would, upload nothing, and say what would happen."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter
+from typing import IO
+
+from .config import Settings, format_size
+from .plan import Batcher, key_problem, task_for
+from .scan import Matcher, Skipped, scan
+
+
+def dry_run(s: Settings, *, out: IO[str]) -> int:
+    rx = re.compile(s.year_pattern) if s.year_pattern else None
+    files: Counter[str] = Counter()
+    sizes: Counter[str] = Counter()
+    batches: Counter[str] = Counter()
+    problems: list[tuple[str, str]] = []
+    batcher = Batcher(max_files=s.batch_files, max_bytes=s.batch_bytes)
+    for item in scan(s.source, follow_symlinks=s.follow_symlinks, matcher=Matcher(s.include, s.exclude)):
+        if isinstance(item, Skipped):
+            problems.append((item.rel, "skip: " + item.reason))
+            continue
+        task = task_for(item, prefix=s.prefix, year_pattern=rx)
+        bad = key_problem(task.key)
+        if bad:
+            problems.append((item.rel, "fail: " + bad))
+            continue
+        files[task.partition] += 1
+        sizes[task.partition] += task.size
+        for b in batcher.add(task):
+            batches[b.partition] += 1
+    for b in batcher.flush():
+        batches[b.partition] += 1
+    total_files, total_bytes = sum(files.values()), sum(sizes.values())
+    if s.json_output:
+        for rel, why in problems:
+            kind, _, reason = why.partition(": ")
+            out.write(json.dumps({"event": "skipped" if kind == "skip" else "failed", "path": rel,
+                                  "reason": reason}, ensure_ascii=False) + "\n")
+        out.write(json.dumps({"event": "plan", "files": total_files, "bytes": total_bytes,
+                              "partitions": {p: {"files": files[p], "bytes": sizes[p], "batches": batches[p]}
+                                             for p in sorted(files)},
+                              "not_uploadable": len(problems)}) + "\n")
+        return 0
+    dest = f"s3://{s.bucket}/{s.prefix}".rstrip("/")
+    out.write(f"Dry run: {total_files} files, {format_size(total_bytes)} in {len(files)} partitions "
+              f"-> {dest} ({s.effective_processes} processes x {s.threads} threads); nothing uploaded.\n")
+    out.write(f"{'partition':>10} {'files':>8} {'bytes':>12} {'batches':>8}\n")
+    for p in sorted(files):
+        out.write(f"{p:>10} {files[p]:>8} {format_size(sizes[p]):>12} {batches[p]:>8}\n")
+    for rel, why in problems:
+        out.write(f"  {rel}: {why}\n")
+    return 0

@@ -1,0 +1,87 @@
+"""Plain-value messages that cross process boundaries. Only str, int, float and tuples of them:
+exceptions never cross; their kind and message do."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+UPLOADED, SKIPPED, FAILED = "uploaded", "skipped", "failed"
+
+
+@dataclass(frozen=True, slots=True)
+class FileTask:
+    path: str
+    rel: str
+    key: str
+    size: int
+    mtime_ns: int
+    inode: int
+    partition: str
+
+
+@dataclass(frozen=True, slots=True)
+class Batch:
+    batch_id: int
+    partition: str
+    tasks: tuple[FileTask, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class UploadResult:
+    rel: str
+    key: str
+    status: str  # uploaded | skipped | failed
+    reason: str = ""
+    size: int = 0
+    mtime_ns: int = 0
+    inode: int = 0
+    digest: str = ""
+    etag: str = ""
+    attempts: int = 0
+    seconds: float = 0.0
+    batch_id: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class BatchTaken:
+    worker: int
+    batch_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerReport:
+    """Results finished since the last report, plus bytes put on the wire (parts included)."""
+
+    worker: int
+    results: tuple[UploadResult, ...]
+    bytes_sent: int
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerStarted:
+    worker: int
+    pid: int
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerDone:
+    worker: int
+
+
+@dataclass(frozen=True, slots=True)
+class Fatal:
+    """A condition that makes every further upload pointless (bad credentials, missing bucket)."""
+
+    worker: int
+    kind: str
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class ScanProgress:
+    """From the coordinator's scanning thread: files and bytes found since the last message."""
+
+    files: int
+    nbytes: int
+    done: bool = False
+    error: str = ""

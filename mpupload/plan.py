@@ -1,0 +1,98 @@
+"""Pure planning: which partition (year) a file belongs to, what its object key is, and how files are cut
+into batches.
+
+Why batches in one shared queue rather than whole years per worker: years are very uneven (a 1945 folder
+may hold ten times a 1921 one), so a static year-to-worker assignment leaves workers idle at the end.
+Each batch holds files of one year (so a worker's connections and the listing it may need stay on one
+prefix), is capped in files and bytes, and any idle worker takes the next one.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+from .config import MAX_KEY_BYTES
+from .messages import Batch, FileTask
+from .scan import FileEntry
+
+YEAR_MIN, YEAR_MAX = 1800, 2100
+_YEAR_DIR = re.compile(r"^\d{4}$")
+
+
+def year_of(rel: str, mtime_ns: int, year_pattern: re.Pattern | None = None) -> str:
+    """Partition key: the first folder named like a plausible year, else the pattern's first group,
+    else the year of the file's mtime (UTC)."""
+    for part in rel.split("/")[:-1]:
+        if _YEAR_DIR.match(part) and YEAR_MIN <= int(part) <= YEAR_MAX:
+            return part
+    if year_pattern is not None:
+        m = year_pattern.search(rel)
+        if m and m.group(1) and m.group(1).isdigit() and YEAR_MIN <= int(m.group(1)) <= YEAR_MAX:
+            return m.group(1)
+    return str(time.gmtime(mtime_ns / 1e9).tm_year)
+
+
+def object_key(prefix: str, rel: str) -> str:
+    """PREFIX/rel, with no doubled or leading slash."""
+    prefix = prefix.strip("/")
+    return f"{prefix}/{rel}" if prefix else rel
+
+
+def key_problem(key: str) -> str | None:
+    """Why `key` cannot be stored, or None."""
+    n = len(key.encode("utf-8"))
+    if n > MAX_KEY_BYTES:
+        return f"object key is {n} bytes; S3 allows at most {MAX_KEY_BYTES}"
+    return None
+
+
+@dataclass
+class _Pending:
+    tasks: list[FileTask]
+    size: int = 0
+
+
+class Batcher:
+    """Groups tasks by partition into batches capped at `max_files` files and `max_bytes` bytes."""
+
+    def __init__(self, *, max_files: int, max_bytes: int):
+        self.max_files, self.max_bytes = max_files, max_bytes
+        self._pending: dict[str, _Pending] = {}
+        self._next_id = 0
+
+    def add(self, task: FileTask) -> Iterator[Batch]:
+        """Add one task; yields a batch when its partition's batch is full."""
+        p = self._pending.setdefault(task.partition, _Pending([]))
+        p.tasks.append(task)
+        p.size += task.size
+        if len(p.tasks) >= self.max_files or p.size >= self.max_bytes:
+            del self._pending[task.partition]
+            yield self._make(task.partition, p.tasks)
+
+    def flush(self) -> Iterator[Batch]:
+        """Every partly filled batch, in partition order."""
+        for partition in sorted(self._pending):
+            yield self._make(partition, self._pending[partition].tasks)
+        self._pending.clear()
+
+    def _make(self, partition: str, tasks: list[FileTask]) -> Batch:
+        self._next_id += 1
+        return Batch(batch_id=self._next_id, partition=partition, tasks=tuple(tasks))
+
+
+def task_for(entry: FileEntry, *, prefix: str, year_pattern: re.Pattern | None) -> FileTask:
+    return FileTask(
+        path=entry.path, rel=entry.rel, key=object_key(prefix, entry.rel), size=entry.size,
+        mtime_ns=entry.mtime_ns, inode=entry.inode, partition=year_of(entry.rel, entry.mtime_ns, year_pattern),
+    )
+
+
+def batches(tasks: Iterable[FileTask], *, max_files: int, max_bytes: int) -> Iterator[Batch]:
+    """All tasks cut into batches (convenience for tests and dry runs)."""
+    b = Batcher(max_files=max_files, max_bytes=max_bytes)
+    for t in tasks:
+        yield from b.add(t)
+    yield from b.flush()

@@ -1,0 +1,95 @@
+"""The destination: building clients (inside each process: clients cannot be pickled or forked safely),
+parsing s3:// URLs, and the preflight probe that turns bad credentials, a missing bucket, a dead endpoint
+or a read-only key into one clear fatal error before any file is touched."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import replace
+
+from .config import Settings, SettingsError, botocore_config
+from .errors import FATAL, FatalError, classify, error_code, http_status
+
+
+def parse_s3_url(url: str) -> tuple[str, str]:
+    """'s3://bucket/some/prefix/' -> ('bucket', 'some/prefix')."""
+    if not url.startswith("s3://"):
+        raise SettingsError(f"destination must look like s3://BUCKET[/PREFIX], not {url!r}")
+    rest = url[5:]
+    bucket, _, prefix = rest.partition("/")
+    if not bucket:
+        raise SettingsError(f"no bucket in {url!r}")
+    return bucket, prefix.strip("/")
+
+
+def make_client(settings: Settings, *, config=None):
+    """A boto3 S3 client from the standard credential chain (or --profile). Credentials stay inside
+    botocore: they are never copied into our settings, messages or logs."""
+    import boto3
+
+    session = boto3.session.Session(profile_name=settings.profile, region_name=settings.region)
+    verify: bool | str = settings.ca_bundle if settings.ca_bundle else settings.verify_tls
+    return session.client(
+        "s3", endpoint_url=settings.endpoint_url, config=config or botocore_config(settings), verify=verify
+    )
+
+
+def describe_destination(settings: Settings) -> str:
+    where = f"s3://{settings.bucket}/{settings.prefix}".rstrip("/")
+    return f"{where} at {settings.endpoint_url}" if settings.endpoint_url else where
+
+
+def preflight(settings: Settings) -> None:
+    """Raise FatalError unless we can list (or at least write) the destination.
+
+    Uses short timeouts and few attempts so a dead endpoint is reported in seconds, not after the
+    run's patient per-request timeouts. The write probe starts and aborts a multipart upload: it
+    proves PutObject permission without leaving an object behind.
+    """
+    from botocore import exceptions as be
+
+    probe_settings = replace(settings, connect_timeout=min(settings.connect_timeout, 5.0),
+                             read_timeout=min(settings.read_timeout, 20.0), retries=3)
+    dest = describe_destination(settings)
+    try:
+        client = make_client(probe_settings)
+    except be.ProfileNotFound as exc:
+        raise FatalError("credentials", f"AWS profile not found: {exc.kwargs.get('profile')}") from None
+    except Exception as exc:
+        raise FatalError("config", f"cannot set up the S3 client: {exc}") from None
+    bucket, prefix = settings.bucket, settings.prefix
+    probe_key = f"{prefix}/.mpupload-write-probe-{secrets.token_hex(6)}".lstrip("/")
+    try:
+        try:
+            client.list_objects_v2(Bucket=bucket, Prefix=prefix, MaxKeys=1)
+        except be.ClientError as exc:
+            # A write-only key may not list; the write probe below decides.
+            if error_code(exc) != "AccessDenied" and http_status(exc) != 403:
+                raise
+        upload = client.create_multipart_upload(Bucket=bucket, Key=probe_key)
+        client.abort_multipart_upload(Bucket=bucket, Key=probe_key, UploadId=upload["UploadId"])
+    except be.SSLError as exc:
+        raise FatalError("tls", f"TLS verification failed for {settings.endpoint_url or 'S3'}: {_first_line(exc)} "
+                         "(use --ca-bundle, or --no-verify-tls for a test server)") from None
+    except (be.EndpointConnectionError, be.ConnectTimeoutError, be.ReadTimeoutError, be.ConnectionClosedError) as exc:
+        raise FatalError("endpoint", f"cannot reach the S3 endpoint {settings.endpoint_url or ''}: "
+                         f"{_first_line(exc)}".replace("  ", " ")) from None
+    except be.ClientError as exc:
+        code = error_code(exc)
+        if code == "NoSuchBucket":
+            raise FatalError("bucket", f"bucket {bucket!r} does not exist ({dest})") from None
+        if code == "AccessDenied" or http_status(exc) == 403:
+            raise FatalError("permission", f"no permission to write to {dest} (AccessDenied)") from None
+        kind, reason = classify(exc)
+        if kind == FATAL:
+            raise FatalError("credentials", f"{reason} for {dest}") from None
+        raise FatalError("endpoint", f"the S3 endpoint refused the probe of {dest}: {reason}") from None
+    except FatalError:
+        raise
+    except Exception as exc:
+        kind, reason = classify(exc)
+        raise FatalError("credentials" if kind == FATAL else "endpoint", f"{reason} ({dest})") from None
+
+
+def _first_line(exc: BaseException) -> str:
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__

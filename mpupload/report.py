@@ -1,0 +1,206 @@
+"""Drawing, and only drawing: every view is fed Snapshots and results by the coordinator's main thread,
+the one writer to the terminal. Three views share one interface (after restic's progress printers):
+a live rich bar on a terminal, plain periodic log lines otherwise, and JSON lines with --json."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from typing import IO, Protocol
+
+from .config import format_size
+from .messages import UPLOADED, UploadResult
+from .stats import Snapshot
+
+_LIST_FAILURES = 50  # in the human summary; the failures file has them all
+
+
+def _eta(seconds: float | None) -> str:
+    if seconds is None:
+        return "--"
+    seconds = int(seconds)
+    h, rem = divmod(seconds, 3600)
+    m, s = divmod(rem, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+
+
+def _rate(bps: float) -> str:
+    return f"{bps / 1e6:.1f} MB/s"
+
+
+def progress_line(s: Snapshot) -> str:
+    found = f"{s.found_files}" + ("" if s.scan_done else "+")
+    res = s.resources
+    return (
+        f"{s.done}/{found} files ({s.uploaded} up, {s.skipped} skipped, {s.failed} failed) | "
+        f"{format_size(s.bytes_uploaded + s.bytes_skipped)}/{format_size(s.found_bytes)} | "
+        f"{_rate(s.bytes_per_s)}, {s.files_per_min:.0f} files/min | ETA {_eta(s.eta_seconds)} | "
+        f"CPU {res.get('cpu_percent', 0):.0f}% RSS {format_size(res.get('rss', 0))} "
+        f"net {_rate(res.get('net_sent_per_s', 0))}"
+    )
+
+
+def summary_dict(s: Snapshot, *, interrupted: bool = False, fatal: str | None = None) -> dict:
+    res = s.resources
+    return {
+        "event": "summary",
+        "uploaded": s.uploaded, "skipped": s.skipped, "failed": s.failed,
+        "found": s.found_files, "not_done": s.pending,
+        "bytes": s.bytes_uploaded, "bytes_skipped": s.bytes_skipped, "bytes_found": s.found_bytes,
+        "seconds": round(s.elapsed, 3),
+        "files_per_min": round(s.uploaded / s.elapsed * 60, 1) if s.elapsed > 0 else 0.0,
+        "mb_per_s": round(s.bytes_uploaded / s.elapsed / 1e6, 3) if s.elapsed > 0 else 0.0,
+        "peak_rss": res.get("peak_rss", 0),
+        "failures_by_reason": {g: n for g, n, _ in s.failure_reasons},
+        "skips_by_reason": dict(s.skip_reasons),
+        "interrupted": interrupted,
+        "fatal": fatal,
+    }
+
+
+class Reporter(Protocol):
+    def start(self, text: str) -> None: ...
+    def progress(self, snap: Snapshot) -> None: ...
+    def result(self, r: UploadResult) -> None: ...
+    def finish(self, snap: Snapshot, failures: list[UploadResult], *, interrupted: bool, fatal: str | None) -> None: ...
+    def close(self) -> None: ...
+
+
+class _HumanSummary:
+    out: IO[str]
+
+    def finish(self, snap: Snapshot, failures: list[UploadResult], *, interrupted: bool, fatal: str | None) -> None:
+        self.close()
+        d = summary_dict(snap, interrupted=interrupted, fatal=fatal)
+        w = self.out.write
+        w("\n")
+        if fatal:
+            w(f"STOPPED: {fatal}\n")
+        elif interrupted:
+            w("INTERRUPTED: the run was stopped; run the same command again to finish.\n")
+        w(f"Uploaded {d['uploaded']} files ({format_size(d['bytes'])}), skipped {d['skipped']}, "
+          f"failed {d['failed']}" + (f", not done {d['not_done']}" if d["not_done"] else "") +
+          f" of {d['found']} found, in {_eta(snap.elapsed)} "
+          f"({d['files_per_min']:.0f} files/min, {d['mb_per_s']:.1f} MB/s, peak RSS {format_size(d['peak_rss'])}).\n")
+        for reason, n in snap.skip_reasons:
+            w(f"  skipped {n}: {reason}\n")
+        for reason, n, examples in snap.failure_reasons:
+            w(f"  failed {n}: {reason} (e.g. {', '.join(examples)})\n")
+        if failures:
+            w("Failed files:\n")
+            for r in failures[:_LIST_FAILURES]:
+                w(f"  {r.rel}: {r.reason}\n")
+            if snap.failed > _LIST_FAILURES:
+                w(f"  ... and {snap.failed - _LIST_FAILURES} more (all of them: --failures-file PATH)\n")
+        self.out.flush()
+
+
+class PlainReporter(_HumanSummary):
+    """Log lines every `interval` seconds (not a TTY: a CI log, a nohup file)."""
+
+    def __init__(self, *, out: IO[str] = sys.stdout, err: IO[str] = sys.stderr, interval: float = 10.0):
+        self.out, self.err, self.interval = out, err, interval
+        self._last = 0.0
+
+    def start(self, text: str) -> None:
+        self.err.write(text + "\n")
+        self.err.flush()
+
+    def progress(self, snap: Snapshot) -> None:
+        now = time.monotonic()
+        if now - self._last >= self.interval:
+            self._last = now
+            self.err.write(time.strftime("%H:%M:%S ") + progress_line(snap) + "\n")
+            self.err.flush()
+
+    def result(self, r: UploadResult) -> None:
+        pass  # failures are listed in the summary; per-file lines would flood a long run's log
+
+    def close(self) -> None:
+        pass
+
+
+class RichReporter(_HumanSummary):
+    """A live bar with counts, rates, ETA and resource use, redrawn in place."""
+
+    def __init__(self, *, out: IO[str] = sys.stdout):
+        from rich.console import Console
+        from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
+
+        self.out = out
+        self.console = Console(file=sys.stderr)
+        self._bar = Progress(
+            TextColumn("[bold]{task.description}"), BarColumn(), DownloadColumn(binary_units=True),
+            TimeRemainingColumn(), TextColumn("{task.fields[detail]}"),
+            console=self.console, refresh_per_second=4, transient=False,
+        )
+        self._task = self._bar.add_task("upload", total=None, detail="scanning...")
+        self._started = False
+
+    def start(self, text: str) -> None:
+        self.console.print(text)
+        self._bar.start()
+        self._started = True
+
+    def progress(self, snap: Snapshot) -> None:
+        res = snap.resources
+        detail = (f"{snap.done}/{snap.found_files}{'' if snap.scan_done else '+'} files "
+                  f"[green]{snap.uploaded}[/] [yellow]{snap.skipped}[/] [red]{snap.failed}[/] "
+                  f"{_rate(snap.bytes_per_s)} {snap.files_per_min:.0f}/min "
+                  f"CPU {res.get('cpu_percent', 0):.0f}% RSS {format_size(res.get('rss', 0))}")
+        self._bar.update(self._task, total=snap.found_bytes if snap.scan_done else None,
+                         completed=snap.bytes_uploaded + snap.bytes_skipped, detail=detail)
+
+    def result(self, r: UploadResult) -> None:
+        if r.status != UPLOADED and r.reason:
+            self.console.print(f"[{'red' if r.status == 'failed' else 'yellow'}]{r.status}[/] {r.rel}: {r.reason}",
+                               markup=True, highlight=False)
+
+    def close(self) -> None:
+        if self._started:
+            self._bar.stop()
+            self._started = False
+
+
+class JsonReporter:
+    """JSON lines on stdout: one event per file not uploaded, periodic progress, a final summary."""
+
+    def __init__(self, *, out: IO[str] = sys.stdout, interval: float = 5.0):
+        self.out, self.interval = out, interval
+        self._last = 0.0
+
+    def _emit(self, obj: dict) -> None:
+        self.out.write(json.dumps(obj, ensure_ascii=False) + "\n")
+        self.out.flush()
+
+    def start(self, text: str) -> None:
+        self._emit({"event": "start", "message": text})
+
+    def progress(self, snap: Snapshot) -> None:
+        now = time.monotonic()
+        if now - self._last >= self.interval:
+            self._last = now
+            self._emit({"event": "progress", "done": snap.done, "found": snap.found_files,
+                        "uploaded": snap.uploaded, "skipped": snap.skipped, "failed": snap.failed,
+                        "bytes": snap.bytes_uploaded, "bytes_per_s": round(snap.bytes_per_s),
+                        "eta_seconds": snap.eta_seconds, "cpu_percent": snap.resources.get("cpu_percent"),
+                        "rss": snap.resources.get("rss")})
+
+    def result(self, r: UploadResult) -> None:
+        if r.status != UPLOADED:
+            self._emit({"event": r.status, "path": r.rel, "key": r.key, "reason": r.reason, "size": r.size})
+
+    def finish(self, snap: Snapshot, failures: list[UploadResult], *, interrupted: bool, fatal: str | None) -> None:
+        self._emit(summary_dict(snap, interrupted=interrupted, fatal=fatal))
+
+    def close(self) -> None:
+        pass
+
+
+def make_reporter(*, json_output: bool, interval: float) -> Reporter:
+    if json_output:
+        return JsonReporter(interval=max(interval, 5.0))
+    if sys.stderr.isatty():
+        return RichReporter()
+    return PlainReporter(interval=max(interval, 10.0))
