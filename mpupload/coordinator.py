@@ -19,8 +19,19 @@ from typing import IO
 
 from .config import Settings
 from .errors import FatalError
-from .messages import FAILED, SKIPPED, Batch, BatchTaken, Fatal, FileTask, ScanProgress, UploadResult, WorkerDone, \
-    WorkerReport, WorkerStarted
+from .messages import (
+    FAILED,
+    SKIPPED,
+    Batch,
+    BatchTaken,
+    Fatal,
+    FileTask,
+    ScanProgress,
+    UploadResult,
+    WorkerDone,
+    WorkerReport,
+    WorkerStarted,
+)
 from .monitor import ResourceMonitor
 from .plan import Batcher, key_problem, task_for
 from .report import Reporter

@@ -223,16 +223,12 @@ def main(argv: list[str] | None = None) -> int:
         path.write_text("".join(f"export {k}={v}\n" for k, v in server.env().items()))
         path.chmod(0o600)
     print(f"SeaweedFS S3 on {server.endpoint_url} (pid {server.process.pid})", flush=True)
-    stop = False
-
     def _on_term(*_):
-        nonlocal stop
-        stop = True
+        raise KeyboardInterrupt  # unwinds the wait below into the same clean stop as Ctrl-C
 
     signal.signal(signal.SIGTERM, _on_term)
     try:
-        while not stop and server.process.poll() is None:
-            signal.sigtimedwait([signal.SIGTERM, signal.SIGINT], 1.0)
+        server.process.wait()
     except KeyboardInterrupt:
         pass
     finally:

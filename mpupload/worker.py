@@ -22,8 +22,18 @@ from urllib.parse import quote
 from .config import Settings, transfer_config
 from .errors import FATAL, PERMANENT, FatalError, FileChanged, classify
 from .hashing import META_DIGEST, META_MTIME, META_PATH, TransportChecksum, xxh3_bytes, xxh3_stream
-from .messages import FAILED, UPLOADED, Batch, BatchTaken, Fatal, FileTask, UploadResult, WorkerDone, \
-    WorkerReport, WorkerStarted
+from .messages import (
+    FAILED,
+    UPLOADED,
+    Batch,
+    BatchTaken,
+    Fatal,
+    FileTask,
+    UploadResult,
+    WorkerDone,
+    WorkerReport,
+    WorkerStarted,
+)
 
 INTERRUPTED = "interrupted before it finished"
 _FLUSH_SECONDS = 0.25  # results cross the process boundary at most ~4 times a second per worker

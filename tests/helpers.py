@@ -1,0 +1,62 @@
+"""Test helpers: run the real CLI, build odd trees, and check what landed with an independent client."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import xxhash
+
+MIB = 1024 * 1024
+
+
+def run_cli(args: list[str], env: dict, *, timeout: float = 240, stdin=subprocess.DEVNULL) -> subprocess.CompletedProcess:
+    """`python -m mpupload ARGS`, as a user runs it; bounded in time."""
+    return subprocess.run([sys.executable, "-m", "mpupload", *args], env=env, capture_output=True, text=True,
+                          timeout=timeout, stdin=stdin)
+
+
+def json_events(stdout: str) -> list[dict]:
+    return [json.loads(line) for line in stdout.splitlines() if line.startswith("{")]
+
+
+def summary_of(stdout: str) -> dict:
+    sums = [e for e in json_events(stdout) if e.get("event") == "summary"]
+    assert len(sums) == 1, f"expected one summary event in:\n{stdout}"
+    return sums[0]
+
+
+def local_files(root: Path) -> dict[str, Path]:
+    """Regular files under root by '/'-separated relative path (what should land)."""
+    out = {}
+    for dirpath, _dirs, files in os.walk(root):
+        for name in files:
+            p = Path(dirpath) / name
+            if p.is_file() and not p.is_symlink():
+                out[p.relative_to(root).as_posix()] = p
+    return out
+
+
+def list_keys(client, bucket: str, prefix: str) -> dict[str, int]:
+    keys = {}
+    for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix + "/"):
+        for obj in page.get("Contents", []):
+            keys[obj["Key"]] = obj["Size"]
+    return keys
+
+
+def assert_landed(client, bucket: str, prefix: str, files: dict[str, Path]) -> None:
+    """Every file is stored under prefix/rel with identical bytes and the right xxh3-128 metadata,
+    and nothing else is there."""
+    keys = list_keys(client, bucket, prefix)
+    expected = {f"{prefix}/{rel}" for rel in files}
+    assert set(keys) == expected, f"missing {sorted(expected - set(keys))[:5]}, extra {sorted(set(keys) - expected)[:5]}"
+    for rel, path in files.items():
+        obj = client.get_object(Bucket=bucket, Key=f"{prefix}/{rel}")
+        body = obj["Body"].read()
+        data = path.read_bytes()
+        assert body == data, f"bytes differ for {rel}"
+        assert obj["Metadata"].get("xxh3-128") == xxhash.xxh3_128_hexdigest(data), f"digest metadata wrong for {rel}"
