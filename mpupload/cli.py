@@ -101,6 +101,8 @@ def main() -> None:
 @_opt("follow_symlinks", "--follow-symlinks/--no-follow-symlinks")
 @_opt("batch_files", type=int)
 @_opt("batch_bytes", type=_Size())
+@_opt("skip_existing")
+@_opt("journal", type=click.Path(dir_okay=False))
 @_opt("dry_run", "--dry-run", is_flag=True)
 @_opt("json_output", "--json", is_flag=True)
 @_opt("progress_interval", type=float)
@@ -122,6 +124,38 @@ def upload(source: str, dest: str, failures_file: str | None, **opts) -> None:
 
         sys.exit(dry_run(settings, out=sys.stdout))
     sys.exit(run_upload(settings, failures_file=failures_file))
+
+
+@main.command()
+@click.argument("source", type=click.Path(file_okay=False))
+@click.argument("dest", metavar="s3://BUCKET[/PREFIX]")
+@connection_options
+@_opt("processes", "--processes", "-p", type=int)
+@_opt("threads", "--threads", "-t", type=int)
+@_opt("include", multiple=True, show_default=False)
+@_opt("exclude", multiple=True, show_default=False)
+@_opt("follow_symlinks", "--follow-symlinks/--no-follow-symlinks")
+@_opt("json_output", "--json", is_flag=True)
+@click.option("--deep", is_flag=True, help="Download every object and hash its bytes (slow, thorough).")
+def verify(source: str, dest: str, deep: bool, **opts) -> None:
+    """Check that s3://BUCKET/PREFIX matches SOURCE: every file present, same size, same xxh3-128.
+
+    Exit 0 only when everything matches; 1 lists what is missing, different or extra; 3 fatal.
+    """
+    from .errors import FatalError
+    from .remote import preflight_read
+    from .verify import verify as run_verify
+
+    try:
+        settings = build_settings(source, dest, **opts)
+    except SettingsError as exc:
+        _fail_usage(str(exc))
+    try:
+        preflight_read(settings)
+    except FatalError as exc:
+        click.echo(f"mpupload: fatal: {exc.message}", err=True)
+        sys.exit(3)
+    sys.exit(run_verify(settings, deep=deep, out=sys.stdout))
 
 
 def run_upload(settings: Settings, *, failures_file: str | None = None) -> int:

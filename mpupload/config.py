@@ -99,6 +99,14 @@ class Settings:
     year_pattern: str | None = _opt(None, "Regex with one group, applied to the relative path, giving the "
                                     "year when no folder is a year.")
     follow_symlinks: bool = _opt(False, "Upload the targets of symlinks (loop-safe) instead of skipping them.")
+    skip_existing: str = _opt("checksum", "What counts as already uploaded: 'journal' (unchanged since this "
+                              "machine stored it), 'size' (also: an object of the same size exists), 'checksum' "
+                              "(also: an object with the same size and xxh3-128), 'never'.",
+                              "safest that is still fast: the journal answers reruns without hashing",
+                              choices=("journal", "size", "checksum", "never"))
+    journal: str | None = _opt(None, "Journal file (SQLite) of what is stored; default: one per source and "
+                               "destination under $XDG_STATE_HOME/mpupload.")
+    run_id: str = ""  # set by the coordinator for each run; marks the multipart uploads this run touched
     dry_run: bool = _opt(False, "Show the plan (files, bytes, partitions); upload nothing.")
     batch_files: int = _opt(64, "Files per work batch handed to a worker.",
                             "small enough that idle workers steal work from big years")
@@ -130,6 +138,8 @@ class Settings:
             raise SettingsError("--retry-mode must be standard or adaptive (legacy retries are not used)")
         if self.checksum not in ("CRC32", "CRC32C", "SHA256", "none"):
             raise SettingsError("--checksum must be CRC32, CRC32C, SHA256 or none")
+        if self.skip_existing not in ("journal", "size", "checksum", "never"):
+            raise SettingsError("--skip-existing must be journal, size, checksum or never")
         if self.batch_files < 1 or self.batch_bytes < 1:
             raise SettingsError("batch sizes must be positive")
         if self.year_pattern:

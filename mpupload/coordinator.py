@@ -14,14 +14,17 @@ import queue
 import re
 import threading
 import time
-from dataclasses import dataclass, field
+import uuid
+from dataclasses import dataclass, field, replace
 from typing import IO
 
 from .config import Settings
-from .errors import FatalError
+from .errors import FatalError, error_code, http_status
+from .journal import Journal, default_journal_path
 from .messages import (
     FAILED,
     SKIPPED,
+    UPLOADED,
     Batch,
     BatchTaken,
     Fatal,
@@ -34,6 +37,7 @@ from .messages import (
 )
 from .monitor import ResourceMonitor
 from .plan import Batcher, key_problem, task_for
+from .remote import destination_is_empty, list_destination, make_client
 from .report import Reporter
 from .scan import FileEntry, Matcher, Skipped, scan
 from .stats import Snapshot, Stats
@@ -72,7 +76,13 @@ class _Slot:
 
 class Coordinator:
     def __init__(self, settings: Settings, reporter: Reporter, *, failures_file: IO[str] | None = None):
-        self.s = settings
+        journal = settings.journal or str(default_journal_path(
+            source=settings.source, endpoint_url=settings.endpoint_url, bucket=settings.bucket, prefix=settings.prefix))
+        self.s = replace(settings, journal=journal, run_id=uuid.uuid4().hex)
+        self.journal = Journal(journal)
+        self.journal.set_info(source=self.s.source, bucket=self.s.bucket, prefix=self.s.prefix,
+                              endpoint=self.s.endpoint_url or "aws")
+        self._to_journal: list[tuple[str, str, int, int, int, str, str]] = []
         self.reporter = reporter
         self.failures_file = failures_file
         self.stats = Stats()
@@ -85,7 +95,10 @@ class Coordinator:
 
     # -- the feeder thread: scan -> plan -> batches -> work queue -------------------------------------
     def _feed(self, tasks, results, stop) -> None:
+        journal = None
         try:
+            journal = Journal(self.s.journal)
+            check_remote = self._load_destination(journal)
             rx = re.compile(self.s.year_pattern) if self.s.year_pattern else None
             batcher = Batcher(max_files=self.s.batch_files, max_bytes=self.s.batch_bytes)
             found_files = found_bytes = 0
@@ -106,6 +119,14 @@ class Coordinator:
                     local.append(UploadResult(rel=task.rel, key=task.key, status=FAILED, reason=problem,
                                               size=task.size))
                     continue
+                decided = self._already_stored(task, journal, check_remote)
+                if isinstance(decided, UploadResult):
+                    local.append(decided)
+                    if len(local) >= 512:
+                        self._report_found(results, found_files, found_bytes, local)
+                        found_files = found_bytes = 0
+                    continue
+                task = decided
                 for batch in batcher.add(task):
                     found_files, found_bytes = self._hand_out(batch, tasks, results, stop, found_files,
                                                               found_bytes, local)
@@ -116,6 +137,47 @@ class Coordinator:
             results.put(ScanProgress(files=0, nbytes=0, done=True))
         except Exception as exc:  # the source vanished, a bug: stop the run with the reason
             results.put(ScanProgress(files=0, nbytes=0, done=True, error=f"{type(exc).__name__}: {exc}"))
+        finally:
+            if journal is not None:
+                journal.close()
+
+    def _load_destination(self, journal: Journal) -> bool:
+        """List the destination into the journal's `remote` table when it can matter: a skip mode that
+        looks at the destination, and a destination that is not empty. Returns whether to consult it."""
+        if self.s.skip_existing not in ("size", "checksum"):
+            return False
+        client = make_client(self.s)
+        journal.clear_remote()
+        if destination_is_empty(client, bucket=self.s.bucket, prefix=self.s.prefix):
+            return False
+        rows: list[tuple[str, int, str]] = []
+        for row in list_destination(client, bucket=self.s.bucket, prefix=self.s.prefix, threads=self.s.threads):
+            rows.append(row)
+            if len(rows) >= 5000:
+                journal.add_remote(rows)
+                rows.clear()
+        journal.add_remote(rows)
+        return True
+
+    def _already_stored(self, task: FileTask, journal: Journal, check_remote: bool) -> FileTask | UploadResult:
+        """A skip result when the journal (or, by size, the destination) says the file is there; else the
+        task, marked with the size of any object at its key so the worker can compare digests."""
+        mode = self.s.skip_existing
+        if mode == "never":
+            return task
+        row = journal.stored(task.key)
+        if row is not None and (row.size, row.mtime_ns, row.inode) == (task.size, task.mtime_ns, task.inode):
+            return UploadResult(rel=task.rel, key=task.key, status=SKIPPED, size=task.size,
+                                reason="unchanged since it was stored (journal)")
+        if not check_remote:
+            return task
+        remote_size = journal.remote_size(task.key)
+        if remote_size is None or remote_size != task.size:
+            return task
+        if mode == "size":
+            return UploadResult(rel=task.rel, key=task.key, status=SKIPPED, size=task.size,
+                                reason="an object of the same size is already at the destination")
+        return replace(task, remote_size=remote_size)
 
     def _report_found(self, results, files: int, nbytes: int, local: list[UploadResult]) -> None:
         if files or nbytes:
@@ -182,6 +244,9 @@ class Coordinator:
     # -- the main loop ---------------------------------------------------------------------------------
     def _on_result(self, r: UploadResult) -> None:
         self.stats.add(r)
+        if r.digest and r.status in (UPLOADED, SKIPPED):
+            # Only what S3 confirmed (or a digest match proved) goes in the journal.
+            self._to_journal.append((r.key, r.rel, r.size, r.mtime_ns, r.inode, r.digest, r.etag))
         if r.batch_id:
             with self._lock:
                 remaining = self._outstanding.get(r.batch_id)
@@ -199,6 +264,9 @@ class Coordinator:
             self.stats.sent(msg.bytes_sent)
             for r in msg.results:
                 self._on_result(r)
+            if self._to_journal:
+                self.journal.record_stored(self._to_journal)  # one transaction per message
+                self._to_journal.clear()
         elif isinstance(msg, ScanProgress):
             self.stats.found(msg.files, msg.nbytes)
             if msg.done:
@@ -294,10 +362,28 @@ class Coordinator:
             slot.handle.join(timeout=10)
         self._drain_late(results, {s.worker_id: s for s in slot_list}, stop)
         feeder.join(timeout=5)
+        if not self._interrupted and self._fatal is None and self.stats.scan_done:
+            self._abort_orphans()
+        self.journal.close()
         snap = self.stats.snapshot(self.monitor.sample())
         self.reporter.finish(snap, self.stats.failures, interrupted=self._interrupted,
                              fatal=self._fatal.message if self._fatal else None)
         return Outcome(snapshot=snap, failures=self.stats.failures, interrupted=self._interrupted, fatal=self._fatal)
+
+    def _abort_orphans(self) -> None:
+        """Multipart uploads this run did not touch belong to files that are gone, changed or were skipped:
+        nothing will complete them, so abort them rather than pay for their parts forever."""
+        stale = self.journal.multipart_not_in_run(self.s.run_id)
+        if not stale:
+            return
+        client = make_client(self.s)
+        for row in stale:
+            try:
+                client.abort_multipart_upload(Bucket=self.s.bucket, Key=row.key, UploadId=row.upload_id)
+            except Exception as exc:
+                if error_code(exc) != "NoSuchUpload" and http_status(exc) != 404:
+                    continue  # unreachable now: keep the row, the next run tries again
+            self.journal.forget_multipart(row.key, row.upload_id)
 
     def _drain_late(self, results, slots, stop, *, wait: float = 0.05) -> None:
         """Messages a worker flushed just before it ended."""

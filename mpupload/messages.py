@@ -17,6 +17,9 @@ class FileTask:
     mtime_ns: int
     inode: int
     partition: str
+    # Size of an object already at the key (from the destination listing), or -1: the worker then
+    # compares digests and skips the upload if they match.
+    remote_size: int = -1
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +43,7 @@ class UploadResult:
     attempts: int = 0
     seconds: float = 0.0
     batch_id: int = 0
+    parts_reused: int = 0  # multipart parts S3 already had from an earlier, interrupted run
 
 
 @dataclass(frozen=True, slots=True)

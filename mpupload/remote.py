@@ -39,7 +39,12 @@ def describe_destination(settings: Settings) -> str:
     return f"{where} at {settings.endpoint_url}" if settings.endpoint_url else where
 
 
-def preflight(settings: Settings) -> None:
+def preflight_read(settings: Settings) -> None:
+    """Like `preflight`, for commands that only read (verify): the listing alone must work."""
+    preflight(settings, write=False)
+
+
+def preflight(settings: Settings, *, write: bool = True) -> None:
     """Raise FatalError unless we can list (or at least write) the destination.
 
     Uses short timeouts and few attempts so a dead endpoint is reported in seconds, not after the
@@ -64,8 +69,10 @@ def preflight(settings: Settings) -> None:
             client.list_objects_v2(Bucket=bucket, Prefix=prefix, MaxKeys=1)
         except be.ClientError as exc:
             # A write-only key may not list; the write probe below decides.
-            if error_code(exc) != "AccessDenied" and http_status(exc) != 403:
+            if not write or (error_code(exc) != "AccessDenied" and http_status(exc) != 403):
                 raise
+        if not write:
+            return
         upload = client.create_multipart_upload(Bucket=bucket, Key=probe_key)
         client.abort_multipart_upload(Bucket=bucket, Key=probe_key, UploadId=upload["UploadId"])
     except be.SSLError as exc:
@@ -79,7 +86,8 @@ def preflight(settings: Settings) -> None:
         if code == "NoSuchBucket":
             raise FatalError("bucket", f"bucket {bucket!r} does not exist ({dest})") from None
         if code == "AccessDenied" or http_status(exc) == 403:
-            raise FatalError("permission", f"no permission to write to {dest} (AccessDenied)") from None
+            raise FatalError("permission", f"no permission to {'write to' if write else 'list'} {dest} "
+                             "(AccessDenied)") from None
         kind, reason = classify(exc)
         if kind == FATAL:
             raise FatalError("credentials", f"{reason} for {dest}") from None
@@ -93,3 +101,29 @@ def preflight(settings: Settings) -> None:
 
 def _first_line(exc: BaseException) -> str:
     return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+
+
+def list_destination(client, *, bucket: str, prefix: str, threads: int = 8):
+    """Yield (key, size, etag) for every object under prefix. The top level is split by "/" and the
+    sub-prefixes (the years, usually) are listed in parallel, each paginated."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    base = f"{prefix.strip('/')}/" if prefix.strip("/") else ""
+    paginator = client.get_paginator("list_objects_v2")
+    subprefixes: list[str] = []
+    for page in paginator.paginate(Bucket=bucket, Prefix=base, Delimiter="/"):
+        for obj in page.get("Contents", []):
+            yield obj["Key"], obj["Size"], obj.get("ETag", "").strip('"')
+        subprefixes.extend(p["Prefix"] for p in page.get("CommonPrefixes", []))
+
+    def one(sub: str) -> list[tuple[str, int, str]]:
+        return [(o["Key"], o["Size"], o.get("ETag", "").strip('"'))
+                for page in paginator.paginate(Bucket=bucket, Prefix=sub) for o in page.get("Contents", [])]
+
+    with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
+        yield from (row for rows in pool.map(one, subprefixes) for row in rows)
+
+
+def destination_is_empty(client, *, bucket: str, prefix: str) -> bool:
+    base = f"{prefix.strip('/')}/" if prefix.strip("/") else ""
+    return not client.list_objects_v2(Bucket=bucket, Prefix=base, MaxKeys=1).get("KeyCount", 0)

@@ -48,6 +48,7 @@ def summary_dict(s: Snapshot, *, interrupted: bool = False, fatal: str | None = 
         "uploaded": s.uploaded, "skipped": s.skipped, "failed": s.failed,
         "found": s.found_files, "not_done": s.pending,
         "bytes": s.bytes_uploaded, "bytes_skipped": s.bytes_skipped, "bytes_found": s.found_bytes,
+        "bytes_sent": s.bytes_sent, "parts_reused": s.parts_reused,
         "seconds": round(s.elapsed, 3),
         "files_per_min": round(s.uploaded / s.elapsed * 60, 1) if s.elapsed > 0 else 0.0,
         "mb_per_s": round(s.bytes_uploaded / s.elapsed / 1e6, 3) if s.elapsed > 0 else 0.0,

@@ -26,6 +26,7 @@ class Snapshot:
     bytes_uploaded: int
     bytes_skipped: int
     bytes_sent: int
+    parts_reused: int
     files_per_min: float
     bytes_per_s: float
     eta_seconds: float | None
@@ -55,6 +56,7 @@ class Stats:
         self.scan_done = False
         self.counts: Counter[str] = Counter()
         self.bytes_uploaded = self.bytes_skipped = self.bytes_sent = 0
+        self.parts_reused = 0
         self.failure_counts: Counter[str] = Counter()
         self.failure_examples: dict[str, list[str]] = {}
         self.skip_counts: Counter[str] = Counter()
@@ -73,6 +75,7 @@ class Stats:
         self.counts[r.status] += 1
         if r.status == UPLOADED:
             self.bytes_uploaded += r.size
+            self.parts_reused += r.parts_reused
         elif r.status == SKIPPED:
             self.bytes_skipped += r.size
             self.skip_counts[reason_group(r.reason)] += 1
@@ -114,7 +117,7 @@ class Stats:
             elapsed=now - self.started, found_files=self.found_files, found_bytes=self.found_bytes,
             scan_done=self.scan_done, uploaded=uploaded, skipped=skipped, failed=failed,
             bytes_uploaded=self.bytes_uploaded, bytes_skipped=self.bytes_skipped, bytes_sent=self.bytes_sent,
-            files_per_min=files_per_min, bytes_per_s=bytes_per_s, eta_seconds=eta,
+            parts_reused=self.parts_reused, files_per_min=files_per_min, bytes_per_s=bytes_per_s, eta_seconds=eta,
             failure_reasons=tuple((g, n, tuple(self.failure_examples.get(g, ())))
                                   for g, n in self.failure_counts.most_common()),
             skip_reasons=tuple(self.skip_counts.most_common()),

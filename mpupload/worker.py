@@ -3,7 +3,10 @@ from the shared work queue and uploads their files with its own client, Transfer
 
 Small files (below the multipart threshold) are read once into memory; the same bytes are hashed and
 sent, so the digest in the metadata is the digest of exactly what was sent. Large files are hashed
-streaming, then sent by s3transfer in parts, then checked with a HEAD.
+streaming, then sent in parts by the resumable multipart uploader (multipart.py).
+
+When the destination already holds an object of the same size at the key (from the coordinator's listing),
+the worker compares the object's xxh3-128 metadata with the file's digest and skips the upload on a match.
 """
 
 from __future__ import annotations
@@ -17,13 +20,15 @@ import stat
 import threading
 import time
 from concurrent.futures import CancelledError, ThreadPoolExecutor
+from dataclasses import dataclass
 from urllib.parse import quote
 
-from .config import Settings, transfer_config
-from .errors import FATAL, PERMANENT, FatalError, FileChanged, classify
+from .config import Settings
+from .errors import FATAL, PERMANENT, FatalError, FileChanged, classify, http_status
 from .hashing import META_DIGEST, META_MTIME, META_PATH, TransportChecksum, xxh3_bytes, xxh3_stream
 from .messages import (
     FAILED,
+    SKIPPED,
     UPLOADED,
     Batch,
     BatchTaken,
@@ -34,6 +39,7 @@ from .messages import (
     WorkerReport,
     WorkerStarted,
 )
+from .multipart import MultipartUploader
 
 INTERRUPTED = "interrupted before it finished"
 _FLUSH_SECONDS = 0.25  # results cross the process boundary at most ~4 times a second per worker
@@ -84,29 +90,27 @@ def source_metadata(task: FileTask, digest: str, mtime_ns: int) -> dict[str, str
     }
 
 
-class _BytesSubscriber:
-    """s3transfer subscriber that forwards part progress to the sender."""
-
-    def __init__(self, sender: ResultSender):
-        self._sender = sender
-
-    def on_progress(self, future=None, bytes_transferred: int = 0, **kwargs) -> None:
-        self._sender.add_bytes(bytes_transferred)
-
-    def on_queued(self, **kwargs) -> None: ...
-
-    def on_done(self, **kwargs) -> None: ...
+@dataclass(frozen=True)
+class _Done:
+    status: str
+    reason: str
+    digest: str
+    etag: str
+    size: int
+    mtime_ns: int
+    parts_reused: int = 0
 
 
 class FileUploader:
     """Uploads one file with per-file retries. Thread-safe: one instance serves all threads of a worker."""
 
-    def __init__(self, *, client, transfer_manager, settings: Settings, sender: ResultSender,
+    def __init__(self, *, client, parts_pool: ThreadPoolExecutor, settings: Settings, sender: ResultSender,
                  stop: threading.Event):
-        self.client, self.tm, self.s = client, transfer_manager, settings
+        self.client, self.s = client, settings
         self.sender, self.stop = sender, stop
         self.checksum = TransportChecksum(settings.checksum)
-        self._subscriber = _BytesSubscriber(sender)
+        self.multipart = MultipartUploader(client=client, settings=settings, checksum=self.checksum, pool=parts_pool,
+                                           on_bytes=sender.add_bytes, stop=stop)
 
     def upload(self, task: FileTask, batch_id: int) -> UploadResult:
         started = time.monotonic()
@@ -116,10 +120,11 @@ class FileUploader:
                 reason = INTERRUPTED
                 break
             try:
-                digest, etag, size, mtime_ns = self._attempt(task)
-                return UploadResult(rel=task.rel, key=task.key, status=UPLOADED, size=size, mtime_ns=mtime_ns,
-                                    inode=task.inode, digest=digest, etag=etag, attempts=attempt,
-                                    seconds=time.monotonic() - started, batch_id=batch_id)
+                done = self._attempt(task)
+                return UploadResult(rel=task.rel, key=task.key, status=done.status, reason=done.reason,
+                                    size=done.size, mtime_ns=done.mtime_ns, inode=task.inode, digest=done.digest,
+                                    etag=done.etag, attempts=attempt, seconds=time.monotonic() - started,
+                                    batch_id=batch_id, parts_reused=done.parts_reused)
             except CancelledError:
                 reason = INTERRUPTED
                 break
@@ -139,7 +144,7 @@ class FileUploader:
         delay = min(self.s.backoff_cap, self.s.backoff_base * 2 ** (attempt - 1))
         self.stop.wait(delay * (0.5 + random.random() / 2))
 
-    def _attempt(self, task: FileTask) -> tuple[str, str, int, int]:
+    def _attempt(self, task: FileTask) -> _Done:
         with open(task.path, "rb", buffering=0) as f:
             st = os.fstat(f.fileno())
             if not stat.S_ISREG(st.st_mode):
@@ -154,15 +159,35 @@ class FileUploader:
                 digest, n = xxh3_stream(f)
                 if n != st.st_size:
                     raise FileChanged(f"size went from {st.st_size} to {n} bytes while hashing")
+        if task.remote_size == st.st_size:
+            etag = self._matching_object_etag(task, digest)
+            if etag is not None:
+                return _Done(SKIPPED, "already at the destination (same size and xxh3-128)", digest, etag,
+                             st.st_size, st.st_mtime_ns)
         meta = source_metadata(task, digest, st.st_mtime_ns)
+        reused = 0
         if data is not None:
             etag = self._put_small(task, data, meta)
         else:
-            etag = self._put_large(task, st.st_size, meta, digest)
+            etag, reused = self.multipart.upload(path=task.path, key=task.key, size=st.st_size,
+                                                 mtime_ns=st.st_mtime_ns, inode=st.st_ino, digest=digest,
+                                                 extra=self._extra(task, meta))
         after = os.stat(task.path)
         if (after.st_size, after.st_mtime_ns) != (st.st_size, st.st_mtime_ns):
             raise FileChanged("size or modification time changed during the upload")
-        return digest, etag, st.st_size, st.st_mtime_ns
+        return _Done(UPLOADED, "", digest, etag, st.st_size, st.st_mtime_ns, reused)
+
+    def _matching_object_etag(self, task: FileTask, digest: str) -> str | None:
+        """The ETag of the object at the key if it carries this digest, else None."""
+        try:
+            head = self.client.head_object(Bucket=self.s.bucket, Key=task.key)
+        except Exception as exc:
+            if http_status(exc) == 404:
+                return None
+            raise
+        if head.get("Metadata", {}).get(META_DIGEST) == digest:
+            return head.get("ETag", "").strip('"')
+        return None
 
     def _extra(self, task: FileTask, meta: dict[str, str]) -> dict:
         extra: dict = {"Metadata": meta}
@@ -178,19 +203,6 @@ class FileUploader:
         resp = self.client.put_object(Bucket=self.s.bucket, Key=task.key, Body=data, **params)
         self.sender.add_bytes(len(data))
         return resp.get("ETag", "").strip('"')
-
-    def _put_large(self, task: FileTask, size: int, meta: dict[str, str], digest: str) -> str:
-        extra = self._extra(task, meta)
-        if self.checksum.enabled:
-            extra["ChecksumAlgorithm"] = self.checksum.algorithm
-        future = self.tm.upload(task.path, self.s.bucket, task.key, extra_args=extra,
-                                subscribers=[self._subscriber])
-        future.result()
-        # s3transfer does not hand back the ETag; the HEAD also proves what landed.
-        head = self.client.head_object(Bucket=self.s.bucket, Key=task.key)
-        if head.get("ContentLength") != size or head.get("Metadata", {}).get(META_DIGEST) != digest:
-            raise FileChanged("the stored object does not match what was sent (size or digest differ)")
-        return head.get("ETag", "").strip('"')
 
 
 def run_worker(worker_id: int, settings: Settings, tasks, results, stop, *, own_process: bool = True) -> None:
@@ -212,13 +224,12 @@ def run_worker(worker_id: int, settings: Settings, tasks, results, stop, *, own_
 
 
 def _serve(worker_id: int, settings: Settings, tasks, results, stop, sender: ResultSender) -> None:
-    from s3transfer.manager import TransferManager
-
     from .remote import make_client
 
     client = make_client(settings)
-    tm = TransferManager(client, transfer_config(settings))
-    uploader = FileUploader(client=client, transfer_manager=tm, settings=settings, sender=sender, stop=stop)
+    # Parts get their own pool: a file thread waits on its parts, so sharing one pool could deadlock.
+    parts_pool = ThreadPoolExecutor(max_workers=settings.threads, thread_name_prefix=f"w{worker_id}-part")
+    uploader = FileUploader(client=client, parts_pool=parts_pool, settings=settings, sender=sender, stop=stop)
     slots = threading.BoundedSemaphore(settings.threads * 2)  # bounded in-flight files per worker
     fatal: list[FatalError] = []
 
@@ -251,13 +262,9 @@ def _serve(worker_id: int, settings: Settings, tasks, results, stop, sender: Res
                 pool.submit(one, task, batch.batch_id)
             sender.flush_if_due()
     finally:
-        if stop.is_set() or fatal:
-            # Cancel large transfers first, or draining would wait for them to finish.
-            tm.shutdown(cancel=True, cancel_msg=INTERRUPTED)
-            _drain(pool, slots, settings.threads * 2, sender)
-        else:
-            _drain(pool, slots, settings.threads * 2, sender)
-            tm.shutdown()
+        # On a stop, parts not yet started raise CancelledError; the upload id stays journaled for a rerun.
+        _drain(pool, slots, settings.threads * 2, sender)
+        parts_pool.shutdown(wait=True, cancel_futures=True)
         sender.flush()
     if fatal:
         raise fatal[0]

@@ -48,4 +48,5 @@ def s3env(s3server, tmp_path):
     env.update(s3server.env())
     env["AWS_CONFIG_FILE"] = str(tmp_path / "no-aws-config")
     env["AWS_SHARED_CREDENTIALS_FILE"] = str(tmp_path / "no-aws-credentials")
+    env["XDG_STATE_HOME"] = str(tmp_path / "state")  # each test its own journals
     return env
