@@ -119,11 +119,15 @@ def upload(source: str, dest: str, failures_file: str | None, **opts) -> None:
         settings = build_settings(source, dest, **opts)
     except SettingsError as exc:
         _fail_usage(str(exc))
-    if settings.dry_run:
-        from .dryrun import dry_run
+    try:
+        if settings.dry_run:
+            from .dryrun import dry_run
 
-        sys.exit(dry_run(settings, out=sys.stdout))
-    sys.exit(run_upload(settings, failures_file=failures_file))
+            sys.exit(dry_run(settings, out=sys.stdout))
+        sys.exit(run_upload(settings, failures_file=failures_file))
+    except KeyboardInterrupt:  # before the workers started (probe, setup): nothing to clean up
+        click.echo("mpupload: interrupted before the upload started", err=True)
+        sys.exit(130)
 
 
 @main.command()

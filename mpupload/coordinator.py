@@ -307,7 +307,7 @@ class Coordinator:
         feeder = threading.Thread(target=self._feed, args=(tasks, results, stop), daemon=True, name="feeder")
         feeder.start()
         self.reporter.start(f"Uploading {self.s.source} to s3://{self.s.bucket}/{self.s.prefix} with "
-                            f"{nproc} process(es) x {self.s.threads} threads")
+                            f"{nproc} process(es) x {self.s.threads} threads; journal {self.s.journal}")
         sentinels_sent = False
         last_draw = 0.0
         force = False
