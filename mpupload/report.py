@@ -30,11 +30,11 @@ def _rate(bps: float) -> str:
 
 
 def progress_line(s: Snapshot) -> str:
-    found = f"{s.found_files}" + ("" if s.scan_done else "+")
+    total = f"{s.total_files}" + ("" if s.total_known else "+")
     res = s.resources
     return (
-        f"{s.done}/{found} files ({s.uploaded} up, {s.skipped} skipped, {s.failed} failed) | "
-        f"{format_size(s.bytes_uploaded + s.bytes_skipped)}/{format_size(s.found_bytes)} | "
+        f"{s.done}/{total} files ({s.uploaded} up, {s.skipped} skipped, {s.failed} failed) | "
+        f"{format_size(s.bytes_uploaded + s.bytes_skipped)}/{format_size(s.total_bytes)} | "
         f"{_rate(s.bytes_per_s)}, {s.files_per_min:.0f} files/min | ETA {_eta(s.eta_seconds)} | "
         f"CPU {res.get('cpu_percent', 0):.0f}% RSS {format_size(res.get('rss', 0))} "
         f"net {_rate(res.get('net_sent_per_s', 0))}"
@@ -127,13 +127,13 @@ class RichReporter(_HumanSummary):
 
     def __init__(self, *, out: IO[str] = sys.stdout):
         from rich.console import Console
-        from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
+        from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn
 
         self.out = out
         self.console = Console(file=sys.stderr)
         self._bar = Progress(
             TextColumn("[bold]{task.description}"), BarColumn(), DownloadColumn(binary_units=True),
-            TimeRemainingColumn(), TextColumn("{task.fields[detail]}"),
+            TextColumn("{task.fields[detail]}"),
             console=self.console, refresh_per_second=4, transient=False,
         )
         self._task = self._bar.add_task("upload", total=None, detail="scanning...")
@@ -146,11 +146,12 @@ class RichReporter(_HumanSummary):
 
     def progress(self, snap: Snapshot) -> None:
         res = snap.resources
-        detail = (f"{snap.done}/{snap.found_files}{'' if snap.scan_done else '+'} files "
-                  f"[green]{snap.uploaded}[/] [yellow]{snap.skipped}[/] [red]{snap.failed}[/] "
+        detail = (f"ETA {_eta(snap.eta_seconds)} {snap.done}/{snap.total_files}{'' if snap.total_known else '+'} "
+                  f"files ([green]{snap.uploaded} up[/] [yellow]{snap.skipped} skip[/] [red]{snap.failed} fail[/]) "
                   f"{_rate(snap.bytes_per_s)} {snap.files_per_min:.0f}/min "
-                  f"CPU {res.get('cpu_percent', 0):.0f}% RSS {format_size(res.get('rss', 0))}")
-        self._bar.update(self._task, total=snap.found_bytes if snap.scan_done else None,
+                  f"CPU {res.get('cpu_percent', 0):.0f}% RSS {format_size(res.get('rss', 0))} "
+                  f"net {_rate(res.get('net_sent_per_s', 0))}")
+        self._bar.update(self._task, total=snap.total_bytes if snap.total_known else None,
                          completed=snap.bytes_uploaded + snap.bytes_skipped, detail=detail)
 
     def result(self, r: UploadResult) -> None:
@@ -183,6 +184,7 @@ class JsonReporter:
         if now - self._last >= self.interval:
             self._last = now
             self._emit({"event": "progress", "done": snap.done, "found": snap.found_files,
+                        "total_files": snap.total_files if snap.total_known else None,
                         "uploaded": snap.uploaded, "skipped": snap.skipped, "failed": snap.failed,
                         "bytes": snap.bytes_uploaded, "bytes_per_s": round(snap.bytes_per_s),
                         "eta_seconds": snap.eta_seconds, "cpu_percent": snap.resources.get("cpu_percent"),

@@ -20,6 +20,11 @@ class Snapshot:
     found_files: int
     found_bytes: int
     scan_done: bool
+    # What the whole run covers: from the census (a quick counting walk ahead of the feeder) or the
+    # finished scan; `total_known` is False while both are still walking.
+    total_files: int
+    total_bytes: int
+    total_known: bool
     uploaded: int
     skipped: int
     failed: int
@@ -54,6 +59,8 @@ class Stats:
         self.started = clock()
         self.found_files = self.found_bytes = 0
         self.scan_done = False
+        self.census_files = self.census_bytes = 0
+        self.census_done = False
         self.counts: Counter[str] = Counter()
         self.bytes_uploaded = self.bytes_skipped = self.bytes_sent = 0
         self.parts_reused = 0
@@ -67,6 +74,16 @@ class Stats:
     def found(self, files: int, nbytes: int) -> None:
         self.found_files += files
         self.found_bytes += nbytes
+
+    def census(self, files: int, nbytes: int, *, done: bool) -> None:
+        self.census_files, self.census_bytes, self.census_done = files, nbytes, done
+
+    def _totals(self) -> tuple[int, int, bool]:
+        if self.scan_done:
+            return self.found_files, self.found_bytes, True
+        if self.census_done:
+            return self.census_files, self.census_bytes, True
+        return max(self.found_files, self.census_files), max(self.found_bytes, self.census_bytes), False
 
     def sent(self, nbytes: int) -> None:
         self.bytes_sent += nbytes
@@ -104,9 +121,10 @@ class Stats:
         files_per_min, bytes_per_s = self._rates(now)
         uploaded, skipped, failed = self.counts[UPLOADED], self.counts[SKIPPED], self.counts[FAILED]
         eta = None
-        if self.scan_done:
-            left_bytes = max(0, self.found_bytes - self.bytes_uploaded - self.bytes_skipped)
-            left_files = max(0, self.found_files - uploaded - skipped - failed)
+        total_files, total_bytes, total_known = self._totals()
+        if total_known:
+            left_bytes = max(0, total_bytes - self.bytes_uploaded - self.bytes_skipped)
+            left_files = max(0, total_files - uploaded - skipped - failed)
             guesses = []
             if bytes_per_s > 0:
                 guesses.append(left_bytes / bytes_per_s)
@@ -115,7 +133,8 @@ class Stats:
             eta = max(guesses) if guesses else None
         return Snapshot(
             elapsed=now - self.started, found_files=self.found_files, found_bytes=self.found_bytes,
-            scan_done=self.scan_done, uploaded=uploaded, skipped=skipped, failed=failed,
+            scan_done=self.scan_done, total_files=total_files, total_bytes=total_bytes, total_known=total_known,
+            uploaded=uploaded, skipped=skipped, failed=failed,
             bytes_uploaded=self.bytes_uploaded, bytes_skipped=self.bytes_skipped, bytes_sent=self.bytes_sent,
             parts_reused=self.parts_reused, files_per_min=files_per_min, bytes_per_s=bytes_per_s, eta_seconds=eta,
             failure_reasons=tuple((g, n, tuple(self.failure_examples.get(g, ())))
