@@ -19,7 +19,7 @@ from dataclasses import dataclass, field, replace
 from typing import IO
 
 from .config import Settings
-from .errors import FatalError, error_code, http_status
+from .errors import FatalError
 from .journal import Journal, default_journal_path
 from .messages import (
     FAILED,
@@ -36,6 +36,7 @@ from .messages import (
     WorkerStarted,
 )
 from .monitor import ResourceMonitor
+from .multipart import sweep_stale
 from .plan import Batcher, key_problem, task_for
 from .remote import destination_is_empty, list_destination, make_client
 from .report import Reporter
@@ -381,27 +382,12 @@ class Coordinator:
         self._drain_late(results, {s.worker_id: s for s in slot_list}, stop)
         feeder.join(timeout=5)
         if not self._interrupted and self._fatal is None and self.stats.scan_done:
-            self._abort_orphans()
+            sweep_stale(make_client(self.s), bucket=self.s.bucket, journal=self.journal, run_id=self.s.run_id)
         self.journal.close()
         snap = self.stats.snapshot(self.monitor.sample())
         self.reporter.finish(snap, self.stats.failures, interrupted=self._interrupted,
                              fatal=self._fatal.message if self._fatal else None)
         return Outcome(snapshot=snap, failures=self.stats.failures, interrupted=self._interrupted, fatal=self._fatal)
-
-    def _abort_orphans(self) -> None:
-        """Multipart uploads this run did not touch belong to files that are gone, changed or were skipped:
-        nothing will complete them, so abort them rather than pay for their parts forever."""
-        stale = self.journal.multipart_not_in_run(self.s.run_id)
-        if not stale:
-            return
-        client = make_client(self.s)
-        for row in stale:
-            try:
-                client.abort_multipart_upload(Bucket=self.s.bucket, Key=row.key, UploadId=row.upload_id)
-            except Exception as exc:
-                if error_code(exc) != "NoSuchUpload" and http_status(exc) != 404:
-                    continue  # unreachable now: keep the row, the next run tries again
-            self.journal.forget_multipart(row.key, row.upload_id)
 
     def _drain_late(self, results, slots, stop, *, wait: float = 0.05) -> None:
         """Messages a worker flushed just before it ended."""

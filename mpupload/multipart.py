@@ -16,11 +16,14 @@ import hashlib
 import threading
 from collections.abc import Callable
 from concurrent.futures import CancelledError, ThreadPoolExecutor
+from dataclasses import replace
 
 from .config import Settings, part_size_for
-from .errors import FileChanged, error_code
+from .errors import FileChanged, error_code, http_status
 from .hashing import TransportChecksum
 from .journal import Journal, MultipartRow
+
+PENDING = ""  # upload id of a journaled create whose answer was not recorded (yet)
 
 
 class MultipartUploader:
@@ -50,11 +53,15 @@ class MultipartUploader:
             params = dict(extra)
             if self.checksum.enabled:
                 params["ChecksumAlgorithm"] = self.checksum.algorithm
+            row = MultipartRow(key=key, upload_id=PENDING, size=size, mtime_ns=mtime_ns, inode=inode, digest=digest,
+                               part_size=part_size, run_id=self.s.run_id)
+            if journal is not None:
+                # Journaled before the create: a crash between S3's answer and our record leaves a marker
+                # that lets the next run find and abort the upload it cannot name.
+                journal.record_multipart(row)
             upload_id = self.client.create_multipart_upload(Bucket=self.s.bucket, Key=key, **params)["UploadId"]
             if journal is not None:
-                journal.record_multipart(MultipartRow(key=key, upload_id=upload_id, size=size, mtime_ns=mtime_ns,
-                                                      inode=inode, digest=digest, part_size=part_size,
-                                                      run_id=self.s.run_id))
+                journal.record_multipart(replace(row, upload_id=upload_id))
         futures = [self.pool.submit(self._part, path=path, key=key, upload_id=upload_id, number=n,
                                     offset=(n - 1) * part_size, length=min(part_size, size - (n - 1) * part_size),
                                     existing=have.get(n))
@@ -79,6 +86,10 @@ class MultipartUploader:
         row = journal.multipart(key) if journal is not None else None
         if row is None:
             return None, {}
+        if row.upload_id == PENDING:
+            self.abort_unnamed(key)
+            journal.forget_multipart(key, PENDING)
+            return None, {}
         if (row.size, row.mtime_ns, row.inode, row.digest, row.part_size) != (size, mtime_ns, inode, digest, part_size):
             self._abort(key, row.upload_id)  # ours, and it carries another version of the file
             journal.forget_multipart(key, row.upload_id)
@@ -86,8 +97,7 @@ class MultipartUploader:
         try:
             have = self.list_parts(key, row.upload_id)
         except Exception as exc:
-            if error_code(exc) in ("NoSuchUpload", "404") or getattr(exc, "response", {}).get(
-                    "ResponseMetadata", {}).get("HTTPStatusCode") == 404:
+            if error_code(exc) == "NoSuchUpload" or http_status(exc) == 404:
                 journal.forget_multipart(key, row.upload_id)
                 return None, {}
             raise
@@ -124,11 +134,46 @@ class MultipartUploader:
         part["ETag"] = resp["ETag"]
         return part, False
 
+    def abort_unnamed(self, key: str) -> None:
+        abort_uploads_to(self.client, bucket=self.s.bucket, key=key)
+
     def _abort(self, key: str, upload_id: str) -> None:
-        try:
-            self.client.abort_multipart_upload(Bucket=self.s.bucket, Key=key, UploadId=upload_id)
-        except Exception:  # already gone, or unreachable now: the end-of-run sweep tries again
-            pass
+        abort_upload(self.client, bucket=self.s.bucket, key=key, upload_id=upload_id)
+
+
+def abort_upload(client, *, bucket: str, key: str, upload_id: str) -> bool:
+    """Abort one upload; True when it is gone (aborted now, or already)."""
+    try:
+        client.abort_multipart_upload(Bucket=bucket, Key=key, UploadId=upload_id)
+    except Exception as exc:
+        return error_code(exc) == "NoSuchUpload" or http_status(exc) == 404
+    return True
+
+
+def abort_uploads_to(client, *, bucket: str, key: str) -> bool:
+    """Abort open uploads to exactly this key: a crash came between CreateMultipartUpload and the journal
+    record, so the id is unknown. The key is ours (this source maps to it), so are its uploads."""
+    try:
+        for page in client.get_paginator("list_multipart_uploads").paginate(Bucket=bucket, Prefix=key):
+            for u in page.get("Uploads", []):
+                if u["Key"] == key and not abort_upload(client, bucket=bucket, key=key, upload_id=u["UploadId"]):
+                    return False
+    except Exception:
+        return False
+    return True
+
+
+def sweep_stale(client, *, bucket: str, journal: Journal, run_id: str) -> None:
+    """Abort the journaled uploads this run did not touch: their files are gone, changed or were skipped,
+    so nothing will complete them, and their parts would be paid for forever. A row stays when the abort
+    could not reach S3, for the next run to try again."""
+    for row in journal.multipart_not_in_run(run_id):
+        if row.upload_id == PENDING:
+            gone = abort_uploads_to(client, bucket=bucket, key=row.key)
+        else:
+            gone = abort_upload(client, bucket=bucket, key=row.key, upload_id=row.upload_id)
+        if gone:
+            journal.forget_multipart(row.key, row.upload_id)
 
 
 def _same_part(existing: dict, data: bytes, crc: str | None, checksum_param: str) -> bool:
