@@ -251,6 +251,7 @@ class Coordinator:
                                              reason=f"worker process died (exit code {code})"))
             return
         slot.respawns += 1
+        self.stats.worker_restarts += 1
         self._start_worker(slot, ctx, tasks, results, stop)
         if orphans:
             batch = Batch(batch_id=-(slot.worker_id * 1_000_000 + slot.respawns), partition=orphans[0].partition,

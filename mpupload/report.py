@@ -49,6 +49,7 @@ def summary_dict(s: Snapshot, *, interrupted: bool = False, fatal: str | None = 
         "found": s.found_files, "not_done": s.pending,
         "bytes": s.bytes_uploaded, "bytes_skipped": s.bytes_skipped, "bytes_found": s.found_bytes,
         "bytes_sent": s.bytes_sent, "parts_reused": s.parts_reused,
+        "worker_restarts": s.worker_restarts,
         "seconds": round(s.elapsed, 3),
         "files_per_min": round(s.uploaded / s.elapsed * 60, 1) if s.elapsed > 0 else 0.0,
         "mb_per_s": round(s.bytes_uploaded / s.elapsed / 1e6, 3) if s.elapsed > 0 else 0.0,
@@ -84,6 +85,10 @@ class _HumanSummary:
           f"failed {d['failed']}" + (f", not done {d['not_done']}" if d["not_done"] else "") +
           f" of {d['found']} found, in {_eta(snap.elapsed)} "
           f"({d['files_per_min']:.0f} files/min, {d['mb_per_s']:.1f} MB/s, peak RSS {format_size(d['peak_rss'])}).\n")
+        if snap.worker_restarts:
+            w(f"  {snap.worker_restarts} worker process(es) died and were replaced; their files were handed on.\n")
+        if snap.parts_reused:
+            w(f"  {snap.parts_reused} multipart parts were already on S3 from an earlier run and not sent again.\n")
         for reason, n in snap.skip_reasons:
             w(f"  skipped {n}: {reason}\n")
         for reason, n, examples in snap.failure_reasons:

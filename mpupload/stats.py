@@ -32,6 +32,7 @@ class Snapshot:
     bytes_skipped: int
     bytes_sent: int
     parts_reused: int
+    worker_restarts: int
     files_per_min: float
     bytes_per_s: float
     eta_seconds: float | None
@@ -64,6 +65,7 @@ class Stats:
         self.counts: Counter[str] = Counter()
         self.bytes_uploaded = self.bytes_skipped = self.bytes_sent = 0
         self.parts_reused = 0
+        self.worker_restarts = 0
         self.failure_counts: Counter[str] = Counter()
         self.failure_examples: dict[str, list[str]] = {}
         self.skip_counts: Counter[str] = Counter()
@@ -136,7 +138,8 @@ class Stats:
             scan_done=self.scan_done, total_files=total_files, total_bytes=total_bytes, total_known=total_known,
             uploaded=uploaded, skipped=skipped, failed=failed,
             bytes_uploaded=self.bytes_uploaded, bytes_skipped=self.bytes_skipped, bytes_sent=self.bytes_sent,
-            parts_reused=self.parts_reused, files_per_min=files_per_min, bytes_per_s=bytes_per_s, eta_seconds=eta,
+            parts_reused=self.parts_reused, worker_restarts=self.worker_restarts,
+            files_per_min=files_per_min, bytes_per_s=bytes_per_s, eta_seconds=eta,
             failure_reasons=tuple((g, n, tuple(self.failure_examples.get(g, ())))
                                   for g, n in self.failure_counts.most_common()),
             skip_reasons=tuple(self.skip_counts.most_common()),

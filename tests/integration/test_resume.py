@@ -227,3 +227,29 @@ def test_verify_passes_a_faithful_copy_and_names_every_difference(
     human = run_cli(["verify", str(tmp_path / "a"), f"s3://{bucket}/{prefix}", "--endpoint-url",
                      s3server.endpoint_url], s3env)
     assert human.returncode == 1 and "MISMATCH" in human.stdout and rels[0] in human.stdout
+
+
+def test_a_worker_killed_mid_run_is_replaced_and_its_files_still_land(
+        tmp_path, s3server, s3client, s3env, bucket, prefix):
+    import psutil
+
+    src = tmp_path / "news"
+    n, _ = make_archive(src, pages=700, large=0, seed=5)
+    proc = start_cli(up(src, bucket, prefix, s3server, "--processes", "2", "--threads", "2"), s3env)
+
+    def workers():
+        try:
+            kids = psutil.Process(proc.pid).children()
+        except psutil.NoSuchProcess:
+            return []
+        return [k for k in kids if "spawn_main" in " ".join(k.cmdline())]
+
+    victim = wait_for(lambda: len(list_keys(s3client, bucket, prefix)) >= 0.25 * n and workers(), timeout=120,
+                      what="a quarter uploaded")[0]
+    victim.kill()
+    out, err = proc.communicate(timeout=240)
+    assert proc.returncode == 0, err
+    s = summary_of(out)
+    assert s["uploaded"] == n and s["failed"] == 0
+    assert s["worker_restarts"] == 1
+    assert_landed(s3client, bucket, prefix, local_files(src))
