@@ -253,3 +253,23 @@ def test_a_worker_killed_mid_run_is_replaced_and_its_files_still_land(
     assert s["uploaded"] == n and s["failed"] == 0
     assert s["worker_restarts"] == 1
     assert_landed(s3client, bucket, prefix, local_files(src))
+
+
+def test_deep_verify_of_a_multipart_object_hashes_ranged_downloads(
+        tmp_path, s3server, s3client, s3env, bucket, prefix):
+    src = tmp_path / "big"
+    (src / "1944").mkdir(parents=True)
+    (src / "1944" / "atlas.tif").write_bytes(os.urandom(21 * MIB + 7))
+    args = ["--endpoint-url", s3server.endpoint_url, "--json"]
+    assert run_cli(["upload", str(src), f"s3://{bucket}/{prefix}", "--multipart-threshold", "5MiB",
+                    "--multipart-chunksize", "5MiB", *args], s3env).returncode == 0
+    ok = run_cli(["verify", str(src), f"s3://{bucket}/{prefix}", "--deep", *args], s3env)
+    assert ok.returncode == 0 and json_events(ok.stdout)[-1]["ok"] == 1
+    key = f"{prefix}/1944/atlas.tif"
+    head = s3client.head_object(Bucket=bucket, Key=key)
+    body = bytearray((src / "1944" / "atlas.tif").read_bytes())
+    body[15 * MIB] ^= 0xFF  # one flipped byte deep inside, same size, metadata kept
+    s3client.put_object(Bucket=bucket, Key=key, Body=bytes(body), Metadata=head["Metadata"])
+    bad = run_cli(["verify", str(src), f"s3://{bucket}/{prefix}", "--deep", *args], s3env)
+    assert bad.returncode == 1
+    assert [e["event"] for e in json_events(bad.stdout)][:1] == ["checksum_mismatch"]
