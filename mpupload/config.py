@@ -91,7 +91,9 @@ class Settings:
     backoff_base: float = _opt(1.0, "Seconds before a file's second attempt; doubles each attempt (with jitter).")
     backoff_cap: float = _opt(30.0, "Longest wait between attempts at one file, in seconds.")
     checksum: str = _opt("CRC32", "Transport checksum the server verifies on every PUT and part: CRC32, CRC32C "
-                         "(needs awscrt), SHA256, or none.", choices=("CRC32", "CRC32C", "SHA256", "none"))
+                         "or CRC64NVME (these two need awscrt: pip install 'mpupload[crt]'), SHA256, or none.",
+                         "zlib's CRC32 is fast and needs nothing extra",
+                         choices=("CRC32", "CRC32C", "CRC64NVME", "SHA256", "none"))
     verify_tls: bool = _opt(True, "Verify TLS certificates (turn off only for a test server).")
     ca_bundle: str | None = _opt(None, "CA bundle for TLS verification.")
     include: tuple[str, ...] = _opt((), "Only files whose relative path matches one of these globs.")
@@ -136,8 +138,14 @@ class Settings:
             raise SettingsError("--retries and --file-attempts must be at least 1")
         if self.retry_mode not in ("standard", "adaptive"):
             raise SettingsError("--retry-mode must be standard or adaptive (legacy retries are not used)")
-        if self.checksum not in ("CRC32", "CRC32C", "SHA256", "none"):
-            raise SettingsError("--checksum must be CRC32, CRC32C, SHA256 or none")
+        if self.checksum not in ("CRC32", "CRC32C", "CRC64NVME", "SHA256", "none"):
+            raise SettingsError("--checksum must be CRC32, CRC32C, CRC64NVME, SHA256 or none")
+        try:
+            from .hashing import TransportChecksum
+
+            TransportChecksum(self.checksum)
+        except ValueError as exc:
+            raise SettingsError(str(exc)) from None
         if self.skip_existing not in ("journal", "size", "checksum", "never"):
             raise SettingsError("--skip-existing must be journal, size, checksum or never")
         if self.batch_files < 1 or self.batch_bytes < 1:

@@ -42,17 +42,20 @@ def xxh3_file(path: str) -> tuple[str, int]:
         return xxh3_stream(f)
 
 
+_CRT_ALGORITHMS = ("CRC32C", "CRC64NVME")  # computed by awscrt's native code, when installed
+
+
 class TransportChecksum:
     """A checksum S3 checks against the body (x-amz-checksum-*), computed here and sent as a header so
     no aws-chunked trailer is needed."""
 
     def __init__(self, algorithm: str):
         self.algorithm = algorithm.upper()
-        if self.algorithm == "CRC32C":
+        if self.algorithm in _CRT_ALGORITHMS:
             try:
                 from awscrt import checksums  # noqa: F401
             except ImportError:
-                raise ValueError("--checksum CRC32C needs the awscrt package (pip install awscrt)") from None
+                raise ValueError(f"--checksum {self.algorithm} needs the awscrt package (pip install awscrt)") from None
 
     @property
     def enabled(self) -> bool:
@@ -69,7 +72,11 @@ class TransportChecksum:
         elif self.algorithm == "CRC32C":
             from awscrt import checksums
 
-            raw = checksums.crc32c(bytes(data)).to_bytes(4, "big")
+            raw = checksums.crc32c(data).to_bytes(4, "big")
+        elif self.algorithm == "CRC64NVME":
+            from awscrt import checksums
+
+            raw = checksums.crc64nvme(data).to_bytes(8, "big")
         elif self.algorithm == "SHA256":
             raw = hashlib.sha256(data).digest()
         else:

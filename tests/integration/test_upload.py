@@ -127,3 +127,31 @@ def test_usage_errors_exit_2(tmp_path, s3server, s3env, bucket, args, message):
 def test_missing_source_is_a_usage_error(tmp_path, s3env, s3server, bucket):
     r = run_cli(["upload", str(tmp_path / "nope"), f"s3://{bucket}/x", "--endpoint-url", s3server.endpoint_url], s3env)
     assert r.returncode == 2 and "not a folder" in r.stderr
+
+
+@pytest.mark.parametrize("algorithm", ["CRC32C", "CRC64NVME", "SHA256", "none"])
+def test_each_transport_checksum_is_accepted_by_the_server(tmp_path, s3server, s3client, s3env, bucket, prefix,
+                                                          algorithm):
+    src = tmp_path / "c"
+    (src / "1961").mkdir(parents=True)
+    (src / "1961" / "small.jp2").write_bytes(os.urandom(50_000))
+    (src / "1961" / "big.tif").write_bytes(os.urandom(6 * MIB + 3))
+    r = run_cli(upload_args(src, bucket, prefix, s3server, "--checksum", algorithm, "--multipart-threshold", "5MiB",
+                            "--multipart-chunksize", "5MiB"), s3env)
+    assert r.returncode == 0, r.stderr + r.stdout
+    assert_landed(s3client, bucket, prefix, local_files(src))
+    if algorithm != "none":
+        head = s3client.head_object(Bucket=bucket, Key=f"{prefix}/1961/small.jp2", ChecksumMode="ENABLED")
+        assert head.get(f"Checksum{algorithm}"), f"the server kept no {algorithm} checksum: {head}"
+
+
+def test_a_checksum_the_server_disagrees_with_is_rejected(s3server, s3client, bucket, prefix):
+    """The transport checksum is real protection: a body that does not match it is refused (400 BadDigest)."""
+    import botocore.exceptions
+
+    from mpupload.hashing import TransportChecksum
+
+    crc = TransportChecksum("CRC32").of(b"the bytes we meant to send")
+    with pytest.raises(botocore.exceptions.ClientError) as info:
+        s3client.put_object(Bucket=bucket, Key=f"{prefix}/x", Body=b"the bytes that arrived", ChecksumCRC32=crc)
+    assert info.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
