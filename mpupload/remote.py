@@ -63,8 +63,10 @@ def preflight(settings: Settings) -> None:
         try:
             client.list_objects_v2(Bucket=bucket, Prefix=prefix, MaxKeys=1)
         except be.ClientError as exc:
-            # A write-only key may not list; the write probe below decides.
-            if error_code(exc) != "AccessDenied" and http_status(exc) != 403:
+            # A write-only key may not list; the write probe below decides. Bad credentials are also a
+            # 403 (SignatureDoesNotMatch, InvalidAccessKeyId): those must not pass for "cannot list".
+            denied = error_code(exc) == "AccessDenied" or http_status(exc) == 403
+            if not denied or classify(exc)[0] == FATAL:
                 raise
         upload = client.create_multipart_upload(Bucket=bucket, Key=probe_key)
         client.abort_multipart_upload(Bucket=bucket, Key=probe_key, UploadId=upload["UploadId"])
@@ -78,11 +80,11 @@ def preflight(settings: Settings) -> None:
         code = error_code(exc)
         if code == "NoSuchBucket":
             raise FatalError("bucket", f"bucket {bucket!r} does not exist ({dest})") from None
-        if code == "AccessDenied" or http_status(exc) == 403:
-            raise FatalError("permission", f"no permission to write to {dest} (AccessDenied)") from None
         kind, reason = classify(exc)
         if kind == FATAL:
             raise FatalError("credentials", f"{reason} for {dest}") from None
+        if code == "AccessDenied" or http_status(exc) == 403:
+            raise FatalError("permission", f"no permission to write to {dest} (AccessDenied)") from None
         raise FatalError("endpoint", f"the S3 endpoint refused the probe of {dest}: {reason}") from None
     except FatalError:
         raise
