@@ -263,9 +263,10 @@ class FaultProxy:
     def stop(self) -> None:
         self._closing.set()
         try:
-            self._listener.close()
+            self._listener.shutdown(socket.SHUT_RDWR)  # wakes the blocked accept(); close() alone does not
         except OSError:
             pass
+        self._listener.close()
         self._reset_all()
         for t in list(self._threads):
             t.join(timeout=5)
