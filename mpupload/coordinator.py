@@ -338,7 +338,8 @@ class Coordinator:
         feeder.join(timeout=5)
         stop.set()  # ends the prober
         prober.join(timeout=10)
-        snap = self.stats.snapshot(self.monitor.sample())
+        # The pace's counts ride along with the resource sample: how often the run slowed or held.
+        snap = self.stats.snapshot({**self.monitor.sample(), **self._pace.counts()})
         self.reporter.finish(snap, self.stats.failures, interrupted=self._interrupted,
                              fatal=self._fatal.message if self._fatal else self._halted)
         return Outcome(snapshot=snap, failures=self.stats.failures, interrupted=self._interrupted, fatal=self._fatal,

@@ -52,6 +52,7 @@ def summary_dict(s: Snapshot, *, interrupted: bool = False, fatal: str | None = 
         "files_per_min": round(s.uploaded / s.elapsed * 60, 1) if s.elapsed > 0 else 0.0,
         "mb_per_s": round(s.bytes_uploaded / s.elapsed / 1e6, 3) if s.elapsed > 0 else 0.0,
         "peak_rss": res.get("peak_rss", 0),
+        "throttles": res.get("throttles", 0), "outages": res.get("outages", 0),
         "failures_by_reason": {g: n for g, n, _ in s.failure_reasons},
         "skips_by_reason": dict(s.skip_reasons),
         "interrupted": interrupted,
@@ -83,6 +84,9 @@ class _HumanSummary:
           f"failed {d['failed']}" + (f", not done {d['not_done']}" if d["not_done"] else "") +
           f" of {d['found']} found, in {_eta(snap.elapsed)} "
           f"({d['files_per_min']:.0f} files/min, {d['mb_per_s']:.1f} MB/s, peak RSS {format_size(d['peak_rss'])}).\n")
+        if d["throttles"] or d["outages"]:
+            w(f"  the server throttled {d['throttles']} request(s) (every worker slowed down); "
+              f"{d['outages']} outage(s) of the endpoint waited out\n")
         for reason, n in snap.skip_reasons:
             w(f"  skipped {n}: {reason}\n")
         for reason, n, examples in snap.failure_reasons:

@@ -22,6 +22,7 @@ def test_archive_lands_whole_through_throttling_errors_resets_and_stalls(tmp_pat
     assert "Traceback" not in r.stderr
     s = summary_of(r.stdout)
     assert (s["uploaded"], s["failed"], s["skipped"]) == (len(files), 0, 0)
+    assert s["throttles"] >= 1, "no worker reported the SlowDowns to the shared pace"
     counts = proxy.snapshot()
     for kind in (SLOWDOWN, INTERNAL, RESET, STALL):
         assert counts[kind] >= 1, f"the proxy never injected {kind}: {counts}"

@@ -55,6 +55,7 @@ def test_run_waits_out_an_outage_and_finishes_whole(tmp_path, proxy, s3client, s
     s = summary_of(out)
     assert (s["uploaded"], s["failed"], s["skipped"]) == (len(files), 0, 0)
     assert s["seconds"] >= outage_seconds
+    assert s["outages"] >= 1, "the workers never marked the outage"
     # The workers held back and one prober knocked about once a second, rather than every thread
     # burning its retries against a dead endpoint.
     assert 3 <= refused <= outage_seconds * 8, refused
