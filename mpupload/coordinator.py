@@ -204,8 +204,8 @@ class Coordinator:
             down_for = time.monotonic() - since
             if down_for > self.s.outage_timeout:
                 self._halted = (f"the S3 endpoint {describe_destination(self.s)} has not answered for "
-                                f"{down_for:.0f} s (--outage-timeout {self.s.outage_timeout:g}); files not "
-                                "uploaded are listed; run the same command again to resume")
+                                f"{down_for:.0f} s (--outage-timeout {self.s.outage_timeout:g}); once it is "
+                                "back, run the same command again to resume")
                 stop.set()
                 return
             try:

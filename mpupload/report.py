@@ -84,9 +84,10 @@ class _HumanSummary:
           f"failed {d['failed']}" + (f", not done {d['not_done']}" if d["not_done"] else "") +
           f" of {d['found']} found, in {_eta(snap.elapsed)} "
           f"({d['files_per_min']:.0f} files/min, {d['mb_per_s']:.1f} MB/s, peak RSS {format_size(d['peak_rss'])}).\n")
-        if d["throttles"] or d["outages"]:
-            w(f"  the server throttled {d['throttles']} request(s) (every worker slowed down); "
-              f"{d['outages']} outage(s) of the endpoint waited out\n")
+        if d["throttles"]:
+            w(f"  the server throttled {d['throttles']} request(s): every worker slowed down\n")
+        if d["outages"]:
+            w(f"  the endpoint stopped answering {d['outages']} time(s): every worker paused while a probe waited for it\n")
         for reason, n in snap.skip_reasons:
             w(f"  skipped {n}: {reason}\n")
         for reason, n, examples in snap.failure_reasons:

@@ -35,10 +35,12 @@ def _hold_outage(run: subprocess.Popen, *, seconds: float) -> None:
     raise AssertionError(f"the run gave up during the outage (exit {run.returncode})")
 
 
-@pytest.mark.parametrize("outage_seconds", [25])
-def test_run_waits_out_an_outage_and_finishes_whole(tmp_path, proxy, s3client, s3env, bucket, prefix, outage_seconds):
+@pytest.mark.parametrize("outage_seconds, processes", [(25, "2"), (8, "0")], ids=["25s-2-processes", "8s-inline"])
+def test_run_waits_out_an_outage_and_finishes_whole(tmp_path, proxy, s3client, s3env, bucket, prefix, outage_seconds,
+                                                    processes):
     files = small_archive(tmp_path / "src", files=300)
-    run = _start(upload_args(tmp_path / "src", bucket, prefix, proxy.endpoint_url, "--outage-timeout", "120"), s3env)
+    run = _start(upload_args(tmp_path / "src", bucket, prefix, proxy.endpoint_url, "--outage-timeout", "120",
+                             "--processes", processes), s3env)
     try:
         _outage_once_uploading(proxy, run, landed=40)
         before = proxy.snapshot()[OUTAGE]
