@@ -94,6 +94,7 @@ def main() -> None:
 @_opt("file_attempts", type=int)
 @_opt("backoff_base", type=float)
 @_opt("backoff_cap", type=float)
+@_opt("outage_timeout", type=float)
 @_opt("checksum")
 @_opt("include", multiple=True, show_default=False)
 @_opt("exclude", multiple=True, show_default=False)
@@ -183,6 +184,8 @@ def run_upload(settings: Settings, *, failures_file: str | None = None) -> int:
             handle.close()
     if outcome.fatal is not None and not settings.json_output:
         click.echo(f"mpupload: fatal: {outcome.fatal.message}", err=True)
+    elif outcome.halted:
+        click.echo(f"mpupload: stopped: {outcome.halted}", err=True)
     return outcome.exit_code
 
 

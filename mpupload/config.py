@@ -90,6 +90,9 @@ class Settings:
     file_attempts: int = _opt(5, "Attempts per file before it is reported failed.")
     backoff_base: float = _opt(1.0, "Seconds before a file's second attempt; doubles each attempt (with jitter).")
     backoff_cap: float = _opt(30.0, "Longest wait between attempts at one file, in seconds.")
+    outage_timeout: float = _opt(300.0, "When the endpoint stops answering, all workers pause and a probe waits "
+                                 "this many seconds for it to come back before the run stops.",
+                                 "long enough for a server restart or a network blip")
     checksum: str = _opt("CRC32", "Transport checksum the server verifies on every PUT and part: CRC32, CRC32C "
                          "or CRC64NVME (these two need awscrt: pip install 'mpupload[crt]'), SHA256, or none.",
                          "zlib's CRC32 is fast and needs nothing extra",
@@ -134,6 +137,8 @@ class Settings:
             raise SettingsError("--multipart-threshold must be at least 1 byte")
         if self.read_timeout <= 0 or self.connect_timeout <= 0:
             raise SettingsError("timeouts must be positive")
+        if self.outage_timeout <= 0:
+            raise SettingsError("--outage-timeout must be positive")
         if self.retries < 1 or self.file_attempts < 1:
             raise SettingsError("--retries and --file-attempts must be at least 1")
         if self.retry_mode not in ("standard", "adaptive"):

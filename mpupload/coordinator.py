@@ -37,6 +37,7 @@ from .messages import (
 )
 from .monitor import ResourceMonitor
 from .multipart import sweep_stale
+from .pacing import Pace
 from .plan import Batcher, key_problem, task_for
 from .remote import destination_is_empty, list_destination, make_client
 from .report import Reporter
@@ -46,6 +47,7 @@ from .worker import run_worker
 
 _TICK = 0.2  # how often the main loop wakes when no message arrives
 _MAX_RESPAWNS_PER_SLOT = 3
+_PROBE_EVERY = 1.0  # seconds between probes of an endpoint that stopped answering
 
 
 @dataclass
@@ -54,6 +56,7 @@ class Outcome:
     failures: list[UploadResult]
     interrupted: bool = False
     fatal: FatalError | None = None
+    halted: str | None = None  # the run stopped itself, e.g. an outage outlasted --outage-timeout
 
     @property
     def exit_code(self) -> int:
@@ -61,6 +64,8 @@ class Outcome:
             return 3
         if self.interrupted:
             return 130
+        if self.halted:
+            return 1
         return 1 if self.snapshot.failed or self.snapshot.pending else 0
 
 
@@ -92,7 +97,9 @@ class Coordinator:
         self._lock = threading.Lock()
         self._fatal: FatalError | None = None
         self._interrupted = False
+        self._halted: str | None = None
         self._next_worker_id = 0
+        self._pace: Pace | None = None
 
     # -- the feeder thread: scan -> plan -> batches -> work queue -------------------------------------
     def _feed(self, tasks, results, stop) -> None:
@@ -231,10 +238,11 @@ class Coordinator:
         slot.done = False
         if ctx is None:
             slot.handle = threading.Thread(target=run_worker, args=(slot.worker_id, self.s, tasks, results, stop),
-                                           kwargs={"own_process": False}, daemon=True, name=f"worker-{slot.worker_id}")
+                                           kwargs={"own_process": False, "pace": self._pace}, daemon=True,
+                                           name=f"worker-{slot.worker_id}")
         else:
             slot.handle = ctx.Process(target=run_worker, args=(slot.worker_id, self.s, tasks, results, stop),
-                                      daemon=True, name=f"mpupload-worker-{slot.worker_id}")
+                                      kwargs={"pace": self._pace}, daemon=True, name=f"mpupload-worker-{slot.worker_id}")
         slot.handle.start()
 
     def _worker_died(self, slot: _Slot, ctx, tasks, results, stop) -> None:
@@ -259,6 +267,37 @@ class Coordinator:
             with self._lock:
                 self._outstanding[batch.batch_id] = {t.rel: t for t in orphans}
             self._put(tasks, batch, stop)
+
+    # -- outages -------------------------------------------------------------------------------------
+    def _probe_outages(self, pace: Pace, stop) -> None:
+        """While workers hold for an outage, probe the endpoint (HeadBucket, short timeouts) until it
+        answers; past --outage-timeout, stop the run with word on how to resume."""
+        from botocore.exceptions import ClientError
+
+        from .remote import describe_destination, make_client
+
+        client = None
+        while not stop.is_set():
+            since = pace.outage_since
+            if not since:
+                stop.wait(_TICK)
+                continue
+            down_for = time.monotonic() - since
+            if down_for > self.s.outage_timeout:
+                self._halted = (f"the S3 endpoint {describe_destination(self.s)} has not answered for "
+                                f"{down_for:.0f} s (--outage-timeout {self.s.outage_timeout:g}); once it is "
+                                "back, run the same command again to resume")
+                stop.set()
+                return
+            try:
+                if client is None:
+                    client = make_client(replace(self.s, connect_timeout=2.0, read_timeout=5.0, retries=1))
+                client.head_bucket(Bucket=self.s.bucket)
+                pace.endpoint_answered()
+            except ClientError:
+                pace.endpoint_answered()  # any HTTP answer means it is back; errors are the workers' to sort
+            except Exception:
+                stop.wait(_PROBE_EVERY)
 
     # -- the main loop ---------------------------------------------------------------------------------
     def _on_result(self, r: UploadResult) -> None:
@@ -320,6 +359,9 @@ class Coordinator:
             tasks, results, stop = queue.Queue(maxsize=4), queue.Queue(), threading.Event()
         else:
             tasks, results, stop = ctx.Queue(maxsize=nproc * 2), ctx.Queue(), ctx.Event()
+        self._pace = Pace(ctx=ctx, base_delay=self.s.backoff_base / 4, max_delay=self.s.backoff_cap)
+        prober = threading.Thread(target=self._probe_outages, args=(self._pace, stop), daemon=True, name="prober")
+        prober.start()
         slot_list = [_Slot(worker_id=0) for _ in range(nproc)]
         for slot in slot_list:
             self._start_worker(slot, ctx, tasks, results, stop)
@@ -382,13 +424,17 @@ class Coordinator:
             slot.handle.join(timeout=10)
         self._drain_late(results, {s.worker_id: s for s in slot_list}, stop)
         feeder.join(timeout=5)
-        if not self._interrupted and self._fatal is None and self.stats.scan_done:
+        stop.set()  # ends the prober
+        prober.join(timeout=10)
+        if not self._interrupted and self._fatal is None and self._halted is None and self.stats.scan_done:
             sweep_stale(make_client(self.s), bucket=self.s.bucket, journal=self.journal, run_id=self.s.run_id)
         self.journal.close()
-        snap = self.stats.snapshot(self.monitor.sample())
+        # The pace's counts ride along with the resource sample: how often the run slowed or held.
+        snap = self.stats.snapshot({**self.monitor.sample(), **self._pace.counts()})
         self.reporter.finish(snap, self.stats.failures, interrupted=self._interrupted,
-                             fatal=self._fatal.message if self._fatal else None)
-        return Outcome(snapshot=snap, failures=self.stats.failures, interrupted=self._interrupted, fatal=self._fatal)
+                             fatal=self._fatal.message if self._fatal else self._halted)
+        return Outcome(snapshot=snap, failures=self.stats.failures, interrupted=self._interrupted, fatal=self._fatal,
+                       halted=self._halted)
 
     def _drain_late(self, results, slots, stop, *, wait: float = 0.05) -> None:
         """Messages a worker flushed just before it ended."""

@@ -24,6 +24,9 @@ _RETRYABLE_CODES = {
     "InternalError", "ServiceUnavailable", "BadDigest", "XAmzContentSHA256Mismatch", "RequestTimeoutException",
     "OperationAborted", "InvalidChecksum",
 }
+# The server asks us to send less: every worker slows down together (pacing.py), not just this one.
+_THROTTLE_CODES = {"SlowDown", "Throttling", "ThrottlingException", "TooManyRequests", "RequestLimitExceeded",
+                   "ServiceUnavailable"}
 
 
 class FatalError(Exception):
@@ -51,6 +54,22 @@ def http_status(exc: BaseException) -> int:
     if isinstance(resp, dict):
         return int(resp.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
     return 0
+
+
+def is_throttle(code: str, status: int) -> bool:
+    """A response that means "too many requests" (503 SlowDown, 429), as opposed to a failure."""
+    return code in _THROTTLE_CODES or status in (429, 503)
+
+
+def is_connection_error(exc: BaseException) -> bool:
+    """The endpoint refused, dropped or never accepted the connection: a sign of an outage when it
+    repeats. Read timeouts are not (the server is there, just slow), nor TLS failures (it answered)."""
+    from botocore import exceptions as be
+
+    if isinstance(exc, be.SSLError):
+        return False
+    return isinstance(exc, (be.EndpointConnectionError, be.ConnectTimeoutError, be.ConnectionClosedError,
+                            be.ProxyConnectionError, ConnectionRefusedError, ConnectionResetError, ConnectionAbortedError))
 
 
 def classify(exc: BaseException) -> tuple[str, str]:

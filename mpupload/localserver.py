@@ -75,6 +75,9 @@ class LocalS3:
     ports: list[int] = field(default_factory=list)
     https_url: str | None = None
     cert_file: Path | None = None
+    # A second identity that may read and list but not write (for permission tests), when asked for.
+    readonly_access_key: str | None = None
+    readonly_secret_key: str | None = None
 
     def client(self, **kwargs):
         """An independent boto3 client (for checking what landed)."""
@@ -127,8 +130,9 @@ def _self_signed_cert(directory: Path) -> tuple[Path, Path]:
 
 
 def start(data_dir: str | os.PathLike, *, https: bool = False, timeout: float = 60.0,
-          access_key: str | None = None, secret_key: str | None = None) -> LocalS3:
-    """Start `weed mini` under data_dir and wait until a real PutObject succeeds."""
+          access_key: str | None = None, secret_key: str | None = None, readonly_identity: bool = False) -> LocalS3:
+    """Start `weed mini` under data_dir and wait until a real PutObject succeeds. With
+    `readonly_identity`, a second key pair may only read and list."""
     data = Path(data_dir)
     data.mkdir(parents=True, exist_ok=True)
     (data / "log").mkdir(exist_ok=True)
@@ -139,6 +143,11 @@ def start(data_dir: str | os.PathLike, *, https: bool = False, timeout: float = 
         "credentials": [{"accessKey": access_key, "secretKey": secret_key}],
         "actions": ["Admin", "Read", "List", "Tagging", "Write"],
     }]}
+    ro_access = ro_secret = None
+    if readonly_identity:
+        ro_access, ro_secret = "mpupload-ro-" + secrets.token_hex(4), secrets.token_urlsafe(24)
+        identities["identities"].append({"name": "readonly", "actions": ["Read", "List"],
+                                         "credentials": [{"accessKey": ro_access, "secretKey": ro_secret}]})
     s3_json = data / "s3.json"
     s3_json.write_text(json.dumps(identities))
     s3_json.chmod(0o600)
@@ -164,6 +173,7 @@ def start(data_dir: str | os.PathLike, *, https: bool = False, timeout: float = 
         region="us-east-1", data_dir=data, process=proc,
         ports=[s3, master, volume, filer, admin, s3s],
         https_url=f"https://{LOOPBACK}:{s3s}" if https else None, cert_file=cert_file,
+        readonly_access_key=ro_access, readonly_secret_key=ro_secret,
     )
     try:
         _wait_ready(server, timeout=timeout)

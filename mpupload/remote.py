@@ -68,8 +68,10 @@ def preflight(settings: Settings, *, write: bool = True) -> None:
         try:
             client.list_objects_v2(Bucket=bucket, Prefix=prefix, MaxKeys=1)
         except be.ClientError as exc:
-            # A write-only key may not list; the write probe below decides.
-            if not write or (error_code(exc) != "AccessDenied" and http_status(exc) != 403):
+            # A write-only key may not list; the write probe below decides. Bad credentials are also a
+            # 403 (SignatureDoesNotMatch, InvalidAccessKeyId): those must not pass for "cannot list".
+            denied = error_code(exc) == "AccessDenied" or http_status(exc) == 403
+            if not write or not denied or classify(exc)[0] == FATAL:
                 raise
         if not write:
             return
@@ -85,12 +87,12 @@ def preflight(settings: Settings, *, write: bool = True) -> None:
         code = error_code(exc)
         if code == "NoSuchBucket":
             raise FatalError("bucket", f"bucket {bucket!r} does not exist ({dest})") from None
-        if code == "AccessDenied" or http_status(exc) == 403:
-            raise FatalError("permission", f"no permission to {'write to' if write else 'list'} {dest} "
-                             "(AccessDenied)") from None
         kind, reason = classify(exc)
         if kind == FATAL:
             raise FatalError("credentials", f"{reason} for {dest}") from None
+        if code == "AccessDenied" or http_status(exc) == 403:
+            raise FatalError("permission", f"no permission to {'write to' if write else 'list'} {dest} "
+                             "(AccessDenied)") from None
         raise FatalError("endpoint", f"the S3 endpoint refused the probe of {dest}: {reason}") from None
     except FatalError:
         raise

@@ -54,6 +54,7 @@ def summary_dict(s: Snapshot, *, interrupted: bool = False, fatal: str | None = 
         "files_per_min": round(s.uploaded / s.elapsed * 60, 1) if s.elapsed > 0 else 0.0,
         "mb_per_s": round(s.bytes_uploaded / s.elapsed / 1e6, 3) if s.elapsed > 0 else 0.0,
         "peak_rss": res.get("peak_rss", 0),
+        "throttles": res.get("throttles", 0), "outages": res.get("outages", 0),
         "failures_by_reason": {g: n for g, n, _ in s.failure_reasons},
         "skips_by_reason": dict(s.skip_reasons),
         "interrupted": interrupted,
@@ -89,6 +90,10 @@ class _HumanSummary:
             w(f"  {snap.worker_restarts} worker process(es) died and were replaced; their files were handed on.\n")
         if snap.parts_reused:
             w(f"  {snap.parts_reused} multipart parts were already on S3 from an earlier run and not sent again.\n")
+        if d["throttles"]:
+            w(f"  the server throttled {d['throttles']} request(s): every worker slowed down\n")
+        if d["outages"]:
+            w(f"  the endpoint stopped answering {d['outages']} time(s): every worker paused while a probe waited for it\n")
         for reason, n in snap.skip_reasons:
             w(f"  skipped {n}: {reason}\n")
         for reason, n, examples in snap.failure_reasons:

@@ -4,6 +4,7 @@ an exception. FIFOs, sockets and devices are recognised from lstat and never ope
 
 from __future__ import annotations
 
+import errno
 import fnmatch
 import os
 import stat
@@ -27,8 +28,8 @@ class Skipped:
 
 
 def _display(rel: str) -> str:
-    """A printable form of a name that may hold undecodable bytes."""
-    return rel.encode("utf-8", "backslashreplace").decode("utf-8") if _has_surrogates(rel) else rel
+    """A printable form of a name that may hold undecodable bytes (byte 0xFF shows as backslash-x-f-f)."""
+    return os.fsencode(rel).decode("utf-8", "backslashreplace") if _has_surrogates(rel) else rel
 
 
 def _has_surrogates(s: str) -> bool:
@@ -103,7 +104,7 @@ def _visit(entry: os.DirEntry, rel: str, follow: bool, matcher: Matcher, ancesto
             st = os.stat(entry.path)
         except OSError as exc:
             if matcher.wants(rel):
-                reason = "symlink loop" if exc.errno == 40 else f"broken symbolic link: {exc.strerror}"
+                reason = "symlink loop" if exc.errno == errno.ELOOP else f"broken symbolic link: {exc.strerror}"
                 yield Skipped(_display(rel), reason)
             return
     if stat.S_ISDIR(st.st_mode):

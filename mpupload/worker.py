@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from urllib.parse import quote
 
 from .config import Settings
-from .errors import FATAL, PERMANENT, FatalError, FileChanged, classify, http_status
+from .errors import FATAL, PERMANENT, FatalError, FileChanged, classify, http_status, is_connection_error
 from .hashing import META_DIGEST, META_MTIME, META_PATH, TransportChecksum, xxh3_bytes, xxh3_stream
 from .messages import (
     FAILED,
@@ -40,10 +40,14 @@ from .messages import (
     WorkerStarted,
 )
 from .multipart import MultipartUploader
+from .pacing import Pace, Stopped
 
 INTERRUPTED = "interrupted before it finished"
 _FLUSH_SECONDS = 0.25  # results cross the process boundary at most ~4 times a second per worker
 _FLUSH_COUNT = 256
+# Tries that fail because the endpoint is down do not count against --file-attempts; this bounds them
+# anyway (the outage timeout stops the run long before).
+_MAX_OUTAGE_RETRIES = 50
 
 
 class ResultSender:
@@ -105,9 +109,9 @@ class FileUploader:
     """Uploads one file with per-file retries. Thread-safe: one instance serves all threads of a worker."""
 
     def __init__(self, *, client, parts_pool: ThreadPoolExecutor, settings: Settings, sender: ResultSender,
-                 stop: threading.Event):
+                 stop: threading.Event, pace: Pace | None = None):
         self.client, self.s = client, settings
-        self.sender, self.stop = sender, stop
+        self.sender, self.stop, self.pace = sender, stop, pace
         self.checksum = TransportChecksum(settings.checksum)
         self.multipart = MultipartUploader(client=client, settings=settings, checksum=self.checksum, pool=parts_pool,
                                            on_bytes=sender.add_bytes, stop=stop)
@@ -115,29 +119,40 @@ class FileUploader:
     def upload(self, task: FileTask, batch_id: int) -> UploadResult:
         started = time.monotonic()
         reason = ""
-        for attempt in range(1, self.s.file_attempts + 1):
+        attempt = 0
+        for _ in range(self.s.file_attempts + _MAX_OUTAGE_RETRIES):
             if self.stop.is_set():
                 reason = INTERRUPTED
                 break
+            attempt += 1
             try:
                 done = self._attempt(task)
                 return UploadResult(rel=task.rel, key=task.key, status=done.status, reason=done.reason,
                                     size=done.size, mtime_ns=done.mtime_ns, inode=task.inode, digest=done.digest,
                                     etag=done.etag, attempts=attempt, seconds=time.monotonic() - started,
                                     batch_id=batch_id, parts_reused=done.parts_reused)
-            except CancelledError:
+            except (CancelledError, Stopped):
                 reason = INTERRUPTED
                 break
             except Exception as exc:  # sorted below: fatal / retryable / permanent
                 kind, reason = classify(exc)
                 if kind == FATAL:
                     raise FatalError("credentials", reason) from None
-                if kind == PERMANENT or attempt == self.s.file_attempts:
+                if self._outage_held(exc):
+                    attempt -= 1  # the endpoint failed, not this file: the try is free
+                    continue
+                if kind == PERMANENT or attempt >= self.s.file_attempts:
                     break
                 self._backoff(attempt)
         return UploadResult(rel=task.rel, key=task.key, status=FAILED, reason=reason, size=task.size,
                             mtime_ns=task.mtime_ns, inode=task.inode, attempts=attempt,
                             seconds=time.monotonic() - started, batch_id=batch_id)
+
+    def _outage_held(self, exc: BaseException) -> bool:
+        """After a connection error: if the endpoint is marked down, wait (bounded) until it is back."""
+        if self.pace is None or not is_connection_error(exc):
+            return False
+        return self.pace.wait_outage(self.stop, limit=self.s.outage_timeout + self.s.backoff_cap)
 
     def _backoff(self, attempt: int) -> None:
         # Exponential with full jitter, capped; waits on the stop event so Ctrl-C is not delayed.
@@ -205,15 +220,17 @@ class FileUploader:
         return resp.get("ETag", "").strip('"')
 
 
-def run_worker(worker_id: int, settings: Settings, tasks, results, stop, *, own_process: bool = True) -> None:
-    """Take batches until a None sentinel (or `stop`), upload them, report back. Never raises."""
+def run_worker(worker_id: int, settings: Settings, tasks, results, stop, *, own_process: bool = True,
+               pace: Pace | None = None) -> None:
+    """Take batches until a None sentinel (or `stop`), upload them, report back. Never raises.
+    `pace` is shared by all workers: throttling and outages slow or hold every one of them."""
     if own_process:
         # Only the coordinator decides when to stop: Ctrl-C reaches the whole process group.
         signal.signal(signal.SIGINT, signal.SIG_IGN)
     results.put(WorkerStarted(worker=worker_id, pid=os.getpid()))
     sender = ResultSender(results, worker_id)
     try:
-        _serve(worker_id, settings, tasks, results, stop, sender)
+        _serve(worker_id, settings, tasks, results, stop, sender, pace)
     except FatalError as exc:
         sender.flush()
         results.put(Fatal(worker=worker_id, kind=exc.kind, message=exc.message))
@@ -223,13 +240,18 @@ def run_worker(worker_id: int, settings: Settings, tasks, results, stop, *, own_
     results.put(WorkerDone(worker=worker_id))
 
 
-def _serve(worker_id: int, settings: Settings, tasks, results, stop, sender: ResultSender) -> None:
+def _serve(worker_id: int, settings: Settings, tasks, results, stop, sender: ResultSender,
+           pace: Pace | None = None) -> None:
     from .remote import make_client
 
     client = make_client(settings)
+    if pace is not None:
+        # Bounded: an outage ends by the prober or by the coordinator stopping the run at the timeout.
+        pace.attach(client, stop, limit=settings.outage_timeout + settings.backoff_cap + 10)
     # Parts get their own pool: a file thread waits on its parts, so sharing one pool could deadlock.
     parts_pool = ThreadPoolExecutor(max_workers=settings.threads, thread_name_prefix=f"w{worker_id}-part")
-    uploader = FileUploader(client=client, parts_pool=parts_pool, settings=settings, sender=sender, stop=stop)
+    uploader = FileUploader(client=client, parts_pool=parts_pool, settings=settings, sender=sender, stop=stop,
+                            pace=pace)
     slots = threading.BoundedSemaphore(settings.threads * 2)  # bounded in-flight files per worker
     fatal: list[FatalError] = []
 

@@ -19,7 +19,7 @@ _counter = itertools.count(1)
 
 @pytest.fixture(scope="session")
 def s3server(tmp_path_factory):
-    server = localserver.start(tmp_path_factory.mktemp("seaweedfs"))
+    server = localserver.start(tmp_path_factory.mktemp("seaweedfs"), readonly_identity=True)
     yield server
     server.stop()
 
