@@ -8,6 +8,7 @@ streaming, then sent by s3transfer in parts, then checked with a HEAD.
 
 from __future__ import annotations
 
+import errno
 import mimetypes
 import os
 import queue
@@ -155,10 +156,8 @@ class FileUploader:
         self.stop.wait(delay * (0.5 + random.random() / 2))
 
     def _attempt(self, task: FileTask) -> tuple[str, str, int, int]:
-        with open(task.path, "rb", buffering=0) as f:
+        with _open_regular(task.path) as f:
             st = os.fstat(f.fileno())
-            if not stat.S_ISREG(st.st_mode):
-                raise IsADirectoryError(task.path)
             if st.st_size < self.s.multipart_threshold:
                 data = f.read(st.st_size + 1)  # one byte more reveals a file that grew
                 if len(data) != st.st_size:
@@ -206,6 +205,22 @@ class FileUploader:
         if head.get("ContentLength") != size or head.get("Metadata", {}).get(META_DIGEST) != digest:
             raise FileChanged("the stored object does not match what was sent (size or digest differ)")
         return head.get("ETag", "").strip('"')
+
+
+def _open_regular(path: str):
+    """Open for reading only if it is still a regular file. O_NONBLOCK: a FIFO swapped in since the scan
+    would otherwise block the open forever (it has no effect on regular files)."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    try:
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISDIR(mode):
+            raise IsADirectoryError(errno.EISDIR, "became a directory", path)
+        if not stat.S_ISREG(mode):
+            raise OSError(errno.EINVAL, "no longer a regular file (a FIFO, socket or device now)", path)
+        return open(fd, "rb", buffering=0)
+    except BaseException:
+        os.close(fd)
+        raise
 
 
 def run_worker(worker_id: int, settings: Settings, tasks, results, stop, *, own_process: bool = True,
