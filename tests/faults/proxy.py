@@ -40,9 +40,12 @@ class FaultPlan:
     reset: float = 0.0
     stall: float = 0.0
     stall_seconds: float = 5.0
+    stall_every: int = 0  # besides the share: every Nth PUT/POST stalls (0 = none), a periodic hiccup
 
-    def pick(self, rng: random.Random) -> str | None:
-        x = rng.random()
+    def pick(self, rng: random.Random, nth: int) -> str | None:
+        x = rng.random()  # drawn every time, so the sequence of faults does not depend on stall_every
+        if self.stall_every and nth % self.stall_every == 0:
+            return STALL
         for kind, share in ((SLOWDOWN, self.slowdown), (INTERNAL, self.internal), (RESET, self.reset),
                             (STALL, self.stall)):
             if x < share:
@@ -220,7 +223,8 @@ class FaultProxy:
         self.plan = plan or FaultPlan()
         self._rng = random.Random(seed)
         self._lock = threading.Lock()
-        self.counts: Counter[str] = Counter()  # faults by kind, and "requests", "forwarded", "<METHOD>"
+        # Faults by kind, plus "requests", "writes" (PUT/POST), "forwarded" and one count per method.
+        self.counts: Counter[str] = Counter()
         self._outage = threading.Event()
         self._closing = threading.Event()
         self._socks: set[socket.socket] = set()
@@ -336,7 +340,9 @@ class FaultProxy:
         with self._lock:
             self.counts["requests"] += 1
             self.counts[method] += 1
-            fault = self.plan.pick(self._rng) if method in ("PUT", "POST") else None
+            if method in ("PUT", "POST"):
+                self.counts["writes"] += 1
+            fault = self.plan.pick(self._rng, self.counts["writes"]) if method in ("PUT", "POST") else None
             if fault:
                 self.counts[fault] += 1
         expects = "100-continue" in head.headers.get("expect", "").lower()

@@ -14,7 +14,8 @@ from .proxy import INTERNAL, RESET, SLOWDOWN, STALL, FaultPlan
 def test_archive_lands_whole_through_throttling_errors_resets_and_stalls(tmp_path, proxy, s3client, s3env, bucket,
                                                                          prefix):
     files = small_archive(tmp_path / "src")
-    proxy.plan = FaultPlan(slowdown=0.08, internal=0.02, reset=0.03, stall=0.015, stall_seconds=5)
+    # Stalls: one in 60 writes, periodically, each 5 s against the client's 3 s read timeout.
+    proxy.plan = FaultPlan(slowdown=0.08, internal=0.02, reset=0.03, stall_every=60, stall_seconds=5)
     started = time.monotonic()
     r = run_cli(upload_args(tmp_path / "src", bucket, prefix, proxy.endpoint_url), s3env, timeout=150)
     took = time.monotonic() - started
