@@ -22,6 +22,7 @@ from .config import Settings, part_size_for
 from .errors import FileChanged, error_code, http_status
 from .hashing import TransportChecksum
 from .journal import Journal, MultipartRow
+from .scan import open_regular
 
 PENDING = ""  # upload id of a journaled create whose answer was not recorded (yet)
 
@@ -115,7 +116,7 @@ class MultipartUploader:
               existing: dict | None) -> tuple[dict, bool]:
         if self.stop.is_set():
             raise CancelledError()
-        with open(path, "rb", buffering=0) as f:
+        with open_regular(path) as f:
             f.seek(offset)
             data = f.read(length)
         if len(data) != length:

@@ -25,6 +25,13 @@ def _eta(seconds: float | None) -> str:
     return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
 
 
+def printable(text: str) -> str:
+    """A file name as one safe line: control characters (a newline in a name) shown as escapes."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
+
+
 def _rate(bps: float) -> str:
     return f"{bps / 1e6:.1f} MB/s"
 
@@ -97,11 +104,11 @@ class _HumanSummary:
         for reason, n in snap.skip_reasons:
             w(f"  skipped {n}: {reason}\n")
         for reason, n, examples in snap.failure_reasons:
-            w(f"  failed {n}: {reason} (e.g. {', '.join(examples)})\n")
+            w(f"  failed {n}: {reason} (e.g. {', '.join(printable(e) for e in examples)})\n")
         if failures:
             w("Failed files:\n")
             for r in failures[:_LIST_FAILURES]:
-                w(f"  {r.rel}: {r.reason}\n")
+                w(f"  {printable(r.rel)}: {printable(r.reason)}\n")
             if snap.failed > _LIST_FAILURES:
                 w(f"  ... and {snap.failed - _LIST_FAILURES} more (all of them: --failures-file PATH)\n")
         self.out.flush()
@@ -166,8 +173,11 @@ class RichReporter(_HumanSummary):
 
     def result(self, r: UploadResult) -> None:
         if r.status != UPLOADED and r.reason:
-            self.console.print(f"[{'red' if r.status == 'failed' else 'yellow'}]{r.status}[/] {r.rel}: {r.reason}",
-                               markup=True, highlight=False)
+            from rich.markup import escape
+
+            # A file may be named "[/x]": escaped, or rich would read it as markup (and raise).
+            self.console.print(f"[{'red' if r.status == 'failed' else 'yellow'}]{r.status}[/] "
+                               f"{escape(printable(r.rel))}: {escape(printable(r.reason))}", markup=True, highlight=False)
 
     def close(self) -> None:
         if self._started:

@@ -127,3 +127,19 @@ def _visit(entry: os.DirEntry, rel: str, follow: bool, matcher: Matcher, ancesto
         yield Skipped(_display(rel), "name is not valid UTF-8 and cannot be an S3 key")
     else:
         yield FileEntry(path=entry.path, rel=rel, size=st.st_size, mtime_ns=st.st_mtime_ns, inode=st.st_ino)
+
+
+def open_regular(path: str):
+    """Open for reading only if it is still a regular file. O_NONBLOCK: a FIFO swapped in since the scan
+    would otherwise block the open forever (it has no effect on regular files)."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    try:
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISDIR(mode):
+            raise IsADirectoryError(errno.EISDIR, "became a directory", path)
+        if not stat.S_ISREG(mode):
+            raise OSError(errno.EINVAL, "no longer a regular file (a FIFO, socket or device now)", path)
+        return open(fd, "rb", buffering=0)
+    except BaseException:
+        os.close(fd)
+        raise

@@ -16,7 +16,6 @@ import os
 import queue
 import random
 import signal
-import stat
 import threading
 import time
 from concurrent.futures import CancelledError, ThreadPoolExecutor
@@ -41,6 +40,7 @@ from .messages import (
 )
 from .multipart import MultipartUploader
 from .pacing import Pace, Stopped
+from .scan import open_regular
 
 INTERRUPTED = "interrupted before it finished"
 _FLUSH_SECONDS = 0.25  # results cross the process boundary at most ~4 times a second per worker
@@ -160,10 +160,8 @@ class FileUploader:
         self.stop.wait(delay * (0.5 + random.random() / 2))
 
     def _attempt(self, task: FileTask) -> _Done:
-        with open(task.path, "rb", buffering=0) as f:
+        with open_regular(task.path) as f:
             st = os.fstat(f.fileno())
-            if not stat.S_ISREG(st.st_mode):
-                raise IsADirectoryError(task.path)
             if st.st_size < self.s.multipart_threshold:
                 data = f.read(st.st_size + 1)  # one byte more reveals a file that grew
                 if len(data) != st.st_size:

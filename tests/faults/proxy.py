@@ -29,6 +29,8 @@ _CHUNK = 256 * 1024
 
 # The kinds of fault, as counted in `FaultProxy.counts`.
 SLOWDOWN, INTERNAL, RESET, STALL, OUTAGE = "slowdown", "internal", "reset", "stall", "outage"
+# A stall after the server stored the request: the client gives up on a write that in fact landed.
+STALL_LATE = "stall_late"
 
 
 @dataclass
@@ -40,9 +42,15 @@ class FaultPlan:
     reset: float = 0.0
     stall: float = 0.0
     stall_seconds: float = 5.0
+    stall_every: int = 0  # besides the share: every Nth PUT/POST stalls (0 = none), a periodic hiccup
+    # Every second stall holds the server's answer instead of the request (the write lands, the client
+    # times out and sends it again).
+    alternate_late_stalls: bool = True
 
-    def pick(self, rng: random.Random) -> str | None:
-        x = rng.random()
+    def pick(self, rng: random.Random, nth: int) -> str | None:
+        x = rng.random()  # drawn every time, so the sequence of faults does not depend on stall_every
+        if self.stall_every and nth % self.stall_every == 0:
+            return STALL
         for kind, share in ((SLOWDOWN, self.slowdown), (INTERNAL, self.internal), (RESET, self.reset),
                             (STALL, self.stall)):
             if x < share:
@@ -220,7 +228,8 @@ class FaultProxy:
         self.plan = plan or FaultPlan()
         self._rng = random.Random(seed)
         self._lock = threading.Lock()
-        self.counts: Counter[str] = Counter()  # faults by kind, and "requests", "forwarded", "<METHOD>"
+        # Faults by kind, plus "requests", "writes" (PUT/POST), "forwarded" and one count per method.
+        self.counts: Counter[str] = Counter()
         self._outage = threading.Event()
         self._closing = threading.Event()
         self._socks: set[socket.socket] = set()
@@ -336,7 +345,11 @@ class FaultProxy:
         with self._lock:
             self.counts["requests"] += 1
             self.counts[method] += 1
-            fault = self.plan.pick(self._rng) if method in ("PUT", "POST") else None
+            if method in ("PUT", "POST"):
+                self.counts["writes"] += 1
+            fault = self.plan.pick(self._rng, self.counts["writes"]) if method in ("PUT", "POST") else None
+            if fault == STALL and self.plan.alternate_late_stalls and (self.counts[STALL] + self.counts[STALL_LATE]) % 2:
+                fault = STALL_LATE
             if fault:
                 self.counts[fault] += 1
         expects = "100-continue" in head.headers.get("expect", "").lower()
@@ -358,9 +371,10 @@ class FaultProxy:
             _copy_body(client, None, head)
             self._closing.wait(self.plan.stall_seconds)  # never answer in time; the client gives up
             return False
-        return self._forward(head, client, upstream, expects)
+        return self._forward(head, client, upstream, expects, hold_answer=fault == STALL_LATE)
 
-    def _forward(self, head: _Head, client: _Stream, upstream: _Stream, expects: bool) -> bool:
+    def _forward(self, head: _Head, client: _Stream, upstream: _Stream, expects: bool, *,
+                 hold_answer: bool = False) -> bool:
         upstream.send(head.raw)
         if expects:
             interim = _read_head(upstream)
@@ -375,6 +389,10 @@ class FaultProxy:
         while response.status == 100:  # a server may send 100 even when not asked
             client.send(response.raw)
             response = _read_head(upstream)
+        if hold_answer:
+            _copy_body(upstream, None, response)  # the server is done; the client never hears of it
+            self._closing.wait(self.plan.stall_seconds)
+            return False
         client.send(response.raw)
         no_body = head.method == "HEAD" or response.status in (204, 304)
         if not no_body:

@@ -97,9 +97,20 @@ def _uploader(s3server, proxy, bucket: str, prefix: str, tmp_path) -> tuple[File
                         sender=ResultSender(queue.Queue(), 0), stop=threading.Event()), s
 
 
-def test_file_that_vanishes_between_scan_and_upload_fails_with_reason(tmp_path, s3server, s3client, proxy, bucket,
-                                                                     prefix, monkeypatch):
-    """Deterministic, without racing a live run: scan, delete, then upload what the scan found."""
+def _replace_with(kind: str, path) -> None:
+    path.unlink()
+    if kind == "fifo":
+        os.mkfifo(path)
+    elif kind == "folder":
+        path.mkdir()
+
+
+@pytest.mark.timeout(60)  # a FIFO opened for reading would block forever: this must not hang
+@pytest.mark.parametrize("kind, words", [("vanish", "vanished"), ("fifo", "no longer a regular file"),
+                                         ("folder", "became a directory")])
+def test_file_changed_between_scan_and_upload_fails_with_reason(tmp_path, s3server, s3client, proxy, bucket, prefix,
+                                                               monkeypatch, kind, words):
+    """Deterministic, without racing a live run: scan, change the tree, then upload what the scan found."""
     for k, v in s3server.env().items():
         monkeypatch.setenv(k, v)
     src = tmp_path / "src"
@@ -107,12 +118,13 @@ def test_file_that_vanishes_between_scan_and_upload_fails_with_reason(tmp_path, 
     for name in ("stays.jp2", "goes.jp2"):
         (src / "1960" / name).write_bytes(name.encode() * 100)
     entries = [e for e in scan(str(src)) if isinstance(e, FileEntry)]
-    (src / "1960" / "goes.jp2").unlink()
+    _replace_with(kind, src / "1960" / "goes.jp2")
     uploader, _ = _uploader(s3server, proxy, bucket, prefix, tmp_path)
     results = {e.rel: uploader.upload(task_for(e, prefix=prefix, year_pattern=None), 1) for e in entries}
     assert results["1960/stays.jp2"].status == UPLOADED
     gone = results["1960/goes.jp2"]
-    assert gone.status == FAILED and "vanished" in gone.reason and gone.attempts == 1  # permanent: not retried
+    assert gone.status == FAILED and words in gone.reason, gone
+    assert gone.attempts == 1  # permanent: not tried again
     assert_landed(s3client, bucket, prefix, {"1960/stays.jp2": src / "1960" / "stays.jp2"})
 
 
