@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 import sys
-from dataclasses import fields
+from dataclasses import fields, replace
 
 import click
 
@@ -62,6 +62,39 @@ def _fail_usage(message: str) -> None:
     sys.exit(2)
 
 
+def _load_config_file(ctx: click.Context, param, value: str | None) -> None:
+    """Eager: the file's values become this command's defaults before any other option is read."""
+    if not value:
+        return
+    from .configfile import load
+
+    try:
+        values = load(value)
+    except (SettingsError, OSError) as exc:
+        raise click.BadParameter(str(exc), ctx=ctx, param=param) from None
+    ctx.default_map = {**(ctx.default_map or {}), **values}
+
+
+def _autotune(ctx: click.Context, settings: Settings) -> Settings:
+    """Processes / threads the user left unset (not on the command line, not in --config): chosen from
+    the CPU count and a bounded pre-scan of the source's size mix (autotune.py)."""
+    from click.core import ParameterSource
+
+    from .autotune import choose, sample_mix
+    from .scan import Matcher
+
+    auto = [n for n in ("processes", "threads") if ctx.get_parameter_source(n) == ParameterSource.DEFAULT]
+    if not auto:
+        return settings
+    mix = sample_mix(settings.source, threshold=settings.multipart_threshold, follow_symlinks=settings.follow_symlinks,
+                     matcher=Matcher(settings.include, settings.exclude))
+    choice = choose(cpus=os.cpu_count() or 2, mix=mix)
+    picked = {n: getattr(choice, n) for n in auto}
+    if not settings.json_output:
+        click.echo("mpupload: " + ", ".join(f"{n} {v}" for n, v in picked.items()) + f" ({choice.reason})", err=True)
+    return replace(settings, **picked).validated()
+
+
 def build_settings(source: str, dest: str, **opts) -> Settings:
     from .remote import parse_s3_url
 
@@ -106,15 +139,25 @@ def main() -> None:
 @_opt("progress_interval", type=float)
 @click.option("--failures-file", type=click.Path(dir_okay=False, writable=True),
               help="Write every failed file (JSON lines: path, key, reason) here.")
-def upload(source: str, dest: str, failures_file: str | None, **opts) -> None:
+@click.option("--config", type=click.Path(exists=True, dir_okay=False), is_eager=True, expose_value=False,
+              callback=_load_config_file, help="Settings file (TOML [upload] table, or JSON), e.g. from "
+              "`mpupload tune --write-config`: its values become the defaults; flags given here win.")
+@click.pass_context
+def upload(ctx: click.Context, source: str, dest: str, failures_file: str | None, **opts) -> None:
     """Upload SOURCE (a folder) to s3://BUCKET/PREFIX: key = PREFIX/<path relative to SOURCE>.
 
     \b
-    Memory: about processes x (threads x multipart-chunksize + 60 MB). Small files
-    (below the multipart threshold) are read whole, so also <= threads x threshold per process.
+    Without --processes / --threads (here or in --config), they are chosen from the CPU
+    count and the sizes of the first 2,000 files: one process per core for small files,
+    one or two for mostly large files, fewer for a small job.
+    \b
+    Memory (peak RSS of all processes), about:
+      70 MB + processes x (70 MB + threads x max(multipart-chunksize, multipart-threshold))
+    e.g. 2 x 8 with the 8 MiB defaults: under 0.5 GB; measured in bench/ (README, Memory).
     """
     try:
         settings = build_settings(source, dest, **opts)
+        settings = _autotune(ctx, settings)
     except SettingsError as exc:
         _fail_usage(str(exc))
     if settings.dry_run:
