@@ -8,6 +8,7 @@ streaming, then sent by s3transfer in parts, then checked with a HEAD.
 
 from __future__ import annotations
 
+import functools
 import mimetypes
 import os
 import queue
@@ -72,6 +73,20 @@ class ResultSender:
             self._last = time.monotonic()
         if results or sent:
             self._out.put(WorkerReport(worker=self._worker, results=results, bytes_sent=sent))
+
+
+@functools.lru_cache(maxsize=1024)
+def _content_type_of_suffix(suffix: str) -> str | None:
+    return mimetypes.guess_type("x" + suffix, strict=False)[0]
+
+
+def _content_type(rel: str) -> str | None:
+    """guess_type parses the whole path on every call; an archive has a handful of suffixes."""
+    name = rel.rsplit("/", 1)[-1]
+    dot = name.rfind(".")
+    if dot <= 0 or name.endswith((".gz", ".bz2", ".xz", ".br", ".Z")):
+        return mimetypes.guess_type(name, strict=False)[0]  # encodings: leave these to mimetypes
+    return _content_type_of_suffix(name[dot:])
 
 
 def source_metadata(task: FileTask, digest: str, mtime_ns: int) -> dict[str, str]:
@@ -166,7 +181,7 @@ class FileUploader:
 
     def _extra(self, task: FileTask, meta: dict[str, str]) -> dict:
         extra: dict = {"Metadata": meta}
-        ctype = mimetypes.guess_type(task.rel, strict=False)[0]
+        ctype = _content_type(task.rel)
         if ctype:
             extra["ContentType"] = ctype
         return extra
@@ -221,6 +236,8 @@ def _serve(worker_id: int, settings: Settings, tasks, results, stop, sender: Res
     uploader = FileUploader(client=client, transfer_manager=tm, settings=settings, sender=sender, stop=stop)
     slots = threading.BoundedSemaphore(settings.threads * 2)  # bounded in-flight files per worker
     fatal: list[FatalError] = []
+    inflight = [0]
+    inflight_lock = threading.Lock()
 
     def one(task: FileTask, batch_id: int) -> None:
         try:
@@ -229,7 +246,14 @@ def _serve(worker_id: int, settings: Settings, tasks, results, stop, sender: Res
         except FatalError as exc:
             fatal.append(exc)
         finally:
+            with inflight_lock:
+                inflight[0] -= 1
+                idle = inflight[0] == 0
             slots.release()
+            if idle:
+                # Nothing else in flight: the coordinator may be waiting on these last results to hand out
+                # more work or to end the run, so send them now rather than at the next timed flush.
+                sender.flush()
 
     pool = ThreadPoolExecutor(max_workers=settings.threads, thread_name_prefix=f"w{worker_id}")
     try:
@@ -248,6 +272,8 @@ def _serve(worker_id: int, settings: Settings, tasks, results, stop, sender: Res
                 if stop.is_set() or fatal:
                     slots.release()
                     break
+                with inflight_lock:
+                    inflight[0] += 1
                 pool.submit(one, task, batch.batch_id)
             sender.flush_if_due()
     finally:
