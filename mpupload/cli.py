@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from dataclasses import fields, replace
 
 import click
@@ -165,6 +166,55 @@ def upload(ctx: click.Context, source: str, dest: str, failures_file: str | None
 
         sys.exit(dry_run(settings, out=sys.stdout))
     sys.exit(run_upload(settings, failures_file=failures_file))
+
+
+@main.command()
+@click.argument("source", type=click.Path(file_okay=False))
+@click.argument("dest", metavar="s3://BUCKET[/PREFIX]")
+@connection_options
+@_opt("multipart_threshold", type=_Size())
+@_opt("multipart_chunksize", type=_Size())
+@_opt("checksum")
+@_opt("include", multiple=True, show_default=False)
+@_opt("exclude", multiple=True, show_default=False)
+@click.option("--budget", type=click.FloatRange(min=1), default=60.0, show_default=True,
+              help="Seconds to spend sweeping (the first trial always runs).")
+@click.option("--write-config", type=click.Path(dir_okay=False, writable=True),
+              help="Write the recommended settings here (TOML, or JSON for a .json name) for `upload --config`.")
+def tune(source: str, dest: str, budget: float, write_config: str | None, **opts) -> None:
+    """Find fast settings for this machine, network and server: upload a sample of SOURCE to a scratch
+    prefix under s3://BUCKET/PREFIX with several processes x threads (x part sizes when the sample has
+    large files) within --budget seconds, watch CPU and network, recommend settings and say what limits
+    them. Every scratch object is deleted afterwards."""
+    from .errors import FatalError
+    from .remote import preflight
+    from .tune import tune as sweep
+
+    try:
+        settings = build_settings(source, dest, **opts)
+    except SettingsError as exc:
+        _fail_usage(str(exc))
+    try:
+        preflight(settings)
+    except FatalError as exc:
+        click.echo(f"mpupload: fatal: {exc.message}", err=True)
+        sys.exit(3)
+    try:
+        rec = sweep(settings, budget=budget, echo=lambda m: click.echo(m, err=True))
+    except RuntimeError as exc:
+        click.echo(f"mpupload: tune: {exc}", err=True)
+        sys.exit(1)
+    chunk = f"{rec.chunksize // (1024 * 1024)}MiB"
+    click.echo(f"recommended: --processes {rec.processes} --threads {rec.threads} --multipart-chunksize {chunk}")
+    click.echo(f"{rec.bound}: {rec.why}")
+    if write_config:
+        from .configfile import dump
+
+        dump(write_config, {"processes": rec.processes, "threads": rec.threads, "multipart_chunksize": chunk},
+             comments=[f"mpupload tune, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
+                       f"{len(rec.trials)} trials on a sample of {settings.source}",
+                       f"{rec.bound}: {rec.why}"])
+        click.echo(f"wrote {write_config} (use: mpupload upload --config {write_config} ...)")
 
 
 def run_upload(settings: Settings, *, failures_file: str | None = None) -> int:
