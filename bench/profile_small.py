@@ -21,6 +21,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from mpupload.config import Settings, transfer_config  # noqa: E402
+from mpupload.fastput import for_client  # noqa: E402
 from mpupload.plan import task_for  # noqa: E402
 from mpupload.remote import make_client, parse_s3_url  # noqa: E402
 from mpupload.scan import FileEntry, scan  # noqa: E402
@@ -37,6 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("dest")
     p.add_argument("--limit", type=int, default=1000)
     p.add_argument("--profile", help="write cProfile stats here and print the top functions")
+    p.add_argument("--no-fast-put", action="store_true", help="send every file through botocore")
     a = p.parse_args(argv)
     from s3transfer.manager import TransferManager
 
@@ -46,8 +48,10 @@ def main(argv: list[str] | None = None) -> int:
     tasks = [task_for(e, prefix=prefix, year_pattern=None) for e in scan(a.source) if isinstance(e, FileEntry)]
     tasks = tasks[: a.limit]
     client = make_client(s)
+    fast = None if a.no_fast_put else for_client(client, endpoint_url=s.endpoint_url, connect_timeout=5,
+                                                  read_timeout=60, verify=True)
     up = FileUploader(client=client, transfer_manager=TransferManager(client, transfer_config(s)), settings=s,
-                      sender=ResultSender(_Discard(), 0), stop=threading.Event())
+                      sender=ResultSender(_Discard(), 0), stop=threading.Event(), fast=fast)
     up.upload(tasks[0], 0)  # first request pays lazy setup (endpoint rules, connection): not per-file
     prof = cProfile.Profile() if a.profile else None
     c0, t0 = time.process_time(), time.perf_counter()

@@ -129,6 +129,7 @@ def main() -> None:
 @_opt("backoff_base", type=float)
 @_opt("backoff_cap", type=float)
 @_opt("checksum")
+@_opt("fast_put", "--fast-put/--no-fast-put")
 @_opt("include", multiple=True, show_default=False)
 @_opt("exclude", multiple=True, show_default=False)
 @_opt("year_pattern")

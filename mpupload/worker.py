@@ -20,8 +20,10 @@ import time
 from concurrent.futures import CancelledError, ThreadPoolExecutor
 from urllib.parse import quote
 
+from . import fastput
 from .config import Settings, transfer_config
 from .errors import FATAL, PERMANENT, FatalError, FileChanged, classify
+from .fastput import Declined, FastPut
 from .hashing import META_DIGEST, META_MTIME, META_PATH, TransportChecksum, xxh3_bytes, xxh3_stream
 from .messages import (
     FAILED,
@@ -117,9 +119,10 @@ class FileUploader:
     """Uploads one file with per-file retries. Thread-safe: one instance serves all threads of a worker."""
 
     def __init__(self, *, client, transfer_manager, settings: Settings, sender: ResultSender,
-                 stop: threading.Event):
+                 stop: threading.Event, fast: FastPut | None = None):
         self.client, self.tm, self.s = client, transfer_manager, settings
         self.sender, self.stop = sender, stop
+        self.fast = fast  # lean signed PUT for small files; botocore takes over whenever it declines
         self.checksum = TransportChecksum(settings.checksum)
         self._subscriber = _BytesSubscriber(sender)
 
@@ -190,6 +193,19 @@ class FileUploader:
         params = self._extra(task, meta)
         if self.checksum.enabled:
             params[self.checksum.param] = self.checksum.of(data)
+        if self.fast is not None:
+            headers = {f"x-amz-meta-{k}": v for k, v in meta.items()}
+            if "ContentType" in params:
+                headers["content-type"] = params["ContentType"]
+            if self.checksum.enabled:
+                headers[f"x-amz-checksum-{self.checksum.algorithm.lower()}"] = params[self.checksum.param]
+            try:
+                etag = self.fast.put(bucket=self.s.bucket, key=task.key, body=data, headers=headers)
+            except Declined:
+                pass  # an error or a dropped connection: botocore sends this attempt, with its retries
+            else:
+                self.sender.add_bytes(len(data))
+                return etag
         resp = self.client.put_object(Bucket=self.s.bucket, Key=task.key, Body=data, **params)
         self.sender.add_bytes(len(data))
         return resp.get("ETag", "").strip('"')
@@ -233,7 +249,13 @@ def _serve(worker_id: int, settings: Settings, tasks, results, stop, sender: Res
 
     client = make_client(settings)
     tm = TransferManager(client, transfer_config(settings))
-    uploader = FileUploader(client=client, transfer_manager=tm, settings=settings, sender=sender, stop=stop)
+    fast = None
+    if settings.fast_put:
+        fast = fastput.for_client(client, endpoint_url=settings.endpoint_url, connect_timeout=settings.connect_timeout,
+                                  read_timeout=settings.read_timeout,
+                                  verify=settings.ca_bundle if settings.ca_bundle else settings.verify_tls)
+    uploader = FileUploader(client=client, transfer_manager=tm, settings=settings, sender=sender, stop=stop,
+                            fast=fast)
     slots = threading.BoundedSemaphore(settings.threads * 2)  # bounded in-flight files per worker
     fatal: list[FatalError] = []
     inflight = [0]

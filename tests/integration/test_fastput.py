@@ -1,0 +1,68 @@
+"""The lean signed PUT against the real server (which enforces SigV4 and checks x-amz-checksum-*):
+it must store exactly what botocore would, for awkward keys too, and decline rather than guess."""
+
+from __future__ import annotations
+
+import pytest
+import xxhash
+
+from mpupload.config import Settings
+from mpupload.fastput import Declined, FastPut, for_client
+from mpupload.hashing import TransportChecksum
+from mpupload.remote import make_client
+
+KEYS = ["plain/a.bin", "1950/Ünïcödé — naïve café/日本語 ページ.tif", "loose file with spaces & symbols (1).txt",
+        "odd/chars+=,;@!$'()*~%.dat", "deep/a/b/c/d/e/f/g/h.jp2"]
+
+
+@pytest.fixture
+def fast(s3server, s3env, monkeypatch):
+    for k, v in s3server.env().items():
+        monkeypatch.setenv(k, v)
+    client = make_client(Settings(endpoint_url=s3server.endpoint_url))
+    fp = for_client(client, endpoint_url=s3server.endpoint_url, connect_timeout=5, read_timeout=30, verify=True)
+    assert fp is not None
+    return fp
+
+
+@pytest.mark.parametrize("key", KEYS)
+def test_stores_body_metadata_and_checksum(fast, s3client, bucket, prefix, key):
+    body = xxhash.xxh3_128_digest(key.encode()) * 1000
+    crc = TransportChecksum("CRC32").of(body)
+    etag = fast.put(bucket=bucket, key=f"{prefix}/{key}", body=body,
+                    headers={"x-amz-meta-xxh3-128": xxhash.xxh3_128_hexdigest(body), "content-type": "image/tiff",
+                             "x-amz-checksum-crc32": crc})
+    obj = s3client.get_object(Bucket=bucket, Key=f"{prefix}/{key}", ChecksumMode="ENABLED")
+    assert obj["Body"].read() == body
+    assert obj["Metadata"]["xxh3-128"] == xxhash.xxh3_128_hexdigest(body)
+    assert obj["ContentType"] == "image/tiff"
+    assert obj["ETag"].strip('"') == etag
+
+
+def test_a_wrong_checksum_is_declined_not_stored(fast, s3client, bucket, prefix):
+    with pytest.raises(Declined):
+        fast.put(bucket=bucket, key=f"{prefix}/bad", body=b"hello",
+                 headers={"x-amz-checksum-crc32": TransportChecksum("CRC32").of(b"other")})
+    assert "Contents" not in s3client.list_objects_v2(Bucket=bucket, Prefix=f"{prefix}/bad")
+
+
+def test_wrong_secret_and_missing_bucket_are_declined(s3server, fast, bucket, prefix):
+    with pytest.raises(Declined):
+        fast.put(bucket="no-such-bucket-here", key="k", body=b"x", headers={})
+
+    class Frozen:
+        access_key, secret_key, token = s3server.access_key, "wrong", None
+
+    class Creds:
+        def get_frozen_credentials(self):
+            return Frozen()
+
+    bad = FastPut(endpoint_url=s3server.endpoint_url, region="us-east-1", credentials=Creds(), connect_timeout=5,
+                  read_timeout=30)
+    with pytest.raises(Declined):
+        bad.put(bucket=bucket, key=f"{prefix}/x", body=b"x", headers={})
+
+
+def test_no_fast_path_without_an_explicit_endpoint(s3server):
+    client = s3server.client()
+    assert for_client(client, endpoint_url=None, connect_timeout=5, read_timeout=30, verify=True) is None
