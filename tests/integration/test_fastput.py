@@ -66,3 +66,30 @@ def test_wrong_secret_and_missing_bucket_are_declined(s3server, fast, bucket, pr
 def test_no_fast_path_without_an_explicit_endpoint(s3server):
     client = s3server.client()
     assert for_client(client, endpoint_url=None, connect_timeout=5, read_timeout=30, verify=True) is None
+
+
+@pytest.fixture(scope="module")
+def tls_server(tmp_path_factory):
+    from mpupload import localserver
+
+    server = localserver.start(tmp_path_factory.mktemp("seaweedfs-tls"), https=True)
+    yield server
+    server.stop()
+
+
+def test_over_tls_with_a_ca_bundle(tls_server):
+    from botocore.config import Config
+
+    client = tls_server.client(endpoint_url=tls_server.https_url, verify=str(tls_server.cert_file),
+                               config=Config(s3={"addressing_style": "path"}))
+    client.create_bucket(Bucket="tls")
+    fp = for_client(client, endpoint_url=tls_server.https_url, connect_timeout=5, read_timeout=30,
+                    verify=str(tls_server.cert_file))
+    body = b"over tls" * 1000
+    fp.put(bucket="tls", key="a/b c.bin", body=body,
+           headers={"x-amz-checksum-crc32": TransportChecksum("CRC32").of(body)})
+    assert client.get_object(Bucket="tls", Key="a/b c.bin")["Body"].read() == body
+    # An unverifiable certificate is declined, not ignored.
+    strict = for_client(client, endpoint_url=tls_server.https_url, connect_timeout=5, read_timeout=30, verify=True)
+    with pytest.raises(Declined):
+        strict.put(bucket="tls", key="x", body=b"x", headers={})
