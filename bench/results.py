@@ -36,6 +36,7 @@ def summarize(runs: list[dict]) -> list[dict]:
     for (ds, tool), rs in groups.items():
         ok = [r for r in rs if r["ok"]]
         row = {"dataset": ds, "tool": tool, "runs": len(rs), "ok_runs": len(ok)}
+        row.update({k: rs[0][k] for k in ("processes", "threads", "chunk_mib") if k in rs[0]})  # matrix knobs
         for m in _METRICS:
             row[m] = statistics.median(r[m] for r in ok) if ok else None
         row["peak_rss_mb_max"] = max((r["peak_rss_mb"] for r in ok), default=None)

@@ -14,7 +14,6 @@ The machine is shared and noisy: read the medians and the ratios, not single tim
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import secrets
@@ -29,7 +28,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench import plots  # noqa: E402
-from bench.datasets import Dataset, ensure, specs  # noqa: E402
+from bench.datasets import DEFAULT, Dataset, ensure, specs  # noqa: E402
 from bench.measure import run_measured  # noqa: E402
 from bench.results import derive, write_all  # noqa: E402
 from bench.tools import TOOLS, Target, Tool, clean_env, mpupload_variant  # noqa: E402
@@ -45,11 +44,13 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--data", type=Path, default=None, help="where data sets are generated and cached "
                    "(default: bench/data, git-ignored)")
     p.add_argument("--tools", default=",".join(TOOLS), help="comma-separated, from: " + ", ".join(TOOLS))
-    p.add_argument("--datasets", default=None, help="comma-separated: small, news, large (default: all; "
-                   "with --matrix: small)")
+    p.add_argument("--datasets", default=None, help="comma-separated: small, news, large, many (6000 small "
+                   "files, the memory check) (default: small,news,large; with --matrix: small)")
     p.add_argument("--runs", type=int, default=None, help="runs per tool and data set (default 3; --quick 1)")
     p.add_argument("--matrix", action="store_true", help="sweep mpupload processes x threads (x part size "
                    "on large) instead of comparing tools")
+    p.add_argument("--grid", default=None, help="matrix grid as PROCS:THREADS[:CHUNK_MIB], comma lists, e.g. "
+                   "1,2:8,16:8,32 (default: 1,2,3,4:4,8,16,32[:8,32,64 on large]; --quick 1,2:8,16[:8,64])")
     p.add_argument("--timeout", type=float, default=None, help="seconds per tool invocation (default: from "
                    "the data set's size)")
     p.add_argument("--budget-minutes", type=float, default=None, help="start no new run after this "
@@ -60,10 +61,14 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     return a
 
 
-def _matrix_tools(dataset: str, *, quick: bool) -> list[Tool]:
+def _matrix_tools(dataset: str, *, quick: bool, grid: str | None) -> list[Tool]:
     procs = (1, 2) if quick else (1, 2, 3, 4)
     threads = (8, 16) if quick else (4, 8, 16, 32)
     chunks: tuple[int | None, ...] = ((8, 64) if quick else (8, 32, 64)) if dataset == "large" else (None,)
+    if grid:
+        parts = [tuple(int(x) for x in g.split(",")) for g in grid.split(":")]
+        procs, threads = parts[0], parts[1]
+        chunks = parts[2] if len(parts) > 2 else (None,)
     return [mpupload_variant(processes=p, threads=t, chunksize_mib=c) for c in chunks for p in procs for t in threads]
 
 
@@ -87,11 +92,14 @@ def _landed(client, prefix: str) -> tuple[int, int]:
     return files, nbytes
 
 
-def _warm_up(client) -> None:
-    """The first uploads after a server start are slow (volumes being allocated): pay that untimed."""
-    body = os.urandom(256 * 1024)
+def _warm_up(client, ds: Dataset) -> None:
+    """The first uploads after a server start are slow (volumes being allocated, for large sets more of
+    them): pay that untimed, with a quarter of the data set's bytes (at most 512 MiB)."""
+    size = 256 * 1024 if ds.nbytes / max(ds.files, 1) < 8 * 2**20 else 8 * 2**20
+    count = max(200, min(ds.nbytes // 4, 512 * 2**20) // size)
+    body = os.urandom(size)
     with ThreadPoolExecutor(8) as pool:
-        list(pool.map(lambda i: client.put_object(Bucket=BUCKET, Key=f"warmup/{i}", Body=body), range(200)))
+        list(pool.map(lambda i: client.put_object(Bucket=BUCKET, Key=f"warmup/{i}", Body=body), range(count)))
 
 
 def _timeout_for(ds: Dataset, given: float | None) -> float:
@@ -137,7 +145,7 @@ def _session(a: argparse.Namespace, tools: list[tuple[Tool, str]], datasets: lis
         server = localserver.start(scratch / "seaweedfs")
         try:
             server.client().create_bucket(Bucket=BUCKET)
-            _warm_up(server.client())
+            _warm_up(server.client(), ds)
             for rnd in range(a.runs):
                 shift = (rnd + di) % len(tools)
                 for order, (tool, exe) in enumerate(tools[shift:] + tools[:shift]):
@@ -165,14 +173,14 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     data_dir = a.data or Path(__file__).resolve().parent / "data"
     all_specs = specs(quick=a.quick)
-    names = (a.datasets or ("small" if a.matrix else ",".join(all_specs))).split(",")
+    names = (a.datasets or ("small" if a.matrix else ",".join(DEFAULT))).split(",")
     unknown = [n for n in names if n not in all_specs]
     if unknown:
         print(f"unknown data set(s): {', '.join(unknown)}", file=sys.stderr)
         return 2
     wanted = [t.strip() for t in a.tools.split(",") if t.strip()]
     if a.matrix:
-        candidates = _matrix_tools(names[0], quick=a.quick) + [TOOLS[t] for t in ("mpupload", "s5cmd") if t in wanted]
+        candidates = _matrix_tools(names[0], quick=a.quick, grid=a.grid) + [TOOLS[t] for t in ("mpupload", "s5cmd") if t in wanted]
     else:
         if any(t not in TOOLS for t in wanted):
             print(f"unknown tool(s); choose from {', '.join(TOOLS)}", file=sys.stderr)
@@ -207,10 +215,6 @@ def main(argv: list[str] | None = None) -> int:
     runs = _session(a, tools, datasets, meta=meta, out=out)
     rows = write_all(out, meta=meta, runs=runs)
     if a.matrix:
-        for r in rows:  # carry the knobs into the summary rows for the plot
-            first = next(x for x in runs if x["tool"] == r["tool"] and x["dataset"] == r["dataset"])
-            r.update({k: first.get(k) for k in ("processes", "threads", "chunk_mib")})
-        (out / "summary-matrix.json").write_text(json.dumps(rows, indent=1))
         plots.matrix(rows, out, dataset=names[0])
     plots.throughput(rows, out)
     print((out / "results.md").read_text())
