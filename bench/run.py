@@ -180,7 +180,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     wanted = [t.strip() for t in a.tools.split(",") if t.strip()]
     if a.matrix:
-        candidates = _matrix_tools(names[0], quick=a.quick, grid=a.grid) + [TOOLS[t] for t in ("mpupload", "s5cmd") if t in wanted]
+        references = [TOOLS[t] for t in ("mpupload", "s5cmd") if t in wanted]
+        candidates = _matrix_tools(names[0], quick=a.quick, grid=a.grid) + references
     else:
         if any(t not in TOOLS for t in wanted):
             print(f"unknown tool(s); choose from {', '.join(TOOLS)}", file=sys.stderr)
