@@ -86,20 +86,22 @@ class FastPut:
             self._keys = {(secret, day): key}  # only the current day's key is needed
         return key
 
-    def put(self, *, bucket: str, key: str, body: bytes, headers: dict[str, str]) -> str:
-        """Store body at bucket/key with the given extra headers (lower-case names); return the ETag.
-        Raises Declined when the object may not have been stored."""
+    def put(self, *, bucket: str, key: str, body: bytes | bytearray, headers: dict[str, str],
+            query: dict[str, str] | None = None) -> str:
+        """Store body at bucket/key (or, with query partNumber/uploadId, as one part) with the given extra
+        headers (lower-case names); return the ETag. Raises Declined when it may not have been stored."""
         creds = self._creds.get_frozen_credentials()
         now = datetime.datetime.now(datetime.timezone.utc)
         amz_date, day = now.strftime("%Y%m%dT%H%M%SZ"), now.strftime("%Y%m%d")
         path = f"{self._base_path}/{quote(bucket, safe='')}/{quote(key, safe='/~')}"
+        qs = "&".join(f"{quote(k, safe='-_.~')}={quote(str(v), safe='-_.~')}" for k, v in sorted((query or {}).items()))
         # Over plain http SigV4 must cover the body; over TLS the transport checksum header already does.
         payload = _UNSIGNED if self._https else hashlib.sha256(body).hexdigest()
         h = {"host": self._host_header, "x-amz-date": amz_date, "x-amz-content-sha256": payload, **headers}
         if creds.token:
             h["x-amz-security-token"] = creds.token
         names = sorted(h)
-        canonical = "\n".join(("PUT", path, "", *(f"{n}:{' '.join(str(h[n]).split())}" for n in names), "",
+        canonical = "\n".join(("PUT", path, qs, *(f"{n}:{' '.join(str(h[n]).split())}" for n in names), "",
                                ";".join(names), payload))
         scope = f"{day}/{self._region}/s3/aws4_request"
         to_sign = f"AWS4-HMAC-SHA256\n{amz_date}\n{scope}\n{hashlib.sha256(canonical.encode('utf-8')).hexdigest()}"
@@ -111,7 +113,7 @@ class FastPut:
         del h["host"]  # http.client sends Host itself (same value)
         try:
             conn = self._conn()
-            conn.request("PUT", path, body=body, headers=h)
+            conn.request("PUT", f"{path}?{qs}" if qs else path, body=body, headers=h)
             resp = conn.getresponse()
             resp.read()  # drain, so the connection can carry the next request
             status, etag = resp.status, resp.getheader("ETag", "")

@@ -17,12 +17,13 @@ import signal
 import stat
 import threading
 import time
-from concurrent.futures import CancelledError, ThreadPoolExecutor
+from concurrent.futures import CancelledError, Executor, ThreadPoolExecutor
 from urllib.parse import quote
 
 from . import fastput
-from .config import Settings, transfer_config
+from .config import Settings, part_size_for, transfer_config
 from .errors import FATAL, PERMANENT, FatalError, FileChanged, classify
+from .fastmultipart import upload_multipart
 from .fastput import Declined, FastPut
 from .hashing import META_DIGEST, META_MTIME, META_PATH, TransportChecksum, xxh3_bytes, xxh3_stream
 from .messages import (
@@ -119,10 +120,12 @@ class FileUploader:
     """Uploads one file with per-file retries. Thread-safe: one instance serves all threads of a worker."""
 
     def __init__(self, *, client, transfer_manager, settings: Settings, sender: ResultSender,
-                 stop: threading.Event, fast: FastPut | None = None):
+                 stop: threading.Event, fast: FastPut | None = None, parts: Executor | None = None):
         self.client, self.tm, self.s = client, transfer_manager, settings
         self.sender, self.stop = sender, stop
-        self.fast = fast  # lean signed PUT for small files; botocore takes over whenever it declines
+        # The lean signed PUT (fastput.py) for small files and, with `parts`, for multipart parts;
+        # botocore takes over whenever it declines.
+        self.fast, self.parts = fast, parts
         self.checksum = TransportChecksum(settings.checksum)
         self._subscriber = _BytesSubscriber(sender)
 
@@ -214,9 +217,14 @@ class FileUploader:
         extra = self._extra(task, meta)
         if self.checksum.enabled:
             extra["ChecksumAlgorithm"] = self.checksum.algorithm
-        future = self.tm.upload(task.path, self.s.bucket, task.key, extra_args=extra,
-                                subscribers=[self._subscriber])
-        future.result()
+        if self.fast is not None and self.parts is not None:
+            upload_multipart(client=self.client, fast=self.fast, parts=self.parts, bucket=self.s.bucket, key=task.key,
+                             path=task.path, size=size, part_size=part_size_for(size, self.s.multipart_chunksize),
+                             extra=extra, checksum=self.checksum, stop=self.stop, on_bytes=self.sender.add_bytes)
+        else:
+            future = self.tm.upload(task.path, self.s.bucket, task.key, extra_args=extra,
+                                    subscribers=[self._subscriber])
+            future.result()
         # s3transfer does not hand back the ETag; the HEAD also proves what landed.
         head = self.client.head_object(Bucket=self.s.bucket, Key=task.key)
         if head.get("ContentLength") != size or head.get("Metadata", {}).get(META_DIGEST) != digest:
@@ -254,8 +262,10 @@ def _serve(worker_id: int, settings: Settings, tasks, results, stop, sender: Res
         fast = fastput.for_client(client, endpoint_url=settings.endpoint_url, connect_timeout=settings.connect_timeout,
                                   read_timeout=settings.read_timeout,
                                   verify=settings.ca_bundle if settings.ca_bundle else settings.verify_tls)
+    # Parts of large files: `threads` in flight per process, one part buffer each (the memory bound).
+    parts = ThreadPoolExecutor(max_workers=settings.threads, thread_name_prefix=f"w{worker_id}p") if fast else None
     uploader = FileUploader(client=client, transfer_manager=tm, settings=settings, sender=sender, stop=stop,
-                            fast=fast)
+                            fast=fast, parts=parts)
     slots = threading.BoundedSemaphore(settings.threads * 2)  # bounded in-flight files per worker
     fatal: list[FatalError] = []
     inflight = [0]
@@ -306,6 +316,8 @@ def _serve(worker_id: int, settings: Settings, tasks, results, stop, sender: Res
         else:
             _drain(pool, slots, settings.threads * 2, sender)
             tm.shutdown()
+        if parts is not None:
+            parts.shutdown(wait=True, cancel_futures=True)
         sender.flush()
     if fatal:
         raise fatal[0]

@@ -93,3 +93,49 @@ def test_over_tls_with_a_ca_bundle(tls_server):
     strict = for_client(client, endpoint_url=tls_server.https_url, connect_timeout=5, read_timeout=30, verify=True)
     with pytest.raises(Declined):
         strict.put(bucket="tls", key="x", body=b"x", headers={})
+
+
+def _multipart(client, fast, bucket, key, path, size, part=5 * 1024 * 1024):
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    from mpupload.fastmultipart import upload_multipart
+
+    sent = []
+    with ThreadPoolExecutor(4) as parts:
+        upload_multipart(client=client, fast=fast, parts=parts, bucket=bucket, key=key, path=str(path), size=size,
+                         part_size=part, extra={"Metadata": {"xxh3-128": "d"}, "ChecksumAlgorithm": "CRC32"},
+                         checksum=TransportChecksum("CRC32"), stop=threading.Event(), on_bytes=sent.append)
+    return sum(sent)
+
+
+def test_multipart_parts_fall_back_to_botocore_when_declined(s3server, s3client, bucket, prefix, tmp_path):
+    import os
+
+    class Frozen:
+        access_key, secret_key, token = s3server.access_key, "wrong", None
+
+    class Creds:
+        def get_frozen_credentials(self):
+            return Frozen()
+
+    bad = FastPut(endpoint_url=s3server.endpoint_url, region="us-east-1", credentials=Creds(), connect_timeout=5,
+                  read_timeout=30)
+    data = os.urandom(11 * 1024 * 1024 + 7)
+    src = tmp_path / "big.bin"
+    src.write_bytes(data)
+    assert _multipart(s3client, bad, bucket, f"{prefix}/big.bin", src, len(data)) == len(data)
+    obj = s3client.get_object(Bucket=bucket, Key=f"{prefix}/big.bin")
+    assert obj["Body"].read() == data and obj["ETag"].strip('"').endswith("-3")
+    assert obj["Metadata"]["xxh3-128"] == "d"
+
+
+def test_multipart_of_a_file_that_shrank_is_aborted(fast, s3client, bucket, prefix, tmp_path):
+    from mpupload.errors import FileChanged
+
+    src = tmp_path / "shrunk.bin"
+    src.write_bytes(b"x" * (6 * 1024 * 1024))
+    with pytest.raises(FileChanged):
+        _multipart(s3client, fast, bucket, f"{prefix}/shrunk.bin", src, 12 * 1024 * 1024)
+    assert not s3client.list_multipart_uploads(Bucket=bucket, Prefix=f"{prefix}/").get("Uploads")
+    assert "Contents" not in s3client.list_objects_v2(Bucket=bucket, Prefix=f"{prefix}/shrunk")
