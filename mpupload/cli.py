@@ -153,9 +153,10 @@ def upload(ctx: click.Context, source: str, dest: str, failures_file: str | None
     count and the sizes of the first 2,000 files: one process per core for small files,
     one or two for mostly large files, fewer for a small job.
     \b
-    Memory (peak RSS of all processes), about:
-      70 MB + processes x (70 MB + threads x max(multipart-chunksize, multipart-threshold))
-    e.g. 2 x 8 with the 8 MiB defaults: under 0.5 GB; measured in bench/ (README, Memory).
+    Memory (peak RSS of all processes) stays below about
+      60 MB + processes x (75 MB + threads x max(multipart-chunksize, multipart-threshold))
+    (one part or one small file in memory per thread); e.g. 2 x 8 with the 8 MiB
+    defaults: < 350 MB. Measured: README, Memory.
     """
     try:
         settings = build_settings(source, dest, **opts)
