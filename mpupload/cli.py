@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import os
 import sys
-from dataclasses import fields
+import time
+from dataclasses import fields, replace
 
 import click
 
@@ -62,6 +63,39 @@ def _fail_usage(message: str) -> None:
     sys.exit(2)
 
 
+def _load_config_file(ctx: click.Context, param, value: str | None) -> None:
+    """Eager: the file's values become this command's defaults before any other option is read."""
+    if not value:
+        return
+    from .configfile import load
+
+    try:
+        values = load(value)
+    except (SettingsError, OSError) as exc:
+        raise click.BadParameter(str(exc), ctx=ctx, param=param) from None
+    ctx.default_map = {**(ctx.default_map or {}), **values}
+
+
+def _autotune(ctx: click.Context, settings: Settings) -> Settings:
+    """Processes / threads the user left unset (not on the command line, not in --config): chosen from
+    the CPU count and a bounded pre-scan of the source's size mix (autotune.py)."""
+    from click.core import ParameterSource
+
+    from .autotune import choose, sample_mix
+    from .scan import Matcher
+
+    auto = [n for n in ("processes", "threads") if ctx.get_parameter_source(n) == ParameterSource.DEFAULT]
+    if not auto:
+        return settings
+    mix = sample_mix(settings.source, threshold=settings.multipart_threshold, follow_symlinks=settings.follow_symlinks,
+                     matcher=Matcher(settings.include, settings.exclude))
+    choice = choose(cpus=os.cpu_count() or 2, mix=mix)
+    picked = {n: getattr(choice, n) for n in auto}
+    if not settings.json_output:
+        click.echo("mpupload: " + ", ".join(f"{n} {v}" for n, v in picked.items()) + f" ({choice.reason})", err=True)
+    return replace(settings, **picked).validated()
+
+
 def build_settings(source: str, dest: str, **opts) -> Settings:
     from .remote import parse_s3_url
 
@@ -96,6 +130,7 @@ def main() -> None:
 @_opt("backoff_cap", type=float)
 @_opt("outage_timeout", type=float)
 @_opt("checksum")
+@_opt("fast_put", "--fast-put/--no-fast-put")
 @_opt("include", multiple=True, show_default=False)
 @_opt("exclude", multiple=True, show_default=False)
 @_opt("year_pattern")
@@ -109,15 +144,26 @@ def main() -> None:
 @_opt("progress_interval", type=float)
 @click.option("--failures-file", type=click.Path(dir_okay=False, writable=True),
               help="Write every failed file (JSON lines: path, key, reason) here.")
-def upload(source: str, dest: str, failures_file: str | None, **opts) -> None:
+@click.option("--config", type=click.Path(exists=True, dir_okay=False), is_eager=True, expose_value=False,
+              callback=_load_config_file, help="Settings file (TOML [upload] table, or JSON), e.g. from "
+              "`mpupload tune --write-config`: its values become the defaults; flags given here win.")
+@click.pass_context
+def upload(ctx: click.Context, source: str, dest: str, failures_file: str | None, **opts) -> None:
     """Upload SOURCE (a folder) to s3://BUCKET/PREFIX: key = PREFIX/<path relative to SOURCE>.
 
     \b
-    Memory: about processes x (threads x multipart-chunksize + 60 MB). Small files
-    (below the multipart threshold) are read whole, so also <= threads x threshold per process.
+    Without --processes / --threads (here or in --config), they are chosen from the CPU
+    count and the sizes of the first 2,000 files: one process per core for small files,
+    one or two for mostly large files, fewer for a small job.
+    \b
+    Memory (peak RSS of all processes) stays below about
+      60 MB + processes x (75 MB + threads x max(multipart-chunksize, multipart-threshold))
+    (one part or one small file in memory per thread); e.g. 2 x 8 with the 8 MiB
+    defaults: < 350 MB. Measured: README, Memory.
     """
     try:
         settings = build_settings(source, dest, **opts)
+        settings = _autotune(ctx, settings)
     except SettingsError as exc:
         _fail_usage(str(exc))
     try:
@@ -161,6 +207,55 @@ def verify(source: str, dest: str, deep: bool, **opts) -> None:
         click.echo(f"mpupload: fatal: {exc.message}", err=True)
         sys.exit(3)
     sys.exit(run_verify(settings, deep=deep, out=sys.stdout))
+
+
+@main.command()
+@click.argument("source", type=click.Path(file_okay=False))
+@click.argument("dest", metavar="s3://BUCKET[/PREFIX]")
+@connection_options
+@_opt("multipart_threshold", type=_Size())
+@_opt("multipart_chunksize", type=_Size())
+@_opt("checksum")
+@_opt("include", multiple=True, show_default=False)
+@_opt("exclude", multiple=True, show_default=False)
+@click.option("--budget", type=click.FloatRange(min=1), default=60.0, show_default=True,
+              help="Seconds to spend sweeping (the first trial always runs).")
+@click.option("--write-config", type=click.Path(dir_okay=False, writable=True),
+              help="Write the recommended settings here (TOML, or JSON for a .json name) for `upload --config`.")
+def tune(source: str, dest: str, budget: float, write_config: str | None, **opts) -> None:
+    """Find fast settings for this machine, network and server: upload a sample of SOURCE to a scratch
+    prefix under s3://BUCKET/PREFIX with several processes x threads (x part sizes when the sample has
+    large files) within --budget seconds, watch CPU and network, recommend settings and say what limits
+    them. Every scratch object is deleted afterwards."""
+    from .errors import FatalError
+    from .remote import preflight
+    from .tune import tune as sweep
+
+    try:
+        settings = build_settings(source, dest, **opts)
+    except SettingsError as exc:
+        _fail_usage(str(exc))
+    try:
+        preflight(settings)
+    except FatalError as exc:
+        click.echo(f"mpupload: fatal: {exc.message}", err=True)
+        sys.exit(3)
+    try:
+        rec = sweep(settings, budget=budget, echo=lambda m: click.echo(m, err=True))
+    except RuntimeError as exc:
+        click.echo(f"mpupload: tune: {exc}", err=True)
+        sys.exit(1)
+    chunk = f"{rec.chunksize // (1024 * 1024)}MiB"
+    click.echo(f"recommended: --processes {rec.processes} --threads {rec.threads} --multipart-chunksize {chunk}")
+    click.echo(f"{rec.bound}: {rec.why}")
+    if write_config:
+        from .configfile import dump
+
+        dump(write_config, {"processes": rec.processes, "threads": rec.threads, "multipart_chunksize": chunk},
+             comments=[f"mpupload tune, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
+                       f"{len(rec.trials)} trials on a sample of {settings.source}",
+                       f"{rec.bound}: {rec.why}"])
+        click.echo(f"wrote {write_config} (use: mpupload upload --config {write_config} ...)")
 
 
 def run_upload(settings: Settings, *, failures_file: str | None = None) -> int:

@@ -1,5 +1,5 @@
 """The worker: one process (or, with processes=0, one thread in the coordinator) that takes batches
-from the shared work queue and uploads their files with its own client, TransferManager and threads.
+from the shared work queue and uploads their files with its own client, file threads and part threads.
 
 Small files (below the multipart threshold) are read once into memory; the same bytes are hashed and
 sent, so the digest in the metadata is the digest of exactly what was sent. Large files are hashed
@@ -11,6 +11,7 @@ the worker compares the object's xxh3-128 metadata with the file's digest and sk
 
 from __future__ import annotations
 
+import functools
 import mimetypes
 import os
 import queue
@@ -22,8 +23,10 @@ from concurrent.futures import CancelledError, ThreadPoolExecutor
 from dataclasses import dataclass
 from urllib.parse import quote
 
+from . import fastput
 from .config import Settings
-from .errors import FATAL, PERMANENT, FatalError, FileChanged, classify, http_status, is_connection_error
+from .errors import FATAL, PERMANENT, FatalError, FileChanged, classify, http_status, is_connection_error, is_throttle
+from .fastput import Declined, FastPut
 from .hashing import META_DIGEST, META_MTIME, META_PATH, TransportChecksum, xxh3_bytes, xxh3_stream
 from .messages import (
     FAILED,
@@ -84,6 +87,20 @@ class ResultSender:
             self._out.put(WorkerReport(worker=self._worker, results=results, bytes_sent=sent))
 
 
+@functools.lru_cache(maxsize=1024)
+def _content_type_of_suffix(suffix: str) -> str | None:
+    return mimetypes.guess_type("x" + suffix, strict=False)[0]
+
+
+def _content_type(rel: str) -> str | None:
+    """guess_type parses the whole path on every call; an archive has a handful of suffixes."""
+    name = rel.rsplit("/", 1)[-1]
+    dot = name.rfind(".")
+    if dot <= 0 or name.endswith((".gz", ".bz2", ".xz", ".br", ".Z")):
+        return mimetypes.guess_type(name, strict=False)[0]  # encodings: leave these to mimetypes
+    return _content_type_of_suffix(name[dot:])
+
+
 def source_metadata(task: FileTask, digest: str, mtime_ns: int) -> dict[str, str]:
     """User metadata: the end-to-end digest and where the object came from (path percent-encoded,
     since header values must be ASCII)."""
@@ -109,12 +126,16 @@ class FileUploader:
     """Uploads one file with per-file retries. Thread-safe: one instance serves all threads of a worker."""
 
     def __init__(self, *, client, parts_pool: ThreadPoolExecutor, settings: Settings, sender: ResultSender,
-                 stop: threading.Event, pace: Pace | None = None):
+                 stop: threading.Event, pace: Pace | None = None, fast: FastPut | None = None):
         self.client, self.s = client, settings
         self.sender, self.stop, self.pace = sender, stop, pace
+        # The lean signed PUT (fastput.py) for small files and multipart parts; botocore takes over
+        # whenever it declines.
+        self.fast = fast
         self.checksum = TransportChecksum(settings.checksum)
         self.multipart = MultipartUploader(client=client, settings=settings, checksum=self.checksum, pool=parts_pool,
-                                           on_bytes=sender.add_bytes, stop=stop)
+                                           on_bytes=sender.add_bytes, stop=stop,
+                                           lean_put=self.lean_put if fast is not None else None)
 
     def upload(self, task: FileTask, batch_id: int) -> UploadResult:
         started = time.monotonic()
@@ -204,15 +225,44 @@ class FileUploader:
 
     def _extra(self, task: FileTask, meta: dict[str, str]) -> dict:
         extra: dict = {"Metadata": meta}
-        ctype = mimetypes.guess_type(task.rel, strict=False)[0]
+        ctype = _content_type(task.rel)
         if ctype:
             extra["ContentType"] = ctype
         return extra
+
+    def lean_put(self, *, key: str, body: bytes | bytearray, headers: dict[str, str],
+                 query: dict[str, str] | None = None) -> str | None:
+        """The lean signed PUT, in step with the shared pace; the ETag, or None when botocore must send it
+        (any error or non-200: its retries, error types and the pace's accounting then apply)."""
+        if self.pace is not None:
+            self.pace.wait_turn(self.stop, limit=self.s.outage_timeout + self.s.backoff_cap + 10)
+        try:
+            etag = self.fast.put(bucket=self.s.bucket, key=key, body=body, headers=headers, query=query)
+        except Declined as declined:
+            if self.pace is not None:
+                if declined.status == 0:
+                    self.pace.connection_failed()
+                elif is_throttle("", declined.status):
+                    self.pace.throttled()
+            return None
+        if self.pace is not None:
+            self.pace.succeeded()
+        return etag
 
     def _put_small(self, task: FileTask, data: bytes, meta: dict[str, str]) -> str:
         params = self._extra(task, meta)
         if self.checksum.enabled:
             params[self.checksum.param] = self.checksum.of(data)
+        if self.fast is not None:
+            headers = {f"x-amz-meta-{k}": v for k, v in meta.items()}
+            if "ContentType" in params:
+                headers["content-type"] = params["ContentType"]
+            if self.checksum.enabled:
+                headers[f"x-amz-checksum-{self.checksum.algorithm.lower()}"] = params[self.checksum.param]
+            etag = self.lean_put(key=task.key, body=data, headers=headers)
+            if etag is not None:
+                self.sender.add_bytes(len(data))
+                return etag
         resp = self.client.put_object(Bucket=self.s.bucket, Key=task.key, Body=data, **params)
         self.sender.add_bytes(len(data))
         return resp.get("ETag", "").strip('"')
@@ -246,12 +296,19 @@ def _serve(worker_id: int, settings: Settings, tasks, results, stop, sender: Res
     if pace is not None:
         # Bounded: an outage ends by the prober or by the coordinator stopping the run at the timeout.
         pace.attach(client, stop, limit=settings.outage_timeout + settings.backoff_cap + 10)
+    fast = None
+    if settings.fast_put:
+        fast = fastput.for_client(client, endpoint_url=settings.endpoint_url, connect_timeout=settings.connect_timeout,
+                                  read_timeout=settings.read_timeout,
+                                  verify=settings.ca_bundle if settings.ca_bundle else settings.verify_tls)
     # Parts get their own pool: a file thread waits on its parts, so sharing one pool could deadlock.
     parts_pool = ThreadPoolExecutor(max_workers=settings.threads, thread_name_prefix=f"w{worker_id}-part")
     uploader = FileUploader(client=client, parts_pool=parts_pool, settings=settings, sender=sender, stop=stop,
-                            pace=pace)
+                            pace=pace, fast=fast)
     slots = threading.BoundedSemaphore(settings.threads * 2)  # bounded in-flight files per worker
     fatal: list[FatalError] = []
+    inflight = [0]
+    inflight_lock = threading.Lock()
 
     def one(task: FileTask, batch_id: int) -> None:
         try:
@@ -260,7 +317,14 @@ def _serve(worker_id: int, settings: Settings, tasks, results, stop, sender: Res
         except FatalError as exc:
             fatal.append(exc)
         finally:
+            with inflight_lock:
+                inflight[0] -= 1
+                idle = inflight[0] == 0
             slots.release()
+            if idle:
+                # Nothing else in flight: the coordinator may be waiting on these last results to hand out
+                # more work or to end the run, so send them now rather than at the next timed flush.
+                sender.flush()
 
     pool = ThreadPoolExecutor(max_workers=settings.threads, thread_name_prefix=f"w{worker_id}")
     try:
@@ -279,6 +343,8 @@ def _serve(worker_id: int, settings: Settings, tasks, results, stop, sender: Res
                 if stop.is_set() or fatal:
                     slots.release()
                     break
+                with inflight_lock:
+                    inflight[0] += 1
                 pool.submit(one, task, batch.batch_id)
             sender.flush_if_due()
     finally:

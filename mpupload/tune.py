@@ -1,0 +1,229 @@
+"""`mpupload tune`: upload a sample of the source to a scratch prefix under a sweep of processes,
+threads and part sizes within a time budget, watch CPU and network, recommend settings and say why,
+then delete every scratch object.
+
+The sample is a folder of symlinks to real source files (so the trials read the same bytes from the
+same disk), uploaded with the real coordinator and worker processes. Each trial is measured by wall
+time, the CPU of this process and its reaped workers (rusage), the machine's CPU (psutil) and the bytes
+the network interfaces sent.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import secrets
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import psutil
+
+from .autotune import SizeMix, choose
+from .config import MIB, Settings
+from .scan import FileEntry, Matcher, scan
+
+SAMPLE_MAX_FILES = 400
+SAMPLE_MAX_BYTES = 256 * MIB
+SAMPLE_MAX_LARGE = 2
+BUSY_CPU = 0.85  # machine CPU share above which more concurrency cannot help
+
+
+@dataclass(frozen=True)
+class Trial:
+    processes: int
+    threads: int
+    chunksize: int
+    seconds: float = 0.0
+    files: int = 0
+    nbytes: int = 0
+    failed: int = 0
+    client_cpu_s: float = 0.0
+    machine_cpu: float = 0.0  # 0..1, all cores, during the trial
+    net_mb_per_s: float = 0.0
+    peak_rss: int = 0
+
+    @property
+    def files_per_s(self) -> float:
+        return self.files / self.seconds if self.seconds else 0.0
+
+    @property
+    def mb_per_s(self) -> float:
+        return self.nbytes / 1e6 / self.seconds if self.seconds else 0.0
+
+    def label(self) -> str:
+        return f"{self.processes}x{self.threads}, parts {self.chunksize // MIB} MiB"
+
+
+@dataclass(frozen=True)
+class Recommendation:
+    processes: int
+    threads: int
+    chunksize: int
+    bound: str  # client-CPU-bound | machine-CPU-bound | server-bound | network- or server-bound
+    why: str
+    trials: tuple[Trial, ...]
+
+
+class _Quiet:
+    """A reporter that draws nothing: tune prints its own table."""
+
+    def start(self, text: str) -> None: ...
+    def progress(self, snap) -> None: ...
+    def result(self, r) -> None: ...
+    def finish(self, snap, failures, *, interrupted: bool, fatal: str | None) -> None: ...
+    def close(self) -> None: ...
+
+
+def make_sample(settings: Settings, folder: Path, *, max_files: int = SAMPLE_MAX_FILES,
+                max_bytes: int = SAMPLE_MAX_BYTES) -> SizeMix:
+    """Symlink a bounded sample of the source into folder: the first small files, and up to two large
+    ones so part sizes can be compared. Returns the sample's mix."""
+    small = [0, 0]
+    large = [0, 0]
+    for item in scan(settings.source, follow_symlinks=settings.follow_symlinks,
+                     matcher=Matcher(settings.include, settings.exclude)):
+        if not isinstance(item, FileEntry):
+            continue
+        is_large = item.size >= settings.multipart_threshold
+        if is_large and large[0] >= SAMPLE_MAX_LARGE:
+            continue
+        if not is_large and (small[0] >= max_files or small[1] + item.size > max_bytes):
+            if large[0] >= SAMPLE_MAX_LARGE:
+                break
+            continue
+        target = folder / item.rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.symlink_to(item.path)
+        bucket = large if is_large else small
+        bucket[0] += 1
+        bucket[1] += item.size
+        if small[0] >= max_files and large[0] >= SAMPLE_MAX_LARGE:
+            break
+    return SizeMix(small[0], small[1], large[0], large[1], complete=True)
+
+
+def candidates(*, cpus: int, mix: SizeMix, base_chunk: int) -> Iterator[tuple[int, int, int]]:
+    """Settings to try, most promising first: autotune's choice, then its neighbours, then part sizes."""
+    first = choose(cpus=cpus, mix=mix)
+    seen: set[tuple[int, int, int]] = set()
+    procs = sorted({first.processes, 1, max(2, cpus), 2 * max(2, cpus)}, key=lambda p: abs(p - first.processes))
+    order = [(first.processes, first.threads)]
+    order += [(p, t) for p in procs for t in (8, 16, 4) if (p, t) != order[0]]
+    chunks = [base_chunk] + ([c for c in (16 * MIB, 64 * MIB) if c != base_chunk] if mix.large_files else [])
+    for p, t in order[:1]:
+        for c in chunks:
+            seen.add((p, t, c))
+            yield p, t, c
+    for p, t in order[1:]:
+        if (p, t, base_chunk) not in seen:
+            seen.add((p, t, base_chunk))
+            yield p, t, base_chunk
+
+
+def _cpu_self_and_children() -> float:
+    s, c = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return s.ru_utime + s.ru_stime + c.ru_utime + c.ru_stime
+
+
+def _net_sent() -> int:
+    try:
+        return psutil.net_io_counters().bytes_sent
+    except Exception:  # some containers hide /proc/net
+        return 0
+
+
+def run_trial(settings: Settings, *, processes: int, threads: int, chunksize: int, prefix: str) -> Trial:
+    from .coordinator import Coordinator
+
+    s = replace(settings, processes=processes, threads=threads, multipart_chunksize=chunksize, prefix=prefix,
+                json_output=True).validated()
+    psutil.cpu_percent(None)
+    cpu0, net0, t0 = _cpu_self_and_children(), _net_sent(), time.perf_counter()
+    outcome = Coordinator(s, _Quiet()).run()
+    seconds = time.perf_counter() - t0
+    snap = outcome.snapshot
+    return Trial(processes=processes, threads=threads, chunksize=chunksize, seconds=seconds,
+                 files=snap.uploaded, nbytes=snap.bytes_uploaded, failed=snap.failed + snap.pending,
+                 client_cpu_s=_cpu_self_and_children() - cpu0, machine_cpu=psutil.cpu_percent(None) / 100,
+                 net_mb_per_s=(_net_sent() - net0) / 1e6 / seconds if seconds else 0.0,
+                 peak_rss=snap.resources.get("peak_rss", 0))
+
+
+def _score(t: Trial) -> float:
+    return t.mb_per_s if t.files < 20 else t.files_per_s
+
+
+def recommend(trials: list[Trial], *, cpus: int, loopback: bool) -> Recommendation:
+    """The fastest trial (ties, within 5%, go to fewer processes and threads: less memory), and why
+    it cannot go faster."""
+    ok = [t for t in trials if not t.failed and t.files]
+    if not ok:
+        raise RuntimeError("no trial uploaded the whole sample; check the failures with a normal upload")
+    top = max(_score(t) for t in ok)
+    best = min((t for t in ok if _score(t) >= 0.95 * top), key=lambda t: (t.processes * t.threads, t.chunksize))
+    client_share = best.client_cpu_s / best.seconds / cpus if best.seconds else 0.0
+    if best.machine_cpu >= BUSY_CPU and client_share >= 0.5 * best.machine_cpu:
+        bound = "client-CPU-bound"
+        why = (f"the machine's CPUs were {best.machine_cpu:.0%} busy, mostly with this upload ({client_share:.0%}): "
+               "more processes or threads only add overhead")
+    elif best.machine_cpu >= BUSY_CPU:
+        bound = "machine-CPU-bound"
+        why = (f"the CPUs were {best.machine_cpu:.0%} busy but this upload used only {client_share:.0%}: other "
+               "processes (here likely the S3 server itself) hold the rest")
+    else:
+        bound = "server-bound" if loopback else "network- or server-bound"
+        why = (f"the CPUs were only {best.machine_cpu:.0%} busy and more concurrency did not go faster: the "
+               f"{'server' if loopback else 'network or the server'} sets the pace "
+               f"({best.net_mb_per_s:.0f} MB/s sent)")
+    return Recommendation(best.processes, best.threads, best.chunksize, bound, why, tuple(trials))
+
+
+def delete_prefix(client, bucket: str, prefix: str) -> int:
+    """Delete every object (and unfinished multipart upload) under prefix/. Returns objects deleted."""
+    deleted = 0
+    for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix + "/"):
+        keys = [{"Key": o["Key"]} for o in page.get("Contents", [])]
+        if keys:
+            client.delete_objects(Bucket=bucket, Delete={"Objects": keys, "Quiet": True})
+            deleted += len(keys)
+    for page in client.get_paginator("list_multipart_uploads").paginate(Bucket=bucket, Prefix=prefix + "/"):
+        for u in page.get("Uploads", []):
+            client.abort_multipart_upload(Bucket=bucket, Key=u["Key"], UploadId=u["UploadId"])
+    return deleted
+
+
+def tune(settings: Settings, *, budget: float, echo: Callable[[str], None] = print) -> Recommendation:
+    """Sweep settings on a sample within `budget` seconds (the first trial always runs), clean up, recommend."""
+    from .remote import make_client
+
+    deadline = time.monotonic() + budget
+    cpus = os.cpu_count() or 2
+    scratch = f"{settings.prefix}/.mpupload-tune-{secrets.token_hex(4)}".lstrip("/")
+    sample_dir = Path(tempfile.mkdtemp(prefix="mpupload-tune-"))
+    trials: list[Trial] = []
+    try:
+        mix = make_sample(settings, sample_dir)
+        if not mix.files:
+            raise RuntimeError(f"no files to sample under {settings.source}")
+        echo(f"sample: {mix.small_files} small + {mix.large_files} large files, "
+             f"{(mix.small_bytes + mix.large_bytes) / 1e6:.0f} MB; scratch prefix {scratch}/; budget {budget:.0f}s")
+        base = replace(settings, source=str(sample_dir), follow_symlinks=True, include=(), exclude=())
+        for i, (p, t, c) in enumerate(candidates(cpus=cpus, mix=mix, base_chunk=settings.multipart_chunksize)):
+            last = trials[-1].seconds if trials else 0.0
+            if trials and time.monotonic() + last * 1.2 > deadline:
+                break
+            trial = run_trial(base, processes=p, threads=t, chunksize=c, prefix=f"{scratch}/{i}")
+            trials.append(trial)
+            echo(f"  {trial.label():24} {trial.seconds:6.2f}s {trial.files_per_s:7.1f} files/s "
+                 f"{trial.mb_per_s:7.1f} MB/s  client CPU {trial.client_cpu_s:5.2f}s  machine CPU "
+                 f"{trial.machine_cpu:4.0%}" + (f"  FAILED {trial.failed}" if trial.failed else ""))
+        loopback = bool(settings.endpoint_url) and any(h in settings.endpoint_url for h in ("127.0.0.1", "localhost", "[::1]"))
+        return recommend(trials, cpus=cpus, loopback=loopback)
+    finally:
+        shutil.rmtree(sample_dir, ignore_errors=True)
+        n = delete_prefix(make_client(settings), settings.bucket, scratch)
+        echo(f"deleted {n} scratch objects under {scratch}/")

@@ -1,0 +1,48 @@
+"""`mpupload tune` against the real server: it recommends settings, writes them where `upload --config`
+reads them, and leaves no scratch object behind."""
+
+from __future__ import annotations
+
+import os
+
+import tomllib
+from helpers import list_keys, local_files, run_cli, summary_of
+
+
+def test_tune_writes_a_config_that_upload_reads_and_cleans_up(tmp_path, s3server, s3client, s3env, bucket, prefix):
+    src = tmp_path / "src"
+    for i in range(40):
+        p = src / str(1940 + i % 4) / f"page-{i:03d}.jp2"
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_bytes(os.urandom(20_000 + i))
+    cfg = tmp_path / "tuned.toml"
+    r = run_cli(["tune", str(src), f"s3://{bucket}/{prefix}", "--endpoint-url", s3server.endpoint_url,
+                 "--budget", "8", "--write-config", str(cfg)], s3env)
+    assert r.returncode == 0, r.stderr + r.stdout
+    assert "recommended: --processes" in r.stdout
+    assert any(b in r.stdout for b in ("CPU-bound", "server-bound"))
+    values = tomllib.loads(cfg.read_text())["upload"]
+    assert values["processes"] >= 1 and values["threads"] >= 1 and values["multipart_chunksize"].endswith("MiB")
+
+    # Nothing of the sweep is left: no scratch objects, no unfinished multipart uploads.
+    assert list_keys(s3client, bucket, prefix) == {}
+    assert not s3client.list_multipart_uploads(Bucket=bucket, Prefix=prefix + "/").get("Uploads")
+
+    # upload --config reads it (the start line shows the file's processes x threads); a flag still wins.
+    r = run_cli(["upload", str(src), f"s3://{bucket}/{prefix}", "--endpoint-url", s3server.endpoint_url,
+                 "--config", str(cfg), "--json"], s3env)
+    assert r.returncode == 0, r.stderr
+    assert f"with {values['processes']} process(es) x {values['threads']} threads" in r.stdout
+    assert summary_of(r.stdout)["uploaded"] == len(local_files(src))
+    r = run_cli(["upload", str(src), f"s3://{bucket}/{prefix}-2", "--endpoint-url", s3server.endpoint_url,
+                 "--config", str(cfg), "--threads", "3", "--json"], s3env)
+    assert r.returncode == 0, r.stderr
+    assert f"with {values['processes']} process(es) x 3 threads" in r.stdout
+
+
+def test_upload_rejects_a_config_with_unknown_settings(tmp_path, s3server, s3env, bucket):
+    cfg = tmp_path / "bad.toml"
+    cfg.write_text("[upload]\nthreadz = 4\n")
+    r = run_cli(["upload", str(tmp_path), f"s3://{bucket}/x", "--endpoint-url", s3server.endpoint_url,
+                 "--config", str(cfg)], s3env)
+    assert r.returncode == 2 and "threadz" in r.stderr
