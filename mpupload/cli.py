@@ -260,24 +260,20 @@ def tune(source: str, dest: str, budget: float, write_config: str | None, **opts
 
 def run_upload(settings: Settings, *, failures_file: str | None = None) -> int:
     from .coordinator import Coordinator
-    from .errors import FatalError
     from .remote import preflight
     from .report import make_reporter, summary_dict
     from .stats import Stats
 
     reporter = make_reporter(json_output=settings.json_output, interval=settings.progress_interval)
-    try:
-        preflight(settings)
-    except FatalError as exc:
-        _report_fatal(settings, exc.message, summary_dict(Stats().snapshot(), fatal=exc.message))
-        return 3
     handle = open(failures_file, "w", encoding="utf-8") if failures_file else None  # noqa: SIM115
     try:
-        outcome = Coordinator(settings, reporter, failures_file=handle).run()
+        outcome = Coordinator(settings, reporter, failures_file=handle).run(preflight=preflight)
     finally:
         if handle:
             handle.close()
-    if outcome.fatal is not None and not settings.json_output:
+    if outcome.early:
+        _report_fatal(settings, outcome.fatal.message, summary_dict(Stats().snapshot(), fatal=outcome.fatal.message))
+    elif outcome.fatal is not None and not settings.json_output:
         click.echo(f"mpupload: fatal: {outcome.fatal.message}", err=True)
     elif outcome.halted:
         click.echo(f"mpupload: stopped: {outcome.halted}", err=True)

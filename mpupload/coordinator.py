@@ -15,6 +15,7 @@ import re
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import IO
 
@@ -56,6 +57,7 @@ class Outcome:
     failures: list[UploadResult]
     interrupted: bool = False
     fatal: FatalError | None = None
+    early: bool = False  # stopped by the preflight probe, before any file was looked at
     halted: str | None = None  # the run stopped itself, e.g. an outage outlasted --outage-timeout
 
     @property
@@ -351,7 +353,9 @@ class Coordinator:
         for slot in slots.values():
             slot.batches &= live
 
-    def run(self) -> Outcome:
+    def run(self, *, preflight: Callable[[Settings], None] | None = None) -> Outcome:
+        """Upload everything; `preflight` (the fatal-error probe) runs while the workers start up, since
+        spawning them and importing boto3 costs about as long as the probe's round trips."""
         nproc = self.s.effective_processes
         inline = self.s.processes == 0
         ctx = None if inline else mp.get_context("spawn")
@@ -365,6 +369,17 @@ class Coordinator:
         slot_list = [_Slot(worker_id=0) for _ in range(nproc)]
         for slot in slot_list:
             self._start_worker(slot, ctx, tasks, results, stop)
+        if preflight is not None:
+            try:
+                preflight(self.s)
+            except FatalError as exc:
+                stop.set()
+                for slot in slot_list:  # they hold nothing yet: no need to wait for them to notice
+                    if hasattr(slot.handle, "terminate"):
+                        slot.handle.terminate()
+                    slot.handle.join(timeout=10)
+                self.journal.close()
+                return Outcome(snapshot=self.stats.snapshot(), failures=[], fatal=exc, early=True)
         feeder = threading.Thread(target=self._feed, args=(tasks, results, stop), daemon=True, name="feeder")
         feeder.start()
         threading.Thread(target=self._census, args=(stop,), daemon=True, name="census").start()
@@ -426,7 +441,8 @@ class Coordinator:
         feeder.join(timeout=5)
         stop.set()  # ends the prober
         prober.join(timeout=10)
-        if not self._interrupted and self._fatal is None and self._halted is None and self.stats.scan_done:
+        finished = not self._interrupted and self._fatal is None and self._halted is None and self.stats.scan_done
+        if finished and self.journal.multipart_not_in_run(self.s.run_id):  # a client costs ~0.1 s: only if needed
             sweep_stale(make_client(self.s), bucket=self.s.bucket, journal=self.journal, run_id=self.s.run_id)
         self.journal.close()
         # The pace's counts ride along with the resource sample: how often the run slowed or held.

@@ -22,7 +22,7 @@ def up(src, bucket, prefix, server, *extra):
 
 def small_tree(root: Path, n: int = 40) -> dict[str, Path]:
     for i in range(n):
-        p = root / str(1920 + i % 5) / f"p{i:04d}.jp2"
+        p = root / str(1920 + i % 50) / f"p{i:04d}.jp2"
         p.parent.mkdir(parents=True, exist_ok=True)
         p.write_bytes(os.urandom(1000 + i))
     return local_files(root)
@@ -97,9 +97,9 @@ def test_skip_existing_modes(tmp_path, s3server, s3client, s3env, bucket, prefix
 
 def test_kill_9_of_the_whole_tree_then_rerun_writes_only_what_is_missing(
         tmp_path, s3server, s3client, s3env, bucket, prefix):
-    src = tmp_path / "news"
-    n, _ = make_archive(src, pages=700, large=0, seed=3)
-    proc = start_cli(up(src, bucket, prefix, s3server, "--processes", "2", "--threads", "4"), s3env)
+    src = tmp_path / "many"
+    n = len(small_tree(src, n=3000))  # enough small files that 40% is a window a poll can hit
+    proc = start_cli(up(src, bucket, prefix, s3server, "--processes", "2", "--threads", "2"), s3env)
     try:
         wait_for(lambda: len(list_keys(s3client, bucket, prefix)) >= 0.4 * n, timeout=120, what="40% uploaded",
                  interval=0.02)
@@ -236,8 +236,8 @@ def test_a_worker_killed_mid_run_is_replaced_and_its_files_still_land(
         tmp_path, s3server, s3client, s3env, bucket, prefix):
     import psutil
 
-    src = tmp_path / "news"
-    n, _ = make_archive(src, pages=700, large=0, seed=5)
+    src = tmp_path / "many"
+    n = len(small_tree(src, n=3000))
     proc = start_cli(up(src, bucket, prefix, s3server, "--processes", "2", "--threads", "2"), s3env)
 
     def workers():
