@@ -24,12 +24,15 @@ from .errors import FatalError
 from .journal import Journal, default_journal_path
 from .messages import (
     FAILED,
+    SKIP_JOURNAL,
+    SKIP_SAME_SIZE,
     SKIPPED,
     UPLOADED,
     Batch,
     BatchTaken,
     Fatal,
     FileTask,
+    Notice,
     ScanProgress,
     UploadResult,
     WorkerDone,
@@ -108,7 +111,7 @@ class Coordinator:
         journal = None
         try:
             journal = Journal(self.s.journal)
-            check_remote = self._load_destination(journal)
+            check_remote = self._load_destination(journal, results)
             rx = re.compile(self.s.year_pattern) if self.s.year_pattern else None
             batcher = Batcher(max_files=self.s.batch_files, max_bytes=self.s.batch_bytes)
             found_files = found_bytes = 0
@@ -151,14 +154,22 @@ class Coordinator:
             if journal is not None:
                 journal.close()
 
-    def _load_destination(self, journal: Journal) -> bool:
+    def _load_destination(self, journal: Journal, results) -> bool:
         """List the destination into the journal's `remote` table when it can matter: a skip mode that
         looks at the destination, and a destination that is not empty. Returns whether to consult it."""
-        if self.s.skip_existing not in ("size", "checksum"):
+        if self.s.skip_existing == "never":
             return False
         client = make_client(self.s)
         journal.clear_remote()
         if destination_is_empty(client, bucket=self.s.bucket, prefix=self.s.prefix):
+            if journal.count_stored():
+                # The journal remembers objects that are not there (the bucket was emptied, or the endpoint
+                # is another server by the same name): trusting it would skip everything and lose it all.
+                results.put(Notice(f"the journal lists {journal.count_stored()} stored objects but the "
+                                   "destination is empty: the journal was reset and everything is uploaded"))
+                journal.forget_stored()
+            return False
+        if self.s.skip_existing == "journal":
             return False
         rows: list[tuple[str, int, str]] = []
         for row in list_destination(client, bucket=self.s.bucket, prefix=self.s.prefix, threads=self.s.threads):
@@ -178,7 +189,7 @@ class Coordinator:
         row = journal.stored(task.key)
         if row is not None and (row.size, row.mtime_ns, row.inode) == (task.size, task.mtime_ns, task.inode):
             return UploadResult(rel=task.rel, key=task.key, status=SKIPPED, size=task.size,
-                                reason="unchanged since it was stored (journal)")
+                                reason=SKIP_JOURNAL)
         if not check_remote:
             return task
         remote_size = journal.remote_size(task.key)
@@ -186,7 +197,7 @@ class Coordinator:
             return task
         if mode == "size":
             return UploadResult(rel=task.rel, key=task.key, status=SKIPPED, size=task.size,
-                                reason="an object of the same size is already at the destination")
+                                reason=SKIP_SAME_SIZE)
         return replace(task, remote_size=remote_size)
 
     def _census(self, stop) -> None:
@@ -342,6 +353,8 @@ class Coordinator:
         elif isinstance(msg, WorkerDone):
             if msg.worker in slots:
                 slots[msg.worker].done = True
+        elif isinstance(msg, Notice):
+            self.reporter.warn(msg.text)
         elif isinstance(msg, Fatal):
             if self._fatal is None:
                 self._fatal = FatalError(msg.kind, msg.message)

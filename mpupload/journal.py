@@ -107,6 +107,10 @@ class Journal:
                 "INSERT OR REPLACE INTO stored(key, rel, size, mtime_ns, inode, digest, etag, stored_at) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?)", [(*r, now) for r in rows])
 
+    def forget_stored(self) -> None:
+        with self.db:
+            self.db.execute("DELETE FROM stored")
+
     def count_stored(self) -> int:
         return self.db.execute("SELECT count(*) FROM stored").fetchone()[0]
 

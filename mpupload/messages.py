@@ -7,6 +7,12 @@ from dataclasses import dataclass
 
 UPLOADED, SKIPPED, FAILED = "uploaded", "skipped", "failed"
 
+# Reasons for the skips that are the point of a rerun (routine, not news to the user).
+SKIP_JOURNAL = "unchanged since it was stored (journal)"
+SKIP_SAME_DIGEST = "already at the destination (same size and xxh3-128)"
+SKIP_SAME_SIZE = "an object of the same size is already at the destination"
+ROUTINE_SKIPS = frozenset({SKIP_JOURNAL, SKIP_SAME_DIGEST, SKIP_SAME_SIZE})
+
 
 @dataclass(frozen=True, slots=True)
 class FileTask:
@@ -89,3 +95,10 @@ class ScanProgress:
     nbytes: int
     done: bool = False
     error: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Notice:
+    """Something the user should read (from the coordinator's own threads), drawn by the one writer."""
+
+    text: str

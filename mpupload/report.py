@@ -10,10 +10,12 @@ import time
 from typing import IO, Protocol
 
 from .config import format_size
-from .messages import UPLOADED, UploadResult
+from .messages import ROUTINE_SKIPS, UPLOADED, UploadResult
 from .stats import Snapshot
 
 _LIST_FAILURES = 50  # in the human summary; the failures file has them all
+_LIVE_LINES = 50  # per-file lines above the live bar
+
 
 
 def _eta(seconds: float | None) -> str:
@@ -73,6 +75,7 @@ class Reporter(Protocol):
     def start(self, text: str) -> None: ...
     def progress(self, snap: Snapshot) -> None: ...
     def result(self, r: UploadResult) -> None: ...
+    def warn(self, text: str) -> None: ...
     def finish(self, snap: Snapshot, failures: list[UploadResult], *, interrupted: bool, fatal: str | None) -> None: ...
     def close(self) -> None: ...
 
@@ -135,6 +138,10 @@ class PlainReporter(_HumanSummary):
     def result(self, r: UploadResult) -> None:
         pass  # failures are listed in the summary; per-file lines would flood a long run's log
 
+    def warn(self, text: str) -> None:
+        self.err.write(f"mpupload: warning: {text}\n")
+        self.err.flush()
+
     def close(self) -> None:
         pass
 
@@ -154,6 +161,7 @@ class RichReporter(_HumanSummary):
             console=self.console, refresh_per_second=4, transient=False,
         )
         self._task = self._bar.add_task("upload", total=None, detail="scanning...")
+        self._shown = 0
         self._started = False
 
     def start(self, text: str) -> None:
@@ -172,12 +180,25 @@ class RichReporter(_HumanSummary):
                          completed=snap.bytes_uploaded + snap.bytes_skipped, detail=detail)
 
     def result(self, r: UploadResult) -> None:
-        if r.status != UPLOADED and r.reason:
-            from rich.markup import escape
+        # Live lines for what needs a look (failures, odd entries), not for routine skips of what is
+        # already stored, and bounded: the summary groups them all.
+        if r.status == UPLOADED or not r.reason or r.reason in ROUTINE_SKIPS:
+            return
+        self._shown += 1
+        if self._shown > _LIVE_LINES:
+            if self._shown == _LIVE_LINES + 1:
+                self.console.print(f"(more than {_LIVE_LINES} files need a look: the summary lists them)")
+            return
+        from rich.markup import escape
 
-            # A file may be named "[/x]": escaped, or rich would read it as markup (and raise).
-            self.console.print(f"[{'red' if r.status == 'failed' else 'yellow'}]{r.status}[/] "
-                               f"{escape(printable(r.rel))}: {escape(printable(r.reason))}", markup=True, highlight=False)
+        # A file may be named "[/x]": escaped, or rich would read it as markup (and raise).
+        self.console.print(f"[{'red' if r.status == 'failed' else 'yellow'}]{r.status}[/] "
+                           f"{escape(printable(r.rel))}: {escape(printable(r.reason))}", markup=True, highlight=False)
+
+    def warn(self, text: str) -> None:
+        from rich.markup import escape
+
+        self.console.print(f"[yellow]warning:[/] {escape(text)}", markup=True, highlight=False)
 
     def close(self) -> None:
         if self._started:
@@ -213,6 +234,9 @@ class JsonReporter:
     def result(self, r: UploadResult) -> None:
         if r.status != UPLOADED:
             self._emit({"event": r.status, "path": r.rel, "key": r.key, "reason": r.reason, "size": r.size})
+
+    def warn(self, text: str) -> None:
+        self._emit({"event": "warning", "message": text})
 
     def finish(self, snap: Snapshot, failures: list[UploadResult], *, interrupted: bool, fatal: str | None) -> None:
         self._emit(summary_dict(snap, interrupted=interrupted, fatal=fatal))

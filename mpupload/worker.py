@@ -30,6 +30,7 @@ from .fastput import Declined, FastPut
 from .hashing import META_DIGEST, META_MTIME, META_PATH, TransportChecksum, xxh3_bytes, xxh3_stream
 from .messages import (
     FAILED,
+    SKIP_SAME_DIGEST,
     SKIPPED,
     UPLOADED,
     Batch,
@@ -196,7 +197,7 @@ class FileUploader:
         if task.remote_size == st.st_size:
             etag = self._matching_object_etag(task, digest)
             if etag is not None:
-                return _Done(SKIPPED, "already at the destination (same size and xxh3-128)", digest, etag,
+                return _Done(SKIPPED, SKIP_SAME_DIGEST, digest, etag,
                              st.st_size, st.st_mtime_ns)
         meta = source_metadata(task, digest, st.st_mtime_ns)
         reused = 0

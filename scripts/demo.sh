@@ -24,4 +24,4 @@ done
 . "$work/s3.env"
 echo "== mpupload upload $work/atlanta-constitution s3://archive/atlanta-constitution --endpoint-url $AWS_ENDPOINT_URL"
 "$venv/bin/mpupload" upload "$work/atlanta-constitution" s3://archive/atlanta-constitution \
-  --endpoint-url "$AWS_ENDPOINT_URL" "$@"
+  --endpoint-url "$AWS_ENDPOINT_URL" --journal "$work/s3/journal.sqlite" "$@"

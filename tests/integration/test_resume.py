@@ -276,3 +276,19 @@ def test_deep_verify_of_a_multipart_object_hashes_ranged_downloads(
     bad = run_cli(["verify", str(src), f"s3://{bucket}/{prefix}", "--deep", *args], s3env)
     assert bad.returncode == 1
     assert [e["event"] for e in json_events(bad.stdout)][:1] == ["checksum_mismatch"]
+
+
+def test_journal_is_not_trusted_when_the_destination_was_emptied(tmp_path, s3server, s3client, s3env, bucket, prefix):
+    files = small_tree(tmp_path / "a", n=12)
+    assert run_cli(up(tmp_path / "a", bucket, prefix, s3server), s3env).returncode == 0
+    for key in list_keys(s3client, bucket, prefix):
+        s3client.delete_object(Bucket=bucket, Key=key)
+    for mode in ("journal", "checksum"):
+        again = run_cli(up(tmp_path / "a", bucket, prefix, s3server, "--skip-existing", mode), s3env)
+        assert again.returncode == 0
+        assert summary_of(again.stdout)["uploaded"] == len(files)
+        assert any(e["event"] == "warning" and "destination is empty" in e["message"]
+                   for e in json_events(again.stdout))
+        assert_landed(s3client, bucket, prefix, files)
+        for key in list_keys(s3client, bucket, prefix):
+            s3client.delete_object(Bucket=bucket, Key=key)
