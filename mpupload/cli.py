@@ -41,21 +41,53 @@ def _opt(name: str, *decls: str, **kw):
     return click.option(*(decls or ("--" + name.replace("_", "-"),)), name, help=help_text, **kw)
 
 
-def connection_options(fn):
-    for o in reversed([
-        _opt("endpoint_url", envvar="AWS_ENDPOINT_URL_S3"),
-        _opt("region"),
-        _opt("profile"),
-        _opt("read_timeout", type=float),
-        _opt("connect_timeout", type=float),
-        _opt("max_pool_connections", type=int),
-        _opt("retries", type=int),
-        _opt("retry_mode"),
-        _opt("verify_tls", "--verify-tls/--no-verify-tls"),
-        _opt("ca_bundle", type=click.Path(exists=True, dir_okay=False)),
-    ]):
-        fn = o(fn)
-    return fn
+def _stack(*decorators):
+    """Several click decorators as one, applied in the order written."""
+    def apply(fn):
+        for decorate in reversed(decorators):
+            fn = decorate(fn)
+        return fn
+    return apply
+
+
+connection_options = _stack(
+    _opt("endpoint_url", envvar="AWS_ENDPOINT_URL_S3"),
+    _opt("region"),
+    _opt("profile"),
+    _opt("read_timeout", type=float),
+    _opt("connect_timeout", type=float),
+    _opt("max_pool_connections", type=int),
+    _opt("retries", type=int),
+    _opt("retry_mode"),
+    _opt("verify_tls", "--verify-tls/--no-verify-tls"),
+    _opt("ca_bundle", type=click.Path(exists=True, dir_okay=False)),
+)
+# Every command takes a source folder and a destination, and reaches it the same way.
+source_and_destination = _stack(
+    click.argument("source", type=click.Path(file_okay=False)),
+    click.argument("dest", metavar="s3://BUCKET[/PREFIX]"),
+    connection_options,
+)
+selection_options = _stack(
+    _opt("include", multiple=True, show_default=False),
+    _opt("exclude", multiple=True, show_default=False),
+)
+pool_options = _stack(
+    _opt("processes", "--processes", "-p", type=int),
+    _opt("threads", "--threads", "-t", type=int),
+)
+
+
+def _preflight_or_exit(settings: Settings, *, write: bool) -> None:
+    """The fatal-error probe for commands other than upload (which overlaps it with worker start-up)."""
+    from .errors import FatalError
+    from .remote import preflight
+
+    try:
+        preflight(settings, write=write)
+    except FatalError as exc:
+        click.echo(f"mpupload: fatal: {exc.message}", err=True)
+        sys.exit(3)
 
 
 def _fail_usage(message: str) -> None:
@@ -118,11 +150,8 @@ def main() -> None:
 
 
 @main.command()
-@click.argument("source", type=click.Path(file_okay=False))
-@click.argument("dest", metavar="s3://BUCKET[/PREFIX]")
-@connection_options
-@_opt("processes", "--processes", "-p", type=int)
-@_opt("threads", "--threads", "-t", type=int)
+@source_and_destination
+@pool_options
 @_opt("multipart_threshold", type=_Size())
 @_opt("multipart_chunksize", type=_Size())
 @_opt("file_attempts", type=int)
@@ -131,8 +160,7 @@ def main() -> None:
 @_opt("outage_timeout", type=float)
 @_opt("checksum")
 @_opt("fast_put", "--fast-put/--no-fast-put")
-@_opt("include", multiple=True, show_default=False)
-@_opt("exclude", multiple=True, show_default=False)
+@selection_options
 @_opt("year_pattern")
 @_opt("follow_symlinks", "--follow-symlinks/--no-follow-symlinks")
 @_opt("batch_files", type=int)
@@ -178,13 +206,9 @@ def upload(ctx: click.Context, source: str, dest: str, failures_file: str | None
 
 
 @main.command()
-@click.argument("source", type=click.Path(file_okay=False))
-@click.argument("dest", metavar="s3://BUCKET[/PREFIX]")
-@connection_options
-@_opt("processes", "--processes", "-p", type=int)
-@_opt("threads", "--threads", "-t", type=int)
-@_opt("include", multiple=True, show_default=False)
-@_opt("exclude", multiple=True, show_default=False)
+@source_and_destination
+@pool_options
+@selection_options
 @_opt("follow_symlinks", "--follow-symlinks/--no-follow-symlinks")
 @_opt("json_output", "--json", is_flag=True)
 @click.option("--deep", is_flag=True, help="Download every object and hash its bytes (slow, thorough).")
@@ -193,31 +217,22 @@ def verify(source: str, dest: str, deep: bool, **opts) -> None:
 
     Exit 0 only when everything matches; 1 lists what is missing, different or extra; 3 fatal.
     """
-    from .errors import FatalError
-    from .remote import preflight_read
     from .verify import verify as run_verify
 
     try:
         settings = build_settings(source, dest, **opts)
     except SettingsError as exc:
         _fail_usage(str(exc))
-    try:
-        preflight_read(settings)
-    except FatalError as exc:
-        click.echo(f"mpupload: fatal: {exc.message}", err=True)
-        sys.exit(3)
+    _preflight_or_exit(settings, write=False)
     sys.exit(run_verify(settings, deep=deep, out=sys.stdout))
 
 
 @main.command()
-@click.argument("source", type=click.Path(file_okay=False))
-@click.argument("dest", metavar="s3://BUCKET[/PREFIX]")
-@connection_options
+@source_and_destination
 @_opt("multipart_threshold", type=_Size())
 @_opt("multipart_chunksize", type=_Size())
 @_opt("checksum")
-@_opt("include", multiple=True, show_default=False)
-@_opt("exclude", multiple=True, show_default=False)
+@selection_options
 @click.option("--budget", type=click.FloatRange(min=1), default=60.0, show_default=True,
               help="Seconds to spend sweeping (the first trial always runs).")
 @click.option("--write-config", type=click.Path(dir_okay=False, writable=True),
@@ -227,19 +242,13 @@ def tune(source: str, dest: str, budget: float, write_config: str | None, **opts
     prefix under s3://BUCKET/PREFIX with several processes x threads (x part sizes when the sample has
     large files) within --budget seconds, watch CPU and network, recommend settings and say what limits
     them. Every scratch object is deleted afterwards."""
-    from .errors import FatalError
-    from .remote import preflight
     from .tune import tune as sweep
 
     try:
         settings = build_settings(source, dest, **opts)
     except SettingsError as exc:
         _fail_usage(str(exc))
-    try:
-        preflight(settings)
-    except FatalError as exc:
-        click.echo(f"mpupload: fatal: {exc.message}", err=True)
-        sys.exit(3)
+    _preflight_or_exit(settings, write=True)
     try:
         rec = sweep(settings, budget=budget, echo=lambda m: click.echo(m, err=True))
     except RuntimeError as exc:

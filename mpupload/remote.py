@@ -39,13 +39,9 @@ def describe_destination(settings: Settings) -> str:
     return f"{where} at {settings.endpoint_url}" if settings.endpoint_url else where
 
 
-def preflight_read(settings: Settings) -> None:
-    """Like `preflight`, for commands that only read (verify): the listing alone must work."""
-    preflight(settings, write=False)
-
-
 def preflight(settings: Settings, *, write: bool = True) -> None:
-    """Raise FatalError unless we can list (or at least write) the destination.
+    """Raise FatalError unless we can list (or at least write) the destination; with write=False (verify)
+    the listing alone must work.
 
     Uses short timeouts and few attempts so a dead endpoint is reported in seconds, not after the
     run's patient per-request timeouts. The write probe starts and aborts a multipart upload: it
