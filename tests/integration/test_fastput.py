@@ -46,9 +46,8 @@ def test_a_wrong_checksum_is_declined_not_stored(fast, s3client, bucket, prefix)
     assert "Contents" not in s3client.list_objects_v2(Bucket=bucket, Prefix=f"{prefix}/bad")
 
 
-def test_wrong_secret_and_missing_bucket_are_declined(s3server, fast, bucket, prefix):
-    with pytest.raises(Declined):
-        fast.put(bucket="no-such-bucket-here", key="k", body=b"x", headers={})
+def _wrong_secret(s3server) -> FastPut:
+    """A lean PUT that signs with a wrong secret: the server refuses every request it sends."""
 
     class Frozen:
         access_key, secret_key, token = s3server.access_key, "wrong", None
@@ -57,8 +56,15 @@ def test_wrong_secret_and_missing_bucket_are_declined(s3server, fast, bucket, pr
         def get_frozen_credentials(self):
             return Frozen()
 
-    bad = FastPut(endpoint_url=s3server.endpoint_url, region="us-east-1", credentials=Creds(), connect_timeout=5,
-                  read_timeout=30)
+    return FastPut(endpoint_url=s3server.endpoint_url, region="us-east-1", credentials=Creds(), connect_timeout=5,
+                   read_timeout=30)
+
+
+def test_wrong_secret_and_missing_bucket_are_declined(s3server, fast, bucket, prefix):
+    with pytest.raises(Declined):
+        fast.put(bucket="no-such-bucket-here", key="k", body=b"x", headers={})
+
+    bad = _wrong_secret(s3server)
     with pytest.raises(Declined):
         bad.put(bucket=bucket, key=f"{prefix}/x", body=b"x", headers={})
 
@@ -124,15 +130,7 @@ def _multipart(client, fast, bucket, key, path, size, part=5 * 1024 * 1024):
 def test_multipart_parts_fall_back_to_botocore_when_declined(s3server, s3client, bucket, prefix, tmp_path):
     import os
 
-    class Frozen:
-        access_key, secret_key, token = s3server.access_key, "wrong", None
-
-    class Creds:
-        def get_frozen_credentials(self):
-            return Frozen()
-
-    bad = FastPut(endpoint_url=s3server.endpoint_url, region="us-east-1", credentials=Creds(), connect_timeout=5,
-                  read_timeout=30)
+    bad = _wrong_secret(s3server)
     data = os.urandom(11 * 1024 * 1024 + 7)
     src = tmp_path / "big.bin"
     src.write_bytes(data)
