@@ -88,8 +88,9 @@ def markdown(rows: list[dict], *, meta: dict) -> str:
                   "CPU s/GB | CPU x s5cmd | server CPU s | peak RSS MB |",
                   "|---|---|---|---|---|---|---|---|---|---|---|---|"]
         for r in (r for r in rows if r["dataset"] == ds):
+            fps = ".2f" if (r["files_per_s"] or 0) < 10 else ".0f"  # a few large files: keep the digits
             lines.append(
-                f"| {r['tool']} | {r['ok_runs']}/{r['runs']} | {_f(r['wall_s'], '.2f')} | {_f(r['files_per_s'], '.2f' if (r['files_per_s'] or 0) < 10 else '.0f')} | "
+                f"| {r['tool']} | {r['ok_runs']}/{r['runs']} | {_f(r['wall_s'], '.2f')} | {_f(r['files_per_s'], fps)} | "
                 f"{_f(r['mb_per_s'], '.1f')} | {_f(r['x_s5cmd'], '.2f')} | {_f(r['x_seed_v2'], '.2f')} | "
                 f"{_f(r['cpu_ms_per_file'], '.2f')} | {_f(r['cpu_s_per_gb'], '.2f')} | {_f(r['cpu_x_s5cmd'], '.2f')} | "
                 f"{_f(r['server_cpu_s'], '.1f')} | {_f(r['peak_rss_mb_max'], '.0f')} |")
