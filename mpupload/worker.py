@@ -3,7 +3,8 @@ from the shared work queue and uploads their files with its own client, Transfer
 
 Small files (below the multipart threshold) are read once into memory; the same bytes are hashed and
 sent, so the digest in the metadata is the digest of exactly what was sent. Large files are hashed
-streaming, then sent by s3transfer in parts, then checked with a HEAD.
+streaming, then sent in parts (fastmultipart.py; s3transfer without --endpoint-url or with
+--no-fast-put), then checked with a HEAD.
 """
 
 from __future__ import annotations
