@@ -26,7 +26,7 @@ def derive(rec: dict) -> dict:
 _METRICS = ("wall_s", "files_per_s", "mb_per_s", "cpu_ms_per_file", "cpu_s_per_gb", "server_cpu_s", "peak_rss_mb")
 
 
-TOOL_ORDER = ("mpupload", "s5cmd", "rclone", "aws", "seed_v2")
+TOOL_ORDER = ("mpupload", "mpupload-botocore", "s5cmd", "rclone", "aws", "seed_v2")
 
 
 def _order(key: tuple[str, str], datasets: list[str]) -> tuple:

@@ -32,7 +32,7 @@ from bench import plots  # noqa: E402
 from bench.datasets import DEFAULT, Dataset, ensure, specs  # noqa: E402
 from bench.measure import run_measured  # noqa: E402
 from bench.results import derive, write_all  # noqa: E402
-from bench.tools import TOOLS, Target, Tool, clean_env, mpupload_variant  # noqa: E402
+from bench.tools import DEFAULT_TOOLS, TOOLS, Target, Tool, clean_env, mpupload_variant  # noqa: E402
 from mpupload import localserver  # noqa: E402
 
 BUCKET = "bench"
@@ -44,7 +44,7 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--out", type=Path, default=Path("bench/results/latest"), help="where results go")
     p.add_argument("--data", type=Path, default=None, help="where data sets are generated and cached "
                    "(default: bench/data, git-ignored)")
-    p.add_argument("--tools", default=",".join(TOOLS), help="comma-separated, from: " + ", ".join(TOOLS))
+    p.add_argument("--tools", default=",".join(DEFAULT_TOOLS), help="comma-separated, from: " + ", ".join(TOOLS))
     p.add_argument("--datasets", default=None, help="comma-separated: small, news, large, many (6000 small "
                    "files, the memory check) (default: small,news,large; with --matrix: small)")
     p.add_argument("--runs", type=int, default=None, help="runs per tool and data set (default 3; --quick 1)")
