@@ -58,10 +58,12 @@ def matrix(rows: list[dict], out: Path, *, dataset: str) -> Path | None:
         name = f"{key[0]} proc" + (f", {key[1]} MiB parts" if key[1] else "")
         a1.plot([r["threads"] for r in line], [r[metric] for r in line], marker="o", label=name)
         a2.plot([r["threads"] for r in line], [r[cpu] for r in line], marker="o", label=name)
+    ticks = sorted({r["threads"] for r in rs})
     for ax, yl in ((a1, label), (a2, cpu_label)):
         ax.set_xlabel("threads per process")
         ax.set_ylabel(yl)
         ax.set_xscale("log", base=2)
+        ax.set_xticks(ticks, [str(t) for t in ticks])  # 8, 16 rather than 2^3, 2^4
         ax.grid(alpha=0.3)
     a1.legend(fontsize=7)
     fig.suptitle(f"mpupload processes x threads on {dataset} (medians)")

@@ -26,12 +26,23 @@ def derive(rec: dict) -> dict:
 _METRICS = ("wall_s", "files_per_s", "mb_per_s", "cpu_ms_per_file", "cpu_s_per_gb", "server_cpu_s", "peak_rss_mb")
 
 
+TOOL_ORDER = ("mpupload", "mpupload-botocore", "s5cmd", "rclone", "aws", "seed_v2")
+
+
+def _order(key: tuple[str, str], datasets: list[str]) -> tuple:
+    ds, tool = key
+    # Tables and plots list tools in one fixed order, whatever order the rotation ran them in.
+    return datasets.index(ds), TOOL_ORDER.index(tool) if tool in TOOL_ORDER else len(TOOL_ORDER), tool
+
+
 def summarize(runs: list[dict]) -> list[dict]:
     """Medians per (dataset, tool) over the successful runs, with throughput and CPU ratios to s5cmd
     and to seed_v2 measured in the same session."""
     groups: dict[tuple[str, str], list[dict]] = {}
     for r in runs:
         groups.setdefault((r["dataset"], r["tool"]), []).append(r)
+    datasets = list(dict.fromkeys(ds for ds, _ in groups))
+    groups = dict(sorted(groups.items(), key=lambda kv: _order(kv[0], datasets)))
     rows = []
     for (ds, tool), rs in groups.items():
         ok = [r for r in rs if r["ok"]]
@@ -77,8 +88,9 @@ def markdown(rows: list[dict], *, meta: dict) -> str:
                   "CPU s/GB | CPU x s5cmd | server CPU s | peak RSS MB |",
                   "|---|---|---|---|---|---|---|---|---|---|---|---|"]
         for r in (r for r in rows if r["dataset"] == ds):
+            fps = ".2f" if (r["files_per_s"] or 0) < 10 else ".0f"  # a few large files: keep the digits
             lines.append(
-                f"| {r['tool']} | {r['ok_runs']}/{r['runs']} | {_f(r['wall_s'], '.2f')} | {_f(r['files_per_s'], '.0f')} | "
+                f"| {r['tool']} | {r['ok_runs']}/{r['runs']} | {_f(r['wall_s'], '.2f')} | {_f(r['files_per_s'], fps)} | "
                 f"{_f(r['mb_per_s'], '.1f')} | {_f(r['x_s5cmd'], '.2f')} | {_f(r['x_seed_v2'], '.2f')} | "
                 f"{_f(r['cpu_ms_per_file'], '.2f')} | {_f(r['cpu_s_per_gb'], '.2f')} | {_f(r['cpu_x_s5cmd'], '.2f')} | "
                 f"{_f(r['server_cpu_s'], '.1f')} | {_f(r['peak_rss_mb_max'], '.0f')} |")

@@ -14,6 +14,7 @@ The machine is shared and noisy: read the medians and the ratios, not single tim
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import secrets
@@ -31,7 +32,7 @@ from bench import plots  # noqa: E402
 from bench.datasets import DEFAULT, Dataset, ensure, specs  # noqa: E402
 from bench.measure import run_measured  # noqa: E402
 from bench.results import derive, write_all  # noqa: E402
-from bench.tools import TOOLS, Target, Tool, clean_env, mpupload_variant  # noqa: E402
+from bench.tools import DEFAULT_TOOLS, TOOLS, Target, Tool, clean_env, mpupload_variant  # noqa: E402
 from mpupload import localserver  # noqa: E402
 
 BUCKET = "bench"
@@ -43,7 +44,7 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--out", type=Path, default=Path("bench/results/latest"), help="where results go")
     p.add_argument("--data", type=Path, default=None, help="where data sets are generated and cached "
                    "(default: bench/data, git-ignored)")
-    p.add_argument("--tools", default=",".join(TOOLS), help="comma-separated, from: " + ", ".join(TOOLS))
+    p.add_argument("--tools", default=",".join(DEFAULT_TOOLS), help="comma-separated, from: " + ", ".join(TOOLS))
     p.add_argument("--datasets", default=None, help="comma-separated: small, news, large, many (6000 small "
                    "files, the memory check) (default: small,news,large; with --matrix: small)")
     p.add_argument("--runs", type=int, default=None, help="runs per tool and data set (default 3; --quick 1)")
@@ -53,6 +54,8 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
                    "1,2:8,16:8,32 (default: 1,2,3,4:4,8,16,32[:8,32,64 on large]; --quick 1,2:8,16[:8,64])")
     p.add_argument("--timeout", type=float, default=None, help="seconds per tool invocation (default: from "
                    "the data set's size)")
+    p.add_argument("--rewrite", action="store_true", help="only redraw results.md/csv and the plots in --out "
+                   "from its results.json")
     p.add_argument("--budget-minutes", type=float, default=None, help="start no new run after this "
                    "(default 120; --quick 4.5)")
     a = p.parse_args(argv)
@@ -167,9 +170,21 @@ def _session(a: argparse.Namespace, tools: list[tuple[Tool, str]], datasets: lis
     return runs
 
 
+def _rewrite(out: Path, *, matrix_dataset: str | None) -> int:
+    """Tables and plots again from a session's results.json (after a change to how they are drawn)."""
+    saved = json.loads((out / "results.json").read_text())
+    rows = write_all(out, meta=saved["meta"], runs=saved["runs"])
+    if matrix_dataset:
+        plots.matrix(rows, out, dataset=matrix_dataset)
+    plots.throughput(rows, out)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     a = _args(argv)
     out: Path = a.out
+    if a.rewrite:
+        return _rewrite(out, matrix_dataset=(a.datasets or "small").split(",")[0] if a.matrix else None)
     out.mkdir(parents=True, exist_ok=True)
     data_dir = a.data or Path(__file__).resolve().parent / "data"
     all_specs = specs(quick=a.quick)

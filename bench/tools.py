@@ -105,7 +105,10 @@ TOOLS: dict[str, Tool] = {
     "rclone": Tool("rclone", "rclone", _rclone),
     "aws": Tool("aws", "aws", _aws),
     "seed_v2": Tool("seed_v2", None, _seed_v2),
+    # Not in the default comparison: the A/B of the lean PUT (every request through botocore instead).
+    "mpupload-botocore": Tool("mpupload-botocore", None, _mpupload(("--no-fast-put",))),
 }
+DEFAULT_TOOLS = ("mpupload", "s5cmd", "rclone", "aws", "seed_v2")
 
 
 def mpupload_variant(*, processes: int, threads: int, chunksize_mib: int | None = None) -> Tool:

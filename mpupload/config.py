@@ -98,10 +98,10 @@ class Settings:
                          "or CRC64NVME (these two need awscrt: pip install 'mpupload[crt]'), SHA256, or none.",
                          "zlib's CRC32 is fast and needs nothing extra",
                          choices=("CRC32", "CRC32C", "CRC64NVME", "SHA256", "none"))
-    fast_put: bool = _opt(True, "Send small files with mpupload's own SigV4-signed PUT on kept-alive "
-                          "connections (with --endpoint-url); any error or non-200 reply is retried through "
-                          "botocore as usual. --no-fast-put sends everything through botocore.",
-                          "bench/: about 1 ms less client CPU per small file")
+    fast_put: bool = _opt(True, "Send small files and the parts of large ones with mpupload's own SigV4-signed "
+                          "PUT on kept-alive connections (with --endpoint-url); any error or non-200 reply is "
+                          "sent again through botocore as usual. --no-fast-put sends everything through botocore.",
+                          "bench/: ~1.1 ms less client CPU per small file, ~1 CPU-s less per GB")
     verify_tls: bool = _opt(True, "Verify TLS certificates (turn off only for a test server).")
     ca_bundle: str | None = _opt(None, "CA bundle for TLS verification.")
     include: tuple[str, ...] = _opt((), "Only files whose relative path matches one of these globs.")
