@@ -5,6 +5,7 @@ or a read-only key into one clear fatal error before any file is touched."""
 from __future__ import annotations
 
 import secrets
+import threading
 from dataclasses import replace
 
 from .config import Settings, SettingsError, botocore_config
@@ -22,16 +23,29 @@ def parse_s3_url(url: str) -> tuple[str, str]:
     return bucket, prefix.strip("/")
 
 
+_sessions: dict[tuple[str | None, str | None], object] = {}
+_sessions_lock = threading.Lock()
+
+
 def make_client(settings: Settings, *, config=None):
     """A boto3 S3 client from the standard credential chain (or --profile). Credentials stay inside
-    botocore: they are never copied into our settings, messages or logs."""
+    botocore: they are never copied into our settings, messages or logs.
+
+    One session per process (per profile and region): its loader keeps the parsed service model, so a
+    second client costs ~15 ms instead of ~150 ms. Sessions are not thread-safe, hence the lock; the
+    clients they make are."""
     import boto3
 
-    session = boto3.session.Session(profile_name=settings.profile, region_name=settings.region)
     verify: bool | str = settings.ca_bundle if settings.ca_bundle else settings.verify_tls
-    return session.client(
-        "s3", endpoint_url=settings.endpoint_url, config=config or botocore_config(settings), verify=verify
-    )
+    with _sessions_lock:
+        ident = (settings.profile, settings.region)
+        session = _sessions.get(ident)
+        if session is None:
+            session = _sessions[ident] = boto3.session.Session(profile_name=settings.profile,
+                                                               region_name=settings.region)
+        return session.client(
+            "s3", endpoint_url=settings.endpoint_url, config=config or botocore_config(settings), verify=verify
+        )
 
 
 def describe_destination(settings: Settings) -> str:
