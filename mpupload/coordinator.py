@@ -455,7 +455,7 @@ class Coordinator:
         stop.set()  # ends the prober
         prober.join(timeout=10)
         finished = not self._interrupted and self._fatal is None and self._halted is None and self.stats.scan_done
-        if finished and self.journal.multipart_not_in_run(self.s.run_id):  # a client costs ~0.1 s: only if needed
+        if finished and (self.journal.multipart_not_in_run(self.s.run_id) or self.journal.aborted()):
             sweep_stale(make_client(self.s), bucket=self.s.bucket, journal=self.journal, run_id=self.s.run_id)
         self.journal.close()
         # The pace's counts ride along with the resource sample: how often the run slowed or held.

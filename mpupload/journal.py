@@ -7,6 +7,9 @@
   it carries, written by the worker right after CreateMultipartUpload. Which parts S3 already has is asked
   of S3 itself (ListParts) on resume: the server is the truth for parts, the journal only says which
   upload belongs to which version of which file.
+- `aborted`: uploads we aborted. A part still in flight when its upload is aborted may land afterwards and
+  bring the upload back (S3 documents this), so each is aborted again at the end of the run until S3 says
+  it is gone.
 - `remote`: this run's listing of the destination, for destination-aware skipping without holding
   millions of keys in memory.
 
@@ -34,6 +37,7 @@ CREATE TABLE IF NOT EXISTS multipart (
     inode INTEGER NOT NULL, digest TEXT NOT NULL, part_size INTEGER NOT NULL, run_id TEXT NOT NULL,
     created_at REAL NOT NULL
 );
+CREATE TABLE IF NOT EXISTS aborted (key TEXT NOT NULL, upload_id TEXT NOT NULL, PRIMARY KEY (key, upload_id));
 CREATE TABLE IF NOT EXISTS remote (key TEXT PRIMARY KEY, size INTEGER NOT NULL, etag TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS info (name TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
@@ -138,6 +142,17 @@ class Journal:
         rows = self.db.execute("SELECT key, upload_id, size, mtime_ns, inode, digest, part_size, run_id "
                                "FROM multipart WHERE run_id != ?", (run_id,)).fetchall()
         return [MultipartRow(*r) for r in rows]
+
+    def record_aborted(self, key: str, upload_id: str) -> None:
+        with self.db:
+            self.db.execute("INSERT OR IGNORE INTO aborted(key, upload_id) VALUES (?, ?)", (key, upload_id))
+
+    def aborted(self) -> list[tuple[str, str]]:
+        return self.db.execute("SELECT key, upload_id FROM aborted").fetchall()
+
+    def forget_aborted(self, key: str, upload_id: str) -> None:
+        with self.db:
+            self.db.execute("DELETE FROM aborted WHERE key=? AND upload_id=?", (key, upload_id))
 
     # -- remote listing -------------------------------------------------------------------------------
     def clear_remote(self) -> None:

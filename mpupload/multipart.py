@@ -75,7 +75,7 @@ class MultipartUploader:
             for f in futures:
                 f.cancel()
             if journal is None:  # nothing could resume it: do not leave it behind
-                self._abort(key, upload_id)
+                abort_upload(self.client, bucket=self.s.bucket, key=key, upload_id=upload_id)
             raise
         reused = sum(1 for _, was_there in parts if was_there)
         resp = self.client.complete_multipart_upload(
@@ -90,11 +90,12 @@ class MultipartUploader:
         if row is None:
             return None, {}
         if row.upload_id == PENDING:
-            self.abort_unnamed(key)
+            # Created, but the crash came before its id was recorded: the key is ours, so are its uploads.
+            self._retire(journal, key, open_uploads_to(self.client, bucket=self.s.bucket, key=key) or [])
             journal.forget_multipart(key, PENDING)
             return None, {}
         if (row.size, row.mtime_ns, row.inode, row.digest, row.part_size) != (size, mtime_ns, inode, digest, part_size):
-            self._abort(key, row.upload_id)  # ours, and it carries another version of the file
+            self._retire(journal, key, [row.upload_id])  # ours, and it carries another version of the file
             journal.forget_multipart(key, row.upload_id)
             return None, {}
         try:
@@ -145,46 +146,54 @@ class MultipartUploader:
         part["ETag"] = etag
         return part, False
 
-    def abort_unnamed(self, key: str) -> None:
-        abort_uploads_to(self.client, bucket=self.s.bucket, key=key)
-
-    def _abort(self, key: str, upload_id: str) -> None:
-        abort_upload(self.client, bucket=self.s.bucket, key=key, upload_id=upload_id)
+    def _retire(self, journal: Journal | None, key: str, upload_ids: list[str]) -> None:
+        retire(self.client, bucket=self.s.bucket, journal=journal, key=key, upload_ids=upload_ids)
 
 
-def abort_upload(client, *, bucket: str, key: str, upload_id: str) -> bool:
-    """Abort one upload; True when it is gone (aborted now, or already)."""
+ABORTED, GONE, FAILED = "aborted", "gone", "failed"
+
+
+def abort_upload(client, *, bucket: str, key: str, upload_id: str) -> str:
+    """Abort one upload: ABORTED now, GONE already (no such upload), or FAILED (could not say)."""
     try:
         client.abort_multipart_upload(Bucket=bucket, Key=key, UploadId=upload_id)
     except Exception as exc:
-        return error_code(exc) == "NoSuchUpload" or http_status(exc) == 404
-    return True
+        return GONE if error_code(exc) == "NoSuchUpload" or http_status(exc) == 404 else FAILED
+    return ABORTED
 
 
-def abort_uploads_to(client, *, bucket: str, key: str) -> bool:
-    """Abort open uploads to exactly this key: a crash came between CreateMultipartUpload and the journal
-    record, so the id is unknown. The key is ours (this source maps to it), so are its uploads."""
+def open_uploads_to(client, *, bucket: str, key: str) -> list[str] | None:
+    """Ids of the open uploads to exactly this key (None: the listing failed)."""
     try:
-        for page in client.get_paginator("list_multipart_uploads").paginate(Bucket=bucket, Prefix=key):
-            for u in page.get("Uploads", []):
-                if u["Key"] == key and not abort_upload(client, bucket=bucket, key=key, upload_id=u["UploadId"]):
-                    return False
+        pages = client.get_paginator("list_multipart_uploads").paginate(Bucket=bucket, Prefix=key)
+        return [u["UploadId"] for page in pages for u in page.get("Uploads", []) if u["Key"] == key]
     except Exception:
-        return False
-    return True
+        return None
+
+
+def retire(client, *, bucket: str, journal: Journal | None, key: str, upload_ids: list[str]) -> None:
+    """Abort these uploads now, and (with a journal) once more at the end of the run."""
+    for upload_id in upload_ids:
+        abort_upload(client, bucket=bucket, key=key, upload_id=upload_id)
+        if journal is not None:
+            journal.record_aborted(key, upload_id)
 
 
 def sweep_stale(client, *, bucket: str, journal: Journal, run_id: str) -> None:
-    """Abort the journaled uploads this run did not touch: their files are gone, changed or were skipped,
-    so nothing will complete them, and their parts would be paid for forever. A row stays when the abort
-    could not reach S3, for the next run to try again."""
+    """At the end of a finished run: abort the journaled uploads this run did not touch (their files are
+    gone, changed or were skipped: nothing will complete them, and their parts would be paid for forever),
+    and abort again every upload aborted earlier until S3 says it is gone. Rows stay while S3 cannot be
+    asked, for the next run."""
     for row in journal.multipart_not_in_run(run_id):
-        if row.upload_id == PENDING:
-            gone = abort_uploads_to(client, bucket=bucket, key=row.key)
-        else:
-            gone = abort_upload(client, bucket=bucket, key=row.key, upload_id=row.upload_id)
-        if gone:
-            journal.forget_multipart(row.key, row.upload_id)
+        ids = [row.upload_id] if row.upload_id != PENDING else open_uploads_to(client, bucket=bucket, key=row.key)
+        if ids is None:
+            continue
+        for upload_id in ids:
+            journal.record_aborted(row.key, upload_id)
+        journal.forget_multipart(row.key, row.upload_id)
+    for key, upload_id in journal.aborted():
+        if abort_upload(client, bucket=bucket, key=key, upload_id=upload_id) == GONE:
+            journal.forget_aborted(key, upload_id)
 
 
 def _same_part(existing: dict, data: bytes, crc: str | None, checksum_param: str) -> bool:

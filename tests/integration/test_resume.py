@@ -184,7 +184,9 @@ def test_multipart_upload_of_a_file_that_changed_is_aborted_not_completed(
     src = tmp_path / "big"
     (src / "1950").mkdir(parents=True)
     target = src / "1950" / "map.tif"
-    target.write_bytes(os.urandom(60 * MIB))
+    with open(target, "wb") as f:  # big enough that the kill comes long before the upload could finish
+        for _ in range(200):
+            f.write(os.urandom(MIB))
     args = up(src, bucket, prefix, s3server, "--processes", "1", "--threads", "1",
               "--multipart-threshold", "5MiB", "--multipart-chunksize", "5MiB")
     proc = start_cli(args, s3env)

@@ -53,3 +53,13 @@ def test_remote_listing_table(tmp_path):
     assert (j.remote_size("x/1"), j.remote_size("x/2"), j.remote_size("x/3")) == (5, 0, None)
     j.clear_remote()
     assert j.remote_size("x/1") is None
+
+
+def test_aborted_uploads_are_kept_until_forgotten(tmp_path):
+    j = Journal(tmp_path / "j.sqlite")
+    j.record_aborted("k", "u1")
+    j.record_aborted("k", "u1")  # the same abort twice is one row
+    j.record_aborted("k", "u2")
+    assert sorted(j.aborted()) == [("k", "u1"), ("k", "u2")]
+    j.forget_aborted("k", "u1")
+    assert j.aborted() == [("k", "u2")]
