@@ -25,3 +25,6 @@ done
 echo "== mpupload upload $work/atlanta-constitution s3://archive/atlanta-constitution --endpoint-url $AWS_ENDPOINT_URL"
 "$venv/bin/mpupload" upload "$work/atlanta-constitution" s3://archive/atlanta-constitution \
   --endpoint-url "$AWS_ENDPOINT_URL" --journal "$work/s3/journal.sqlite" "$@"
+echo "== mpupload verify $work/atlanta-constitution s3://archive/atlanta-constitution"
+"$venv/bin/mpupload" verify "$work/atlanta-constitution" s3://archive/atlanta-constitution \
+  --endpoint-url "$AWS_ENDPOINT_URL"
