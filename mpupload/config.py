@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 KIB, MIB, GIB = 1024, 1024**2, 1024**3
@@ -170,9 +170,6 @@ class Settings:
         # A pool smaller than the threads would make threads queue for sockets.
         return replace(self, max_pool_connections=max(self.max_pool_connections, self.threads + 2))
 
-    def help_for(self, name: str) -> str:
-        f = next(f for f in fields(self) if f.name == name)
-        return f.metadata.get("help", "")
 
 
 def part_size_for(size: int, chunksize: int) -> int:

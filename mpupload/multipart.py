@@ -122,7 +122,8 @@ class MultipartUploader:
         # Read once into one buffer: checksum, comparison and send all use it (s3transfer read each part
         # three times in small pieces, ~2x the CPU per GB).
         data = bytearray(length)
-        with open_regular(path) as f:
+        f, _ = open_regular(path)
+        with f:
             got = os.preadv(f.fileno(), [data], offset)
         if got != length:
             raise FileChanged(f"part {number} came up short: {got} of {length} bytes")

@@ -10,6 +10,7 @@ import os
 import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import BinaryIO
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,17 +130,18 @@ def _visit(entry: os.DirEntry, rel: str, follow: bool, matcher: Matcher, ancesto
         yield FileEntry(path=entry.path, rel=rel, size=st.st_size, mtime_ns=st.st_mtime_ns, inode=st.st_ino)
 
 
-def open_regular(path: str):
-    """Open for reading only if it is still a regular file. O_NONBLOCK: a FIFO swapped in since the scan
-    would otherwise block the open forever (it has no effect on regular files)."""
+def open_regular(path: str) -> tuple[BinaryIO, os.stat_result]:
+    """Open for reading only if it is still a regular file; the file and its fstat (callers need both, so
+    the stat is taken once). O_NONBLOCK: a FIFO swapped in since the scan would otherwise block the open
+    forever (it has no effect on regular files)."""
     fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
     try:
-        mode = os.fstat(fd).st_mode
-        if stat.S_ISDIR(mode):
+        st = os.fstat(fd)
+        if stat.S_ISDIR(st.st_mode):
             raise IsADirectoryError(errno.EISDIR, "became a directory", path)
-        if not stat.S_ISREG(mode):
+        if not stat.S_ISREG(st.st_mode):
             raise OSError(errno.EINVAL, "no longer a regular file (a FIFO, socket or device now)", path)
-        return open(fd, "rb", buffering=0)
+        return open(fd, "rb", buffering=0), st
     except BaseException:
         os.close(fd)
         raise

@@ -182,8 +182,8 @@ class FileUploader:
         self.stop.wait(delay * (0.5 + random.random() / 2))
 
     def _attempt(self, task: FileTask) -> _Done:
-        with open_regular(task.path) as f:
-            st = os.fstat(f.fileno())
+        f, st = open_regular(task.path)
+        with f:
             if st.st_size < self.s.multipart_threshold:
                 data = f.read(st.st_size + 1)  # one byte more reveals a file that grew
                 if len(data) != st.st_size:
