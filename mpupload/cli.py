@@ -134,6 +134,10 @@ def _autotune(ctx: click.Context, settings: Settings) -> Settings:
     from .scan import Matcher
 
     auto = [n for n in ("processes", "threads") if ctx.get_parameter_source(n) == ParameterSource.DEFAULT]
+    if "threads" in auto:
+        # Small files in flight follow the link (concurrency.py); --threads still sizes the part pool.
+        settings = replace(settings, adaptive=True).validated()
+        auto.remove("threads")
     if not auto:
         return settings
     mix = sample_mix(settings.source, threshold=settings.multipart_threshold, follow_symlinks=settings.follow_symlinks,
@@ -141,7 +145,7 @@ def _autotune(ctx: click.Context, settings: Settings) -> Settings:
     choice = choose(cpus=os.cpu_count() or 2, mix=mix)
     picked = {n: getattr(choice, n) for n in auto}
     if not settings.json_output:
-        click.echo("mpupload: " + ", ".join(f"{n} {v}" for n, v in picked.items()) + f" ({choice.reason})", err=True)
+        click.echo(f"mpupload: processes {choice.processes} ({choice.reason})", err=True)
     return replace(settings, **picked).validated()
 
 
@@ -176,6 +180,8 @@ def main() -> None:
 @_opt("backoff_cap", type=float)
 @_opt("outage_timeout", type=float)
 @_opt("stop_grace", type=float)
+@_opt("max_inflight", type=int)
+@_opt("inflight_bytes", type=_Size())
 @_opt("checksum")
 @_opt("fast_put", "--fast-put/--no-fast-put")
 @selection_options

@@ -78,7 +78,16 @@ class Settings:
                                  "sizes, see autotune.py; 0 = no worker processes, threads in the coordinator, "
                                  "for debugging).",
                           "bench/: one per core for small files, 1-2 for large ones")
-    threads: int = _opt(8, "Upload threads per process.", "seed bench: 8 threads saturate one core")
+    threads: int = _opt(8, "Upload threads per process: small files in flight, and parts of large files in "
+                        "flight. Without it (here or in --config), small files in flight follow the link: sized "
+                        "from the round trip the preflight measures, then raised while throughput grows "
+                        "(concurrency.py); parts still use this value.",
+                        "seed bench: 8 threads saturate one core on loopback")
+    adaptive: bool = False  # set by the CLI when --threads was left to its default: see concurrency.py
+    max_inflight: int = _opt(128, "With --threads unset: the most small files in flight per process.",
+                             "threads waiting on the network are cheap; 128 x 2 covers 200 ms")
+    inflight_bytes: int = _opt(256 * MIB, "Most bytes of small files one process holds in memory at once.",
+                               "keeps the memory bound whatever the concurrency")
     multipart_threshold: int = _opt(8 * MIB, "Files this size and larger use multipart uploads.",
                                     "s3transfer default")
     multipart_chunksize: int = _opt(8 * MIB, "Part size for multipart uploads (raised automatically so "
@@ -173,8 +182,11 @@ class Settings:
                 raise SettingsError(f"--year-pattern is not a valid regex: {exc}") from None
             if rx.groups < 1:
                 raise SettingsError("--year-pattern needs one capturing group for the year, e.g. '_(\\d{4})_'")
+        if not 1 <= self.max_inflight <= 1024:
+            raise SettingsError("--max-inflight must be between 1 and 1024")
         # A pool smaller than the threads would make threads queue for sockets.
-        return replace(self, max_pool_connections=max(self.max_pool_connections, self.threads + 2))
+        most = max(self.threads, self.max_inflight if self.adaptive else 0)
+        return replace(self, max_pool_connections=max(self.max_pool_connections, most + 2))
 
 
 

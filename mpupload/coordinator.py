@@ -20,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import IO
 
+from .concurrency import MIN_INFLIGHT, InflightController, SharedLimit, initial_inflight
 from .config import Settings
 from .errors import FatalError
 from .journal import Journal, default_journal_path
@@ -108,6 +109,8 @@ class Coordinator:
         self._halted: str | None = None
         self._next_worker_id = 0
         self._pace: Pace | None = None
+        self._limit = SharedLimit(MIN_INFLIGHT)  # files in flight per worker process (concurrency.py)
+        self._latency: float | None = None  # the preflight's measure of the link
 
     # -- the feeder thread: scan -> plan -> batches -> work queue -------------------------------------
     def _feed(self, tasks, results, stop) -> None:
@@ -256,11 +259,13 @@ class Coordinator:
         slot.done = False
         if ctx is None:
             slot.handle = threading.Thread(target=run_worker, args=(slot.worker_id, self.s, tasks, results, stop),
-                                           kwargs={"own_process": False, "pace": self._pace}, daemon=True,
+                                           kwargs={"own_process": False, "pace": self._pace, "limit": self._limit},
+                                           daemon=True,
                                            name=f"worker-{slot.worker_id}")
         else:
             slot.handle = ctx.Process(target=run_worker, args=(slot.worker_id, self.s, tasks, results, stop),
-                                      kwargs={"pace": self._pace}, daemon=True, name=f"mpupload-worker-{slot.worker_id}")
+                                      kwargs={"pace": self._pace, "limit": self._limit}, daemon=True,
+                                      name=f"mpupload-worker-{slot.worker_id}")
         slot.handle.start()
 
     def _worker_died(self, slot: _Slot, ctx, tasks, results, stop) -> None:
@@ -411,6 +416,8 @@ class Coordinator:
         prober = threading.Thread(target=self._probe_outages, args=(self._pace, stop), daemon=True, name="prober")
         feeder = threading.Thread(target=self._feed, args=(tasks, results, stop), daemon=True, name="feeder")
         slot_list = [_Slot(worker_id=0) for _ in range(nproc)]
+        self._limit = SharedLimit(MIN_INFLIGHT, ctx=ctx)
+        controller = InflightController(self._limit, cap=self.s.max_inflight) if self.s.adaptive else None
         force = False
         try:
             prober.start()
@@ -418,7 +425,7 @@ class Coordinator:
                 self._start_worker(slot, ctx, tasks, results, stop)
             if preflight is not None:
                 try:
-                    preflight(self.s)
+                    self._latency = preflight(self.s)
                 except FatalError as exc:
                     stop.set()
                     self._stop_workers(slot_list, kill=True)  # they hold nothing yet
@@ -426,10 +433,16 @@ class Coordinator:
                     return Outcome(snapshot=self.stats.snapshot(), failures=[], fatal=exc, early=True)
             feeder.start()
             threading.Thread(target=self._census, args=(stop,), daemon=True, name="census").start()
+            if controller is not None:
+                self._limit.value = initial_inflight(self._latency, cap=self.s.max_inflight)
+                link = f"round trip {self._latency * 1000:.0f} ms" if self._latency is not None else "round trip unknown"
+                how = f"{self._limit.value} files in flight each to start ({link}; follows the link)"
+            else:
+                how = f"{self.s.threads} threads each"
             self.reporter.start(f"Uploading {self.s.source} to s3://{self.s.bucket}/{self.s.prefix} with "
-                                f"{nproc} process(es) x {self.s.threads} threads; journal {self.s.journal}")
+                                f"{nproc} process(es), {how}; journal {self.s.journal}")
             signals.graceful = True
-            force = self._main_loop(signals, slot_list, ctx, tasks, results, stop)
+            force = self._main_loop(signals, slot_list, ctx, tasks, results, stop, controller)
         except ForcedStop:
             force = True
             self._interrupted = self._interrupted or signals.name or "signal"
@@ -456,13 +469,16 @@ class Coordinator:
             abort_probe_leftovers(client, bucket=self.s.bucket, prefix=self.s.prefix)
         self.journal.close()
         # The pace's counts ride along with the resource sample: how often the run slowed or held.
-        snap = self.stats.snapshot({**self.monitor.sample(), **self._pace.counts()})
+        link = {"inflight_limit": self._limit.value if self.s.adaptive else self.s.threads,
+                "latency_ms": round(self._latency * 1000, 1) if self._latency is not None else None}
+        snap = self.stats.snapshot({**self.monitor.sample(), **self._pace.counts(), **link})
         self.reporter.finish(snap, self.stats.failures, interrupted=self._interrupted,
                              fatal=self._fatal.message if self._fatal else self._halted)
         return Outcome(snapshot=snap, failures=self.stats.failures, interrupted=self._interrupted, fatal=self._fatal,
                        halted=self._halted, signum=signals.signum)
 
-    def _main_loop(self, signals: StopRequests, slot_list: list[_Slot], ctx, tasks, results, stop) -> bool:
+    def _main_loop(self, signals: StopRequests, slot_list: list[_Slot], ctx, tasks, results, stop,
+                   controller: InflightController | None = None) -> bool:
         """Consume results, replace dead workers, end the pool when all work came back. Returns True when
         the workers must be killed: they did not finish their requests in flight within --stop-grace."""
         sentinels_sent = False
@@ -511,6 +527,8 @@ class Coordinator:
                 sentinels_sent = True
             if all(s.done for s in slot_list):
                 return False
+            if controller is not None and not stop.is_set():
+                controller.observe(done=self.stats.counts[UPLOADED], throttles=self._pace.counts()["throttles"])
             now = time.monotonic()
             if now - last_draw >= self.s.progress_interval:
                 last_draw = now

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import secrets
 import threading
+import time
 from dataclasses import replace
 
 from .config import Settings, SettingsError, botocore_config
@@ -54,9 +55,10 @@ def describe_destination(settings: Settings) -> str:
     return f"{where} at {settings.endpoint_url}" if settings.endpoint_url else where
 
 
-def preflight(settings: Settings, *, write: bool = True) -> None:
+def preflight(settings: Settings, *, write: bool = True) -> float | None:
     """Raise FatalError unless we can list (or at least write) the destination; with write=False (verify)
-    the listing alone must work.
+    the listing alone must work. Returns the link's latency: the fastest of the probe's requests, in
+    seconds (round trip plus the server's time for a tiny request; concurrency.py sizes from it).
 
     Uses short timeouts and few attempts so a dead endpoint is reported in seconds, not after the
     run's patient per-request timeouts. The write probe starts and aborts a multipart upload: it
@@ -75,9 +77,17 @@ def preflight(settings: Settings, *, write: bool = True) -> None:
         raise FatalError("config", f"cannot set up the S3 client: {exc}") from None
     bucket, prefix = settings.bucket, settings.prefix
     probe_key = probe_prefix(prefix) + secrets.token_hex(6)
+    timings: list[float] = []
+
+    def timed(call, **kwargs):
+        t0 = time.perf_counter()
+        out = call(**kwargs)
+        timings.append(time.perf_counter() - t0)
+        return out
+
     try:
         try:
-            client.list_objects_v2(Bucket=bucket, Prefix=prefix, MaxKeys=1)
+            timed(client.list_objects_v2, Bucket=bucket, Prefix=prefix, MaxKeys=1)
         except be.ClientError as exc:
             # A write-only key may not list; the write probe below decides. Bad credentials are also a
             # 403 (SignatureDoesNotMatch, InvalidAccessKeyId): those must not pass for "cannot list".
@@ -85,10 +95,10 @@ def preflight(settings: Settings, *, write: bool = True) -> None:
             if not write or not denied or classify(exc)[0] == FATAL:
                 raise
         if not write:
-            return
-        upload = client.create_multipart_upload(Bucket=bucket, Key=probe_key)
+            return min(timings, default=None)
+        upload = timed(client.create_multipart_upload, Bucket=bucket, Key=probe_key)
         try:
-            client.abort_multipart_upload(Bucket=bucket, Key=probe_key, UploadId=upload["UploadId"])
+            timed(client.abort_multipart_upload, Bucket=bucket, Key=probe_key, UploadId=upload["UploadId"])
         except be.ClientError as exc:
             # Another run's clean-up of leftover probes (below) may have aborted it first: that is fine.
             if error_code(exc) != "NoSuchUpload" and http_status(exc) != 404:
@@ -115,6 +125,7 @@ def preflight(settings: Settings, *, write: bool = True) -> None:
     except Exception as exc:
         kind, reason = classify(exc)
         raise FatalError("credentials" if kind == FATAL else "endpoint", f"{reason} ({dest})") from None
+    return min(timings, default=None)
 
 
 def probe_prefix(prefix: str) -> str:

@@ -64,6 +64,7 @@ def summary_dict(s: Snapshot, *, interrupted: str | bool = False, fatal: str | N
         "mb_per_s": round(s.bytes_uploaded / s.elapsed / 1e6, 3) if s.elapsed > 0 else 0.0,
         "peak_rss": res.get("peak_rss", 0),
         "throttles": res.get("throttles", 0), "outages": res.get("outages", 0),
+        "latency_ms": res.get("latency_ms"), "inflight_per_process": res.get("inflight_limit"),
         "failures_by_reason": {g: n for g, n, _ in s.failure_reasons},
         "skips_by_reason": dict(s.skip_reasons),
         "interrupted": bool(interrupted),

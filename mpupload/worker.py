@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from urllib.parse import quote
 
 from . import fastput
+from .concurrency import InflightGate, SharedLimit
 from .config import Settings
 from .errors import FATAL, PERMANENT, FatalError, FileChanged, classify, http_status, is_connection_error, is_throttle
 from .fastput import Declined, FastPut
@@ -272,7 +273,7 @@ class FileUploader:
 
 
 def run_worker(worker_id: int, settings: Settings, tasks, results, stop, *, own_process: bool = True,
-               pace: Pace | None = None) -> None:
+               pace: Pace | None = None, limit: SharedLimit | None = None) -> None:
     """Take batches until a None sentinel (or `stop`), upload them, report back. Never raises.
     `pace` is shared by all workers: throttling and outages slow or hold every one of them."""
     if own_process:
@@ -281,7 +282,7 @@ def run_worker(worker_id: int, settings: Settings, tasks, results, stop, *, own_
     results.put(WorkerStarted(worker=worker_id, pid=os.getpid()))
     sender = ResultSender(results, worker_id)
     try:
-        _serve(worker_id, settings, tasks, results, stop, sender, pace)
+        _serve(worker_id, settings, tasks, results, stop, sender, pace, limit)
     except FatalError as exc:
         sender.flush()
         results.put(Fatal(worker=worker_id, kind=exc.kind, message=exc.message))
@@ -292,7 +293,7 @@ def run_worker(worker_id: int, settings: Settings, tasks, results, stop, *, own_
 
 
 def _serve(worker_id: int, settings: Settings, tasks, results, stop, sender: ResultSender,
-           pace: Pace | None = None) -> None:
+           pace: Pace | None = None, limit: SharedLimit | None = None) -> None:
     from .remote import make_client
 
     client = make_client(settings)
@@ -308,10 +309,19 @@ def _serve(worker_id: int, settings: Settings, tasks, results, stop, sender: Res
     parts_pool = ThreadPoolExecutor(max_workers=settings.threads, thread_name_prefix=f"w{worker_id}-part")
     uploader = FileUploader(client=client, parts_pool=parts_pool, settings=settings, sender=sender, stop=stop,
                             pace=pace, fast=fast)
-    slots = threading.BoundedSemaphore(settings.threads * 2)  # bounded in-flight files per worker
+    # Files in flight: a fixed --threads, or the run's shared limit that follows the link (concurrency.py).
+    # The pool only creates the threads the limit lets work reach.
+    if limit is None or not settings.adaptive:
+        limit = SharedLimit(settings.threads * 2)  # a file queued for a thread counts too
+        pool_threads = settings.threads
+    else:
+        pool_threads = settings.max_inflight
+    gate = InflightGate(limit, max_bytes=settings.inflight_bytes)
     fatal: list[FatalError] = []
-    inflight = [0]
-    inflight_lock = threading.Lock()
+
+    def held(task: FileTask) -> int:
+        # A small file is read whole; a large one's parts are bounded by the part pool instead.
+        return task.size if task.size < settings.multipart_threshold else 0
 
     def one(task: FileTask, batch_id: int) -> None:
         try:
@@ -320,16 +330,13 @@ def _serve(worker_id: int, settings: Settings, tasks, results, stop, sender: Res
         except FatalError as exc:
             fatal.append(exc)
         finally:
-            with inflight_lock:
-                inflight[0] -= 1
-                idle = inflight[0] == 0
-            slots.release()
-            if idle:
+            gate.release(held(task))
+            if gate.count == 0:
                 # Nothing else in flight: the coordinator may be waiting on these last results to hand out
                 # more work or to end the run, so send them now rather than at the next timed flush.
                 sender.flush()
 
-    pool = ThreadPoolExecutor(max_workers=settings.threads, thread_name_prefix=f"w{worker_id}")
+    pool = ThreadPoolExecutor(max_workers=pool_threads, thread_name_prefix=f"w{worker_id}")
     try:
         while not stop.is_set() and not fatal:
             try:
@@ -341,27 +348,24 @@ def _serve(worker_id: int, settings: Settings, tasks, results, stop, sender: Res
                 break
             results.put(BatchTaken(worker=worker_id, batch_id=batch.batch_id))
             for task in batch.tasks:
-                while not slots.acquire(timeout=_FLUSH_SECONDS):
+                while not gate.acquire(held(task), timeout=_FLUSH_SECONDS):
                     sender.flush_if_due()
                 if stop.is_set() or fatal:
-                    slots.release()
+                    gate.release(held(task))
                     break
-                with inflight_lock:
-                    inflight[0] += 1
                 pool.submit(one, task, batch.batch_id)
             sender.flush_if_due()
     finally:
         # On a stop, parts not yet started raise CancelledError; the upload id stays journaled for a rerun.
-        _drain(pool, slots, settings.threads * 2, sender)
+        _drain(pool, gate, sender)
         parts_pool.shutdown(wait=True, cancel_futures=True)
         sender.flush()
     if fatal:
         raise fatal[0]
 
 
-def _drain(pool: ThreadPoolExecutor, slots: threading.BoundedSemaphore, n: int, sender: ResultSender) -> None:
-    """Wait for in-flight files by taking back every slot, flushing results meanwhile."""
-    for _ in range(n):
-        while not slots.acquire(timeout=_FLUSH_SECONDS):
-            sender.flush_if_due()
+def _drain(pool: ThreadPoolExecutor, gate: InflightGate, sender: ResultSender) -> None:
+    """Wait for in-flight files, flushing results meanwhile."""
+    while not gate.wait_idle(timeout=_FLUSH_SECONDS):
+        sender.flush_if_due()
     pool.shutdown(wait=True)
