@@ -4,7 +4,7 @@ fixed clock), without the request model, event plumbing and header parsing aroun
 
 Only what a PUT of bytes needs: the path is sent as given (S3 does not normalise or double-encode it), the
 query is sorted and fully percent-encoded, every header we send is signed except the ones botocore leaves out
-(User-Agent, Expect, Transfer-Encoding), and values are trimmed with inner runs of spaces collapsed.
+(User-Agent, Expect, hop-by-hop and proxy headers), and values are trimmed with inner runs of spaces collapsed.
 """
 
 from __future__ import annotations
@@ -17,8 +17,10 @@ from urllib.parse import quote
 
 ALGORITHM = "AWS4-HMAC-SHA256"
 UNSIGNED_PAYLOAD = "UNSIGNED-PAYLOAD"
-# Never signed (as botocore): proxies and clients may change them on the way.
-_UNSIGNED_HEADERS = frozenset({"user-agent", "expect", "transfer-encoding", "x-amzn-trace-id"})
+# Never signed (as botocore): hop-by-hop, proxy and tracing headers that proxies and clients may change.
+_UNSIGNED_HEADERS = frozenset({
+    "baggage", "connection", "expect", "keep-alive", "proxy-authenticate", "proxy-authorization", "te",
+    "traceparent", "tracestate", "trailer", "transfer-encoding", "upgrade", "user-agent", "x-amzn-trace-id"})
 
 
 def _hmac(key: bytes, msg: str) -> bytes:
@@ -33,7 +35,9 @@ def quote_path(key: str) -> str:
 def canonical_query(query: dict[str, str] | None) -> str:
     if not query:
         return ""
-    return "&".join(f"{quote(k, safe='-_.~')}={quote(str(v), safe='-_.~')}" for k, v in sorted(query.items()))
+    # Sorted by the encoded name, then value (SigV4's rule).
+    pairs = sorted((quote(k, safe="-_.~"), quote(str(v), safe="-_.~")) for k, v in query.items())
+    return "&".join(f"{k}={v}" for k, v in pairs)
 
 
 def amz_date(now: datetime.datetime | None = None) -> str:
