@@ -38,7 +38,7 @@ class MultipartUploader:
 
     @property
     def checksum(self) -> TransportChecksum:
-        return self.transport.checksum
+        return self.transport.part_checksum
 
     def _journal(self) -> Journal | None:
         if not self.s.journal:
@@ -133,8 +133,7 @@ class MultipartUploader:
             raise FileChanged(f"part {number} came up short: {got} of {length} bytes")
         part: dict = {"PartNumber": number}
         checksum = self.checksum
-        # Per part: XXHASH128 (the part's own xxh3-128, checked by S3) where the server validates it, else CRC32;
-        # the whole file's xxh3-128 is in the metadata either way.
+        # CRC32 per part (transport.part_checksum says why not XXHASH128); the file's xxh3-128 is in the metadata.
         crc = checksum.of(data) if checksum.enabled else None
         if crc is not None:
             part[checksum.param] = crc

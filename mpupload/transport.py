@@ -60,6 +60,7 @@ class Transport:
         self._strikes = 0
         self._thread = threading.local()  # .strike: this thread's last lean request declined (not throttled)
         self._checksum: TransportChecksum | None = None
+        self._part_checksum: TransportChecksum | None = None
         if settings.checksum.upper() != AUTO:
             self._checksum = TransportChecksum(settings.checksum)
         if lean_unavailable:
@@ -74,6 +75,16 @@ class Transport:
                 if self._checksum is None:
                     self._checksum = self._probe_checksum()
         return self._checksum
+
+    @property
+    def part_checksum(self) -> TransportChecksum:
+        """The checksum of multipart parts. Never XXHASH128: S3 would check each part's own xxh3 (a composite,
+        not the file's digest, which stays in the metadata), and S3-compatible servers refuse XXHASH128
+        multipart uploads (SeaweedFS: InvalidRequest) where CRC32 parts are checked everywhere."""
+        if self._part_checksum is None:
+            name = self.s.checksum.upper()
+            self._part_checksum = TransportChecksum("CRC32" if name in (AUTO, XXHASH128) else self.s.checksum)
+        return self._part_checksum
 
     def take_counts(self) -> tuple[tuple[str, int], ...]:
         """Counts since the last call (they travel with the worker's next report)."""
