@@ -24,7 +24,16 @@ from dataclasses import dataclass
 from urllib.parse import quote
 
 from .config import Settings
-from .errors import FATAL, PERMANENT, FatalError, FileChanged, classify, http_status, is_connection_error
+from .errors import (
+    FATAL,
+    PERMANENT,
+    FatalError,
+    FileChanged,
+    classify,
+    http_status,
+    is_connection_error,
+    retried_by_botocore,
+)
 from .hashing import META_DIGEST, META_MTIME, META_PATH, xxh3_bytes, xxh3_stream
 from .messages import (
     FAILED,
@@ -49,8 +58,11 @@ from .transport import Transport, open_transport
 INTERRUPTED = "interrupted before it finished"
 _FLUSH_SECONDS = 0.25  # results cross the process boundary at most ~4 times a second per worker
 _FLUSH_COUNT = 256
-# Tries that fail because the endpoint is down do not count against --file-attempts; this bounds them
-# anyway (the outage timeout stops the run long before).
+# Who retries what (README, Retries): botocore retries each request (throttling, 5xx, dropped connections,
+# timeouts; --retries); a file is tried again (--file-attempts) only for what another request cannot fix:
+# the file changed while read, a body the server found corrupt (BadDigest), a fault outside botocore.
+# While the pool holds for an outage, tries do not count; this bounds them anyway (the outage timeout stops
+# the run long before).
 _MAX_OUTAGE_RETRIES = 50
 
 
@@ -166,7 +178,7 @@ class FileUploader:
                 if self._outage_held(exc):
                     attempt -= 1  # the endpoint failed, not this file: the try is free
                     continue
-                if kind == PERMANENT or attempt >= self.s.file_attempts:
+                if kind == PERMANENT or attempt >= self.s.file_attempts or retried_by_botocore(exc):
                     break
                 self._backoff(attempt)
         return UploadResult(rel=task.rel, key=task.key, status=FAILED, reason=reason, size=task.size,
