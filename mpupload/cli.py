@@ -56,6 +56,7 @@ connection_options = _stack(
     _opt("endpoint_url", envvar="AWS_ENDPOINT_URL_S3"),
     _opt("region"),
     _opt("profile"),
+    _opt("addressing_style"),
     _opt("read_timeout", type=float),
     _opt("connect_timeout", type=float),
     _opt("max_pool_connections", type=int),
@@ -160,7 +161,8 @@ def build_settings(source: str, dest: str, **opts) -> Settings:
         if k in known:
             known[k] = tuple(known[k])
     if "checksum" in known:
-        known["checksum"] = known["checksum"] if known["checksum"] == "none" else known["checksum"].upper()
+        value = known["checksum"]
+        known["checksum"] = value.lower() if value.lower() in ("none", "auto") else value.upper()
     return Settings(source=os.path.abspath(source), bucket=bucket, prefix=prefix, **known).validated()
 
 

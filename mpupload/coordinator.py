@@ -101,6 +101,7 @@ class Coordinator:
         self.reporter = reporter
         self.failures_file = failures_file
         self.stats = Stats()
+        self._noticed: set[str] = set()
         self.monitor = ResourceMonitor()
         self._outstanding: dict[int, dict[str, FileTask]] = {}
         self._lock = threading.Lock()
@@ -365,6 +366,7 @@ class Coordinator:
     def _handle(self, msg, slots: dict[int, _Slot], stop) -> None:
         if isinstance(msg, WorkerReport):
             self.stats.sent(msg.bytes_sent)
+            self.stats.transport_counts(msg.transport)
             for r in msg.results:
                 self._on_result(r)
             if not self._record_in_journal():
@@ -385,7 +387,9 @@ class Coordinator:
             if msg.worker in slots:
                 slots[msg.worker].done = True
         elif isinstance(msg, Notice):
-            self.reporter.warn(msg.text)
+            if msg.text not in self._noticed:  # every worker process may say the same thing: say it once
+                self._noticed.add(msg.text)
+                self.reporter.warn(msg.text)
         elif isinstance(msg, Fatal):
             if self._fatal is None:
                 self._fatal = FatalError(msg.kind, msg.message)
