@@ -465,8 +465,13 @@ class Coordinator:
         return Outcome(snapshot=snap, failures=self.stats.failures, interrupted=self._interrupted, fatal=self._fatal,
                        halted=self._halted)
 
-    def _drain_late(self, results, slots, stop, *, wait: float = 0.05) -> None:
-        """Messages a worker flushed just before it ended."""
+    def _drain_late(self, results, slots, stop, *, wait: float | None = None) -> None:
+        """Messages a worker flushed just before it ended. A worker that has ended wrote everything to the
+        pipe before it exited (a thread worker puts synchronously), so only the feeder thread's last words
+        can still be on their way (its queue writes go through a background thread), and only until its
+        end-of-scan message is in: a fixed wait otherwise only delays the exit."""
+        if wait is None:
+            wait = 0.0 if self.stats.scan_done else 0.05
         for _ in range(1_000_000):
             try:
                 msg = results.get(timeout=wait) if wait else results.get_nowait()
