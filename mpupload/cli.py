@@ -14,6 +14,8 @@ from dataclasses import fields, replace
 import click
 
 from .config import Settings, SettingsError, parse_size
+from .errors import FatalError
+from .stopping import exit_code_for
 
 _DEFAULTS = Settings()
 _FIELDS = {f.name: f for f in fields(Settings)}
@@ -81,7 +83,6 @@ pool_options = _stack(
 
 def _preflight_or_exit(settings: Settings, *, write: bool) -> None:
     """The fatal-error probe for commands other than upload (which overlaps it with worker start-up)."""
-    from .errors import FatalError
     from .remote import preflight
 
     try:
@@ -89,6 +90,22 @@ def _preflight_or_exit(settings: Settings, *, write: bool) -> None:
     except FatalError as exc:
         click.echo(f"mpupload: fatal: {exc.message}", err=True)
         sys.exit(3)
+
+
+def _exit_like_ctrl_c(work):
+    """Run `work`; Ctrl-C, SIGTERM or SIGHUP unwind it through its own cleanup (tune deletes its scratch
+    objects) and exit 128 + the signal's number. Worker processes of verify end with their parent."""
+    from .stopping import Interrupted, raise_on_stop_signals
+
+    raise_on_stop_signals()
+    try:
+        return work()
+    except Interrupted as exc:
+        click.echo(f"mpupload: interrupted ({exc})", err=True)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        # Not sys.exit: a process pool's exit hooks would wait for the tasks still running.
+        os._exit(exit_code_for(exc.signum))
 
 
 def _fail_usage(message: str) -> None:
@@ -159,6 +176,7 @@ def main() -> None:
 @_opt("backoff_base", type=float)
 @_opt("backoff_cap", type=float)
 @_opt("outage_timeout", type=float)
+@_opt("stop_grace", type=float)
 @_opt("checksum")
 @_opt("fast_put", "--fast-put/--no-fast-put")
 @selection_options
@@ -191,12 +209,12 @@ def upload(ctx: click.Context, source: str, dest: str, failures_file: str | None
     defaults: < 350 MB. Measured: README, Memory.
     """
     _pause_collector()
+    from .stopping import Interrupted, raise_on_stop_signals
+
+    raise_on_stop_signals()  # until the coordinator takes over: SIGTERM and SIGHUP end set-up like Ctrl-C
     try:
         settings = build_settings(source, dest, **opts)
         settings = _autotune(ctx, settings)
-    except SettingsError as exc:
-        _fail_usage(str(exc))
-    try:
         if settings.dry_run:
             from .dryrun import dry_run
 
@@ -204,9 +222,14 @@ def upload(ctx: click.Context, source: str, dest: str, failures_file: str | None
         code = run_upload(settings, failures_file=failures_file)
         gc.freeze()  # the interpreter's teardown then skips scanning what is left (~0.08 s after boto3)
         sys.exit(code)
-    except KeyboardInterrupt:  # before the workers started (probe, setup): nothing to clean up
-        click.echo("mpupload: interrupted before the upload started", err=True)
-        sys.exit(130)
+    except SettingsError as exc:
+        _fail_usage(str(exc))
+    except FatalError as exc:  # e.g. the journal cannot be created
+        click.echo(f"mpupload: fatal: {exc.message}", err=True)
+        sys.exit(3)
+    except Interrupted as exc:  # before the workers started (probe, setup): nothing to clean up
+        click.echo(f"mpupload: interrupted ({exc}) before the upload started", err=True)
+        sys.exit(exit_code_for(exc.signum))
 
 
 @main.command()
@@ -227,8 +250,8 @@ def verify(source: str, dest: str, deep: bool, **opts) -> None:
         settings = build_settings(source, dest, **opts)
     except SettingsError as exc:
         _fail_usage(str(exc))
-    _preflight_or_exit(settings, write=False)
-    sys.exit(run_verify(settings, deep=deep, out=sys.stdout))
+    _exit_like_ctrl_c(lambda: (_preflight_or_exit(settings, write=False),
+                               sys.exit(run_verify(settings, deep=deep, out=sys.stdout))))
 
 
 @main.command()
@@ -254,7 +277,7 @@ def tune(source: str, dest: str, budget: float, write_config: str | None, **opts
         _fail_usage(str(exc))
     _preflight_or_exit(settings, write=True)
     try:
-        rec = sweep(settings, budget=budget, echo=lambda m: click.echo(m, err=True))
+        rec = _exit_like_ctrl_c(lambda: sweep(settings, budget=budget, echo=lambda m: click.echo(m, err=True)))
     except RuntimeError as exc:
         click.echo(f"mpupload: tune: {exc}", err=True)
         sys.exit(1)

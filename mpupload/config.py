@@ -21,6 +21,7 @@ MAX_PARTS = 10_000
 MIN_PART_SIZE = 5 * MIB
 MAX_PART_SIZE = 5 * GIB
 MAX_KEY_BYTES = 1024
+MAX_OBJECT_SIZE = 5 * 1024**4  # 5 TiB: the largest object S3 stores, whatever the part size
 
 _UNITS = {
     "": 1, "b": 1,
@@ -94,6 +95,9 @@ class Settings:
     outage_timeout: float = _opt(300.0, "When the endpoint stops answering, all workers pause and a probe waits "
                                  "this many seconds for it to come back before the run stops.",
                                  "long enough for a server restart or a network blip")
+    stop_grace: float = _opt(5.0, "After Ctrl-C, SIGTERM or SIGHUP: seconds the requests in flight get to finish "
+                             "before the workers are stopped (what is cut is resumed by the next run).",
+                             "well under the 10 s docker and Kubernetes wait before SIGKILL")
     checksum: str = _opt("CRC32", "Transport checksum the server verifies on every PUT and part: CRC32, CRC32C "
                          "or CRC64NVME (these two need awscrt: pip install 'mpupload[crt]'), SHA256, or none.",
                          "zlib's CRC32 is fast and needs nothing extra",
@@ -142,6 +146,8 @@ class Settings:
             raise SettingsError("--multipart-threshold must be at least 1 byte")
         if self.read_timeout <= 0 or self.connect_timeout <= 0:
             raise SettingsError("timeouts must be positive")
+        if self.stop_grace < 0:
+            raise SettingsError("--stop-grace must not be negative")
         if self.outage_timeout <= 0:
             raise SettingsError("--outage-timeout must be positive")
         if self.retries < 1 or self.file_attempts < 1:

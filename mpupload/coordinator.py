@@ -12,6 +12,7 @@ import json
 import multiprocessing as mp
 import queue
 import re
+import signal
 import threading
 import time
 import uuid
@@ -42,11 +43,12 @@ from .messages import (
 from .monitor import ResourceMonitor
 from .multipart import sweep_stale
 from .pacing import Pace
-from .plan import Batcher, key_problem, task_for
-from .remote import destination_is_empty, list_destination, make_client
+from .plan import Batcher, key_problem, size_problem, task_for
+from .remote import abort_probe_leftovers, destination_is_empty, list_destination, make_client
 from .report import Reporter
 from .scan import FileEntry, Matcher, Skipped, scan
 from .stats import Snapshot, Stats
+from .stopping import ForcedStop, StopRequests, exit_code_for
 from .worker import run_worker
 
 _TICK = 0.2  # how often the main loop wakes when no message arrives
@@ -58,17 +60,18 @@ _PROBE_EVERY = 1.0  # seconds between probes of an endpoint that stopped answeri
 class Outcome:
     snapshot: Snapshot
     failures: list[UploadResult]
-    interrupted: bool = False
+    interrupted: str | bool = False  # the name of the signal that stopped the run
     fatal: FatalError | None = None
     early: bool = False  # stopped by the preflight probe, before any file was looked at
     halted: str | None = None  # the run stopped itself, e.g. an outage outlasted --outage-timeout
+    signum: int | None = None  # the signal that stopped it (SIGINT, SIGTERM, SIGHUP)
 
     @property
     def exit_code(self) -> int:
         if self.fatal is not None:
             return 3
         if self.interrupted:
-            return 130
+            return exit_code_for(self.signum or signal.SIGINT)
         if self.halted:
             return 1
         return 1 if self.snapshot.failed or self.snapshot.pending else 0
@@ -101,7 +104,7 @@ class Coordinator:
         self._outstanding: dict[int, dict[str, FileTask]] = {}
         self._lock = threading.Lock()
         self._fatal: FatalError | None = None
-        self._interrupted = False
+        self._interrupted: str | bool = False
         self._halted: str | None = None
         self._next_worker_id = 0
         self._pace: Pace | None = None
@@ -127,7 +130,7 @@ class Coordinator:
                 assert isinstance(item, FileEntry)
                 found_bytes += item.size
                 task = task_for(item, prefix=self.s.prefix, year_pattern=rx)
-                problem = key_problem(task.key)
+                problem = key_problem(task.key) or size_problem(task.size)
                 if problem:
                     local.append(UploadResult(rel=task.rel, key=task.key, status=FAILED, reason=problem,
                                               size=task.size))
@@ -148,6 +151,8 @@ class Coordinator:
                                                           found_bytes, local)
             self._report_found(results, found_files, found_bytes, local)
             results.put(ScanProgress(files=0, nbytes=0, done=True))
+        except FatalError as exc:  # e.g. the journal cannot be written
+            results.put(Fatal(worker=-1, kind=exc.kind, message=exc.message))
         except Exception as exc:  # the source vanished, a bug: stop the run with the reason
             results.put(ScanProgress(files=0, nbytes=0, done=True, error=f"{type(exc).__name__}: {exc}"))
         finally:
@@ -327,17 +332,38 @@ class Coordinator:
                         del self._outstanding[r.batch_id]
         self.reporter.result(r)
         if r.status == FAILED and self.failures_file is not None:
-            self.failures_file.write(json.dumps({"path": r.rel, "key": r.key, "reason": r.reason,
-                                                 "size": r.size, "attempts": r.attempts}, ensure_ascii=False) + "\n")
+            try:
+                self.failures_file.write(json.dumps({"path": r.rel, "key": r.key, "reason": r.reason, "size": r.size,
+                                                     "attempts": r.attempts}, ensure_ascii=False) + "\n")
+                self.failures_file.flush()
+            except OSError as exc:
+                name = getattr(self.failures_file, "name", "--failures-file")
+                self.failures_file = None
+                if self._fatal is None:  # the list of failures is what the user asked for: without it, stop
+                    self._fatal = FatalError("failures-file", f"cannot write the failures file {name}: {exc}")
+
+    def _record_in_journal(self) -> bool:
+        """Journal what S3 confirmed, one transaction per message. A journal that cannot be written (disk
+        full, read-only) stops the run: False."""
+        if not self._to_journal:
+            return True
+        try:
+            self.journal.record_stored(self._to_journal)
+        except FatalError as exc:
+            if self._fatal is None:
+                self._fatal = exc
+            self._to_journal.clear()  # the next run finds these at the destination
+            return False
+        self._to_journal.clear()
+        return True
 
     def _handle(self, msg, slots: dict[int, _Slot], stop) -> None:
         if isinstance(msg, WorkerReport):
             self.stats.sent(msg.bytes_sent)
             for r in msg.results:
                 self._on_result(r)
-            if self._to_journal:
-                self.journal.record_stored(self._to_journal)  # one transaction per message
-                self._to_journal.clear()
+            if not self._record_in_journal():
+                stop.set()
         elif isinstance(msg, ScanProgress):
             self.stats.found(msg.files, msg.nbytes)
             if msg.done:
@@ -368,7 +394,12 @@ class Coordinator:
 
     def run(self, *, preflight: Callable[[Settings], None] | None = None) -> Outcome:
         """Upload everything; `preflight` (the fatal-error probe) runs while the workers start up, since
-        spawning them and importing boto3 costs about as long as the probe's round trips."""
+        spawning them and importing boto3 costs about as long as the probe's round trips.
+        SIGINT, SIGTERM and SIGHUP stop the run gracefully (stopping.py); a second one stops it at once."""
+        with StopRequests() as signals:
+            return self._run(signals, preflight)
+
+    def _run(self, signals: StopRequests, preflight: Callable[[Settings], None] | None) -> Outcome:
         nproc = self.s.effective_processes
         inline = self.s.processes == 0
         ctx = None if inline else mp.get_context("spawn")
@@ -378,92 +409,121 @@ class Coordinator:
             tasks, results, stop = ctx.Queue(maxsize=nproc * 2), ctx.Queue(), ctx.Event()
         self._pace = Pace(ctx=ctx, base_delay=self.s.backoff_base / 4, max_delay=self.s.backoff_cap)
         prober = threading.Thread(target=self._probe_outages, args=(self._pace, stop), daemon=True, name="prober")
-        prober.start()
-        slot_list = [_Slot(worker_id=0) for _ in range(nproc)]
-        for slot in slot_list:
-            self._start_worker(slot, ctx, tasks, results, stop)
-        if preflight is not None:
-            try:
-                preflight(self.s)
-            except FatalError as exc:
-                stop.set()
-                for slot in slot_list:  # they hold nothing yet: no need to wait for them to notice
-                    if hasattr(slot.handle, "terminate"):
-                        slot.handle.terminate()
-                    slot.handle.join(timeout=10)
-                self.journal.close()
-                return Outcome(snapshot=self.stats.snapshot(), failures=[], fatal=exc, early=True)
         feeder = threading.Thread(target=self._feed, args=(tasks, results, stop), daemon=True, name="feeder")
-        feeder.start()
-        threading.Thread(target=self._census, args=(stop,), daemon=True, name="census").start()
-        self.reporter.start(f"Uploading {self.s.source} to s3://{self.s.bucket}/{self.s.prefix} with "
-                            f"{nproc} process(es) x {self.s.threads} threads; journal {self.s.journal}")
-        sentinels_sent = False
-        last_draw = 0.0
+        slot_list = [_Slot(worker_id=0) for _ in range(nproc)]
         force = False
-        while True:
-            slots = {s.worker_id: s for s in slot_list}
-            try:
-                try:
-                    msg = results.get(timeout=_TICK)
-                except queue.Empty:
-                    msg = None
-                if msg is not None:
-                    self._handle(msg, slots, stop)
-                    # Drain whatever else is waiting before drawing: drawing is the slow part.
-                    for _ in range(1000):
-                        try:
-                            self._handle(results.get_nowait(), slots, stop)
-                        except queue.Empty:
-                            break
-                if any(not s.done and not s.handle.is_alive() for s in slot_list):
-                    # A worker's last messages may still sit in the queue: read them before judging.
-                    self._drain_late(results, slots, stop, wait=0.0)
-                    for slot in slot_list:
-                        if not slot.done and not slot.handle.is_alive():
-                            if sentinels_sent:
-                                slot.done = True  # nothing left to hand a replacement
-                            else:
-                                self._worker_died(slot, ctx, tasks, results, stop)
-                self._finished_batches(slots)
-                with self._lock:
-                    all_handed_back = self.stats.scan_done and not self._outstanding
-                if all_handed_back and not sentinels_sent:
-                    for _ in slot_list:
-                        self._put(tasks, None, stop)
-                    sentinels_sent = True
-                if all(s.done for s in slot_list):
-                    break
-                now = time.monotonic()
-                if now - last_draw >= self.s.progress_interval:
-                    last_draw = now
-                    self.reporter.progress(self.stats.snapshot(self.monitor.sample()))
-            except KeyboardInterrupt:
-                if self._interrupted:
-                    force = True
-                    break
-                self._interrupted = True
-                stop.set()
-        if force:
+        try:
+            prober.start()
             for slot in slot_list:
-                if hasattr(slot.handle, "terminate"):
-                    slot.handle.terminate()
-        for slot in slot_list:
-            slot.handle.join(timeout=10)
-        self._drain_late(results, {s.worker_id: s for s in slot_list}, stop)
-        feeder.join(timeout=5)
-        stop.set()  # ends the prober
+                self._start_worker(slot, ctx, tasks, results, stop)
+            if preflight is not None:
+                try:
+                    preflight(self.s)
+                except FatalError as exc:
+                    stop.set()
+                    self._stop_workers(slot_list, kill=True)  # they hold nothing yet
+                    self.journal.close()
+                    return Outcome(snapshot=self.stats.snapshot(), failures=[], fatal=exc, early=True)
+            feeder.start()
+            threading.Thread(target=self._census, args=(stop,), daemon=True, name="census").start()
+            self.reporter.start(f"Uploading {self.s.source} to s3://{self.s.bucket}/{self.s.prefix} with "
+                                f"{nproc} process(es) x {self.s.threads} threads; journal {self.s.journal}")
+            force = self._main_loop(signals, slot_list, ctx, tasks, results, stop)
+        except ForcedStop:
+            force = True
+        stop.set()
+        try:
+            self._stop_workers(slot_list, kill=force)
+            self._drain_late(results, {s.worker_id: s for s in slot_list}, stop)
+        except ForcedStop:  # the second signal came during the orderly shutdown: finish it the short way
+            self._stop_workers(slot_list, kill=True)
+        if feeder.is_alive():
+            feeder.join(timeout=5)
         prober.join(timeout=10)
-        finished = not self._interrupted and self._fatal is None and self._halted is None and self.stats.scan_done
-        if finished and (self.journal.multipart_not_in_run(self.s.run_id) or self.journal.aborted()):
-            sweep_stale(make_client(self.s), bucket=self.s.bucket, journal=self.journal, run_id=self.s.run_id)
+        self._record_in_journal()  # anything a cut-short shutdown left unwritten
+        finished = (not self._interrupted and self._fatal is None and self._halted is None and self.stats.scan_done)
+        if finished:
+            client = make_client(self.s)
+            if self.journal.multipart_not_in_run(self.s.run_id) or self.journal.aborted():
+                sweep_stale(client, bucket=self.s.bucket, journal=self.journal, run_id=self.s.run_id)
+            abort_probe_leftovers(client, bucket=self.s.bucket, prefix=self.s.prefix)
         self.journal.close()
         # The pace's counts ride along with the resource sample: how often the run slowed or held.
         snap = self.stats.snapshot({**self.monitor.sample(), **self._pace.counts()})
         self.reporter.finish(snap, self.stats.failures, interrupted=self._interrupted,
                              fatal=self._fatal.message if self._fatal else self._halted)
         return Outcome(snapshot=snap, failures=self.stats.failures, interrupted=self._interrupted, fatal=self._fatal,
-                       halted=self._halted)
+                       halted=self._halted, signum=signals.signum)
+
+    def _main_loop(self, signals: StopRequests, slot_list: list[_Slot], ctx, tasks, results, stop) -> bool:
+        """Consume results, replace dead workers, end the pool when all work came back. Returns True when
+        the workers must be killed: they did not finish their requests in flight within --stop-grace."""
+        sentinels_sent = False
+        last_draw = 0.0
+        stop_by: float | None = None  # once stopping: the end of the grace period
+        while True:
+            if signals.requested and not self._interrupted:
+                self._interrupted = signals.name or "signal"
+                stop.set()
+                self.reporter.warn(f"{self._interrupted}: stopping; requests in flight have {self.s.stop_grace:g} s "
+                                   "to finish (a second signal stops at once)")
+            if self._fatal is not None and not stop.is_set():
+                stop.set()
+            if stop_by is None and (self._interrupted or stop.is_set()):
+                stop_by = time.monotonic() + self.s.stop_grace
+            if stop_by is not None and time.monotonic() > stop_by:
+                return True
+            slots = {s.worker_id: s for s in slot_list}
+            try:
+                msg = results.get(timeout=_TICK)
+            except queue.Empty:
+                msg = None
+            if msg is not None:
+                self._handle(msg, slots, stop)
+                # Drain whatever else is waiting before drawing: drawing is the slow part.
+                for _ in range(1000):
+                    try:
+                        self._handle(results.get_nowait(), slots, stop)
+                    except queue.Empty:
+                        break
+            if any(not s.done and not s.handle.is_alive() for s in slot_list):
+                # A worker's last messages may still sit in the queue: read them before judging.
+                self._drain_late(results, slots, stop, wait=0.0)
+                for slot in slot_list:
+                    if not slot.done and not slot.handle.is_alive():
+                        if sentinels_sent:
+                            slot.done = True  # nothing left to hand a replacement
+                        else:
+                            self._worker_died(slot, ctx, tasks, results, stop)
+            self._finished_batches(slots)
+            with self._lock:
+                all_handed_back = self.stats.scan_done and not self._outstanding
+            if all_handed_back and not sentinels_sent:
+                for _ in slot_list:
+                    self._put(tasks, None, stop)
+                sentinels_sent = True
+            if all(s.done for s in slot_list):
+                return False
+            now = time.monotonic()
+            if now - last_draw >= self.s.progress_interval:
+                last_draw = now
+                self.reporter.progress(self.stats.snapshot(self.monitor.sample()))
+
+    @staticmethod
+    def _stop_workers(slot_list: list[_Slot], *, kill: bool) -> None:
+        """Wait for the workers to end (bounded); `kill` ends worker processes at once. What they had in
+        flight is left for the resume path: multipart uploads stay journaled, and the next run finds any
+        small file that landed at the destination."""
+        deadline = time.monotonic() + (2.0 if kill else 10.0)
+        for slot in slot_list:
+            if slot.handle is None:
+                continue
+            if kill and hasattr(slot.handle, "kill") and slot.handle.is_alive():
+                slot.handle.kill()
+            slot.handle.join(timeout=max(0.0, deadline - time.monotonic()))
+            if hasattr(slot.handle, "kill") and slot.handle.is_alive():
+                slot.handle.kill()
+                slot.handle.join(timeout=2.0)
 
     def _drain_late(self, results, slots, stop, *, wait: float | None = None) -> None:
         """Messages a worker flushed just before it ended. A worker that has ended wrote everything to the

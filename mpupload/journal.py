@@ -19,13 +19,19 @@ writer wait for another instead of failing.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import sqlite3
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
+
+from .errors import FatalError
+
+_T = TypeVar("_T")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS stored (
@@ -55,6 +61,29 @@ def default_journal_path(*, source: str, endpoint_url: str | None, bucket: str, 
     return state_dir() / "journals" / f"{name}.sqlite"
 
 
+class JournalError(FatalError):
+    """The journal cannot be written (disk full, quota, read-only or vanished folder): a fatal condition.
+    Uploading on would store objects no journal records; stopping keeps what is recorded true."""
+
+    def __init__(self, path: Path, error: BaseException):
+        super().__init__("journal", f"cannot write the journal {path}: {error}. Free space there (or give "
+                         "--journal PATH on another filesystem) and run the same command again: it resumes "
+                         "from what the journal recorded, and finds the rest at the destination.")
+
+
+def _writes(method: Callable[..., _T]) -> Callable[..., _T]:
+    """A journal write that fails for a reason outside our control raises JournalError, not a traceback."""
+
+    @functools.wraps(method)
+    def wrapper(self: Journal, *args, **kwargs) -> _T:
+        try:
+            return method(self, *args, **kwargs)
+        except (sqlite3.OperationalError, sqlite3.DatabaseError, OSError) as exc:
+            raise JournalError(self.path, exc) from None
+
+    return wrapper
+
+
 @dataclass(frozen=True)
 class StoredRow:
     size: int
@@ -81,6 +110,10 @@ class Journal:
 
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
+        self._open()
+
+    @_writes
+    def _open(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.db = sqlite3.connect(str(self.path), timeout=60, isolation_level=None, check_same_thread=True)
         self.db.execute("PRAGMA journal_mode=WAL")
@@ -93,6 +126,7 @@ class Journal:
     def close(self) -> None:
         self.db.close()
 
+    @_writes
     def set_info(self, **values: str) -> None:
         with self.db:
             self.db.executemany("INSERT OR REPLACE INTO info(name, value) VALUES (?, ?)", values.items())
@@ -102,6 +136,7 @@ class Journal:
         row = self.db.execute("SELECT size, mtime_ns, inode, digest, etag FROM stored WHERE key=?", (key,)).fetchone()
         return StoredRow(*row) if row else None
 
+    @_writes
     def record_stored(self, rows: Iterable[tuple[str, str, int, int, int, str, str]]) -> None:
         """rows of (key, rel, size, mtime_ns, inode, digest, etag); one transaction for the lot."""
         now = time.time()
@@ -111,6 +146,7 @@ class Journal:
                 "INSERT OR REPLACE INTO stored(key, rel, size, mtime_ns, inode, digest, etag, stored_at) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?)", [(*r, now) for r in rows])
 
+    @_writes
     def forget_stored(self) -> None:
         with self.db:
             self.db.execute("DELETE FROM stored")
@@ -124,16 +160,19 @@ class Journal:
                               "FROM multipart WHERE key=?", (key,)).fetchone()
         return MultipartRow(*row) if row else None
 
+    @_writes
     def record_multipart(self, m: MultipartRow) -> None:
         with self.db:
             self.db.execute("INSERT OR REPLACE INTO multipart VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                             (m.key, m.upload_id, m.size, m.mtime_ns, m.inode, m.digest, m.part_size, m.run_id,
                              time.time()))
 
+    @_writes
     def touch_multipart(self, key: str, run_id: str) -> None:
         with self.db:
             self.db.execute("UPDATE multipart SET run_id=? WHERE key=?", (run_id, key))
 
+    @_writes
     def forget_multipart(self, key: str, upload_id: str) -> None:
         with self.db:
             self.db.execute("DELETE FROM multipart WHERE key=? AND upload_id=?", (key, upload_id))
@@ -143,6 +182,7 @@ class Journal:
                                "FROM multipart WHERE run_id != ?", (run_id,)).fetchall()
         return [MultipartRow(*r) for r in rows]
 
+    @_writes
     def record_aborted(self, key: str, upload_id: str) -> None:
         with self.db:
             self.db.execute("INSERT OR IGNORE INTO aborted(key, upload_id) VALUES (?, ?)", (key, upload_id))
@@ -150,15 +190,18 @@ class Journal:
     def aborted(self) -> list[tuple[str, str]]:
         return self.db.execute("SELECT key, upload_id FROM aborted").fetchall()
 
+    @_writes
     def forget_aborted(self, key: str, upload_id: str) -> None:
         with self.db:
             self.db.execute("DELETE FROM aborted WHERE key=? AND upload_id=?", (key, upload_id))
 
     # -- remote listing -------------------------------------------------------------------------------
+    @_writes
     def clear_remote(self) -> None:
         with self.db:
             self.db.execute("DELETE FROM remote")
 
+    @_writes
     def add_remote(self, rows: Iterable[tuple[str, int, str]]) -> None:
         with self.db:
             self.db.execute("BEGIN")

@@ -14,7 +14,7 @@ import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
-from .config import MAX_KEY_BYTES
+from .config import MAX_KEY_BYTES, MAX_OBJECT_SIZE, format_size
 from .messages import Batch, FileTask
 from .scan import FileEntry
 
@@ -46,6 +46,15 @@ def key_problem(key: str) -> str | None:
     n = len(key.encode("utf-8"))
     if n > MAX_KEY_BYTES:
         return f"object key is {n} bytes; S3 allows at most {MAX_KEY_BYTES}"
+    return None
+
+
+def size_problem(size: int) -> str | None:
+    """Why a file of `size` bytes cannot be one S3 object, or None. Decided before any hashing or request:
+    a 6 TiB file would otherwise be hashed for hours and then refused at CompleteMultipartUpload.
+    (10,000 parts of at most 5 GiB hold more than 5 TiB, so the object limit is the only one that bites.)"""
+    if size > MAX_OBJECT_SIZE:
+        return f"file is {format_size(size)}; S3 objects can be at most {format_size(MAX_OBJECT_SIZE)}"
     return None
 
 

@@ -24,6 +24,7 @@ def parse_s3_url(url: str) -> tuple[str, str]:
     return bucket, prefix.strip("/")
 
 
+PROBE_MARK = ".mpupload-write-probe-"  # the preflight's write probe: a multipart upload started and aborted
 _sessions: dict[tuple[str | None, str | None], object] = {}
 _sessions_lock = threading.Lock()
 
@@ -74,11 +75,16 @@ def preflight(settings: Settings, *, write: bool = True) -> None:
     except Exception as exc:
         raise FatalError("config", f"cannot set up the S3 client: {exc}") from None
     bucket, prefix = settings.bucket, settings.prefix
-    probe_key = f"{prefix}/.mpupload-write-probe-{secrets.token_hex(6)}".lstrip("/")
+    probe_key = probe_prefix(prefix) + secrets.token_hex(6)
 
     def write_probe() -> None:
         upload = client.create_multipart_upload(Bucket=bucket, Key=probe_key)
-        client.abort_multipart_upload(Bucket=bucket, Key=probe_key, UploadId=upload["UploadId"])
+        try:
+            client.abort_multipart_upload(Bucket=bucket, Key=probe_key, UploadId=upload["UploadId"])
+        except be.ClientError as exc:
+            # Another run's clean-up of leftover probes (abort_probe_leftovers) may have aborted it first.
+            if error_code(exc) != "NoSuchUpload" and http_status(exc) != 404:
+                raise
 
     # The write probe runs beside the listing (clients are thread-safe): one round trip less before the
     # first file, 20-200 ms over a real link. The listing's verdict, when it fails, is the one reported.
@@ -121,6 +127,28 @@ def preflight(settings: Settings, *, write: bool = True) -> None:
     except Exception as exc:
         kind, reason = classify(exc)
         raise FatalError("credentials" if kind == FATAL else "endpoint", f"{reason} ({dest})") from None
+
+
+def probe_prefix(prefix: str) -> str:
+    return f"{prefix}/{PROBE_MARK}".lstrip("/")
+
+
+def abort_probe_leftovers(client, *, bucket: str, prefix: str) -> int:
+    """Abort the write probes' multipart uploads that a killed run left behind (a kill between the probe's
+    create and its abort); called at the end of a finished run. Returns how many were aborted."""
+    aborted = 0
+    try:
+        pages = client.get_paginator("list_multipart_uploads").paginate(Bucket=bucket, Prefix=probe_prefix(prefix))
+        for page in pages:
+            for u in page.get("Uploads", []):
+                try:
+                    client.abort_multipart_upload(Bucket=bucket, Key=u["Key"], UploadId=u["UploadId"])
+                    aborted += 1
+                except Exception:  # gone already, or not ours to abort: the next run tries again
+                    continue
+    except Exception:  # listing uploads may be denied: a leftover probe holds no data
+        return aborted
+    return aborted
 
 
 class _Background:

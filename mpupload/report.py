@@ -50,7 +50,7 @@ def progress_line(s: Snapshot) -> str:
     )
 
 
-def summary_dict(s: Snapshot, *, interrupted: bool = False, fatal: str | None = None) -> dict:
+def summary_dict(s: Snapshot, *, interrupted: str | bool = False, fatal: str | None = None) -> dict:
     res = s.resources
     return {
         "event": "summary",
@@ -66,7 +66,8 @@ def summary_dict(s: Snapshot, *, interrupted: bool = False, fatal: str | None = 
         "throttles": res.get("throttles", 0), "outages": res.get("outages", 0),
         "failures_by_reason": {g: n for g, n, _ in s.failure_reasons},
         "skips_by_reason": dict(s.skip_reasons),
-        "interrupted": interrupted,
+        "interrupted": bool(interrupted),
+        "signal": interrupted if isinstance(interrupted, str) else None,
         "fatal": fatal,
     }
 
@@ -76,14 +77,14 @@ class Reporter(Protocol):
     def progress(self, snap: Snapshot) -> None: ...
     def result(self, r: UploadResult) -> None: ...
     def warn(self, text: str) -> None: ...
-    def finish(self, snap: Snapshot, failures: list[UploadResult], *, interrupted: bool, fatal: str | None) -> None: ...
+    def finish(self, snap: Snapshot, failures: list[UploadResult], *, interrupted: str | bool, fatal: str | None) -> None: ...
     def close(self) -> None: ...
 
 
 class _HumanSummary:
     out: IO[str]
 
-    def finish(self, snap: Snapshot, failures: list[UploadResult], *, interrupted: bool, fatal: str | None) -> None:
+    def finish(self, snap: Snapshot, failures: list[UploadResult], *, interrupted: str | bool, fatal: str | None) -> None:
         self.close()
         d = summary_dict(snap, interrupted=interrupted, fatal=fatal)
         w = self.out.write
@@ -91,7 +92,8 @@ class _HumanSummary:
         if fatal:
             w(f"STOPPED: {fatal}\n")
         elif interrupted:
-            w("INTERRUPTED: the run was stopped; run the same command again to finish.\n")
+            by = f" by {interrupted}" if isinstance(interrupted, str) else ""
+            w(f"INTERRUPTED{by}: the run was stopped; run the same command again to finish.\n")
         w(f"Uploaded {d['uploaded']} files ({format_size(d['bytes'])}), skipped {d['skipped']}, "
           f"failed {d['failed']}" + (f", not done {d['not_done']}" if d["not_done"] else "") +
           f" of {d['found']} found, in {_eta(snap.elapsed)} "
@@ -238,7 +240,7 @@ class JsonReporter:
     def warn(self, text: str) -> None:
         self._emit({"event": "warning", "message": text})
 
-    def finish(self, snap: Snapshot, failures: list[UploadResult], *, interrupted: bool, fatal: str | None) -> None:
+    def finish(self, snap: Snapshot, failures: list[UploadResult], *, interrupted: str | bool, fatal: str | None) -> None:
         self._emit(summary_dict(snap, interrupted=interrupted, fatal=fatal))
 
     def close(self) -> None:

@@ -14,6 +14,7 @@ import os
 import resource
 import secrets
 import shutil
+import signal
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -25,6 +26,7 @@ import psutil
 from .autotune import SizeMix, choose
 from .config import MIB, Settings
 from .scan import FileEntry, Matcher, scan
+from .stopping import Interrupted
 
 SAMPLE_MAX_FILES = 400
 SAMPLE_MAX_BYTES = 256 * MIB
@@ -144,6 +146,8 @@ def run_trial(settings: Settings, *, processes: int, threads: int, chunksize: in
     psutil.cpu_percent(None)
     cpu0, net0, t0 = _cpu_self_and_children(), _net_sent(), time.perf_counter()
     outcome = Coordinator(s, _Quiet()).run()
+    if outcome.interrupted:  # the trial stopped for a signal: so does the sweep (its cleanup still runs)
+        raise Interrupted(outcome.signum or signal.SIGINT)
     seconds = time.perf_counter() - t0
     snap = outcome.snapshot
     return Trial(processes=processes, threads=threads, chunksize=chunksize, seconds=seconds,

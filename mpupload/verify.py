@@ -20,12 +20,11 @@ import xxhash
 from .config import Settings, transfer_config
 from .hashing import META_DIGEST, xxh3_file
 from .plan import object_key
-from .remote import list_destination, make_client
+from .remote import PROBE_MARK, list_destination, make_client
 from .scan import FileEntry, Matcher, scan
 
 OK, MISSING, SIZE, CHECKSUM, EXTRA, ERROR = "ok", "missing", "size_mismatch", "checksum_mismatch", "extra", "error"
 _CHUNK = 64
-_PROBE_MARK = ".mpupload-write-probe-"
 
 
 @dataclass(frozen=True)
@@ -50,6 +49,13 @@ class _HashingSink:
     def write(self, data: bytes) -> int:
         self.hash.update(data)
         return len(data)
+
+
+def _init_pool_process(settings: Settings) -> None:
+    from .stopping import become_worker
+
+    become_worker()  # the parent alone decides when to stop; no worker outlives it
+    _init_process(settings)
 
 
 def _init_process(settings: Settings) -> None:
@@ -107,7 +113,7 @@ def verify(s: Settings, *, deep: bool, out: IO[str]) -> int:
     chunks = [to_check[i:i + _CHUNK] for i in range(0, len(to_check), _CHUNK)]
     nproc = 0 if s.processes == 0 else min(s.effective_processes, max(1, len(chunks)))
     if nproc and len(chunks) > 1:
-        with ProcessPoolExecutor(max_workers=nproc, mp_context=mp.get_context("spawn"), initializer=_init_process,
+        with ProcessPoolExecutor(max_workers=nproc, mp_context=mp.get_context("spawn"), initializer=_init_pool_process,
                                  initargs=(s,)) as pool:
             for found in pool.map(_check_chunk, [s.bucket] * len(chunks), chunks, [deep] * len(chunks),
                                   [s.threads] * len(chunks)):
@@ -117,7 +123,7 @@ def verify(s: Settings, *, deep: bool, out: IO[str]) -> int:
         for chunk in chunks:
             findings.extend(_check_chunk(s.bucket, chunk, deep, s.threads))
     for key in sorted(set(remote) - seen):
-        if _PROBE_MARK not in key:
+        if PROBE_MARK not in key:
             findings.append(Finding(EXTRA, "", key, "no local file for this object"))
     counts = Counter(f.status for f in findings)
     _write(out, findings, counts, json_output=s.json_output, deep=deep)

@@ -16,7 +16,6 @@ import mimetypes
 import os
 import queue
 import random
-import signal
 import threading
 import time
 from concurrent.futures import CancelledError, ThreadPoolExecutor
@@ -45,6 +44,7 @@ from .messages import (
 from .multipart import MultipartUploader
 from .pacing import Pace, Stopped
 from .scan import open_regular
+from .stopping import become_worker
 
 INTERRUPTED = "interrupted before it finished"
 _FLUSH_SECONDS = 0.25  # results cross the process boundary at most ~4 times a second per worker
@@ -156,6 +156,8 @@ class FileUploader:
             except (CancelledError, Stopped):
                 reason = INTERRUPTED
                 break
+            except FatalError:  # e.g. the journal cannot be written: no file can succeed
+                raise
             except Exception as exc:  # sorted below: fatal / retryable / permanent
                 kind, reason = classify(exc)
                 if kind == FATAL:
@@ -274,8 +276,8 @@ def run_worker(worker_id: int, settings: Settings, tasks, results, stop, *, own_
     """Take batches until a None sentinel (or `stop`), upload them, report back. Never raises.
     `pace` is shared by all workers: throttling and outages slow or hold every one of them."""
     if own_process:
-        # Only the coordinator decides when to stop: Ctrl-C reaches the whole process group.
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        # Only the coordinator decides when to stop; and no worker outlives it (stopping.py).
+        become_worker()
     results.put(WorkerStarted(worker=worker_id, pid=os.getpid()))
     sender = ResultSender(results, worker_id)
     try:
