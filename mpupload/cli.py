@@ -330,7 +330,10 @@ def run_upload(settings: Settings, *, failures_file: str | None = None) -> int:
         outcome = Coordinator(settings, reporter, failures_file=handle).run(preflight=_preflight_then_resume)
     finally:
         if handle:
-            handle.close()
+            try:
+                handle.close()
+            except OSError:  # already reported as fatal when a write failed
+                pass
     if outcome.early:
         _report_fatal(settings, outcome.fatal.message, summary_dict(Stats().snapshot(), fatal=outcome.fatal.message))
     elif outcome.fatal is not None and not settings.json_output:

@@ -428,15 +428,22 @@ class Coordinator:
             threading.Thread(target=self._census, args=(stop,), daemon=True, name="census").start()
             self.reporter.start(f"Uploading {self.s.source} to s3://{self.s.bucket}/{self.s.prefix} with "
                                 f"{nproc} process(es) x {self.s.threads} threads; journal {self.s.journal}")
+            signals.graceful = True
             force = self._main_loop(signals, slot_list, ctx, tasks, results, stop)
         except ForcedStop:
             force = True
+            self._interrupted = self._interrupted or signals.name or "signal"
         stop.set()
         try:
             self._stop_workers(slot_list, kill=force)
             self._drain_late(results, {s.worker_id: s for s in slot_list}, stop)
         except ForcedStop:  # the second signal came during the orderly shutdown: finish it the short way
             self._stop_workers(slot_list, kill=True)
+        for q in (tasks, results):
+            if hasattr(q, "cancel_join_thread"):
+                # At exit a multiprocessing queue waits until its buffered items reach the pipe; with the
+                # workers gone no one reads them, and they matter to no one: do not wait.
+                q.cancel_join_thread()
         if feeder.is_alive():
             feeder.join(timeout=5)
         prober.join(timeout=10)

@@ -49,6 +49,9 @@ class StopRequests:
         self.signum: int | None = None
         self._count = 0
         self._saved: dict[int, object] = {}
+        # Until the main loop runs (start-up, the preflight probe) nothing is in flight and no loop reads
+        # the flag: the first signal stops at once.
+        self.graceful = False
 
     def __enter__(self) -> StopRequests:
         if threading.current_thread() is threading.main_thread():
@@ -65,7 +68,7 @@ class StopRequests:
         self._count += 1
         if self.signum is None:
             self.signum = signum
-        if self._count == 2:  # a third and later ones: already stopping as fast as it can
+        if self._count == 2 or (self._count == 1 and not self.graceful):  # later ones: already stopping
             raise ForcedStop()
 
     @property

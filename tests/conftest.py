@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
+sys.path.insert(1, str(Path(__file__).resolve().parents[1]))  # the repository: bench.relay
 
 from mpupload import localserver  # noqa: E402
 
@@ -39,6 +40,17 @@ def bucket(s3client, request):
 @pytest.fixture
 def prefix(request):
     return f"{request.node.name[:60]}-{next(_counter)}".replace("[", "-").replace("]", "").replace("/", "-")
+
+
+@pytest.fixture
+def slow_link(s3server):
+    """A relay in front of the server adding 80 ms of round trip (bench/relay.py), as a real link does: a
+    run through it is long enough to be stopped or killed mid-way however busy the machine is."""
+    from bench.relay import DelayRelay
+
+    host, port = s3server.endpoint_url.split("://", 1)[1].split(":")
+    with DelayRelay(upstream=(host, int(port)), rtt=0.080) as relay:
+        yield relay
 
 
 @pytest.fixture

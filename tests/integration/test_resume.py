@@ -116,10 +116,14 @@ def test_kill_9_of_the_whole_tree_then_rerun_writes_only_what_is_missing(
     assert_landed(s3client, bucket, prefix, local_files(src))
 
 
-def test_ctrl_c_stops_cleanly_with_130_and_a_summary_then_resumes(tmp_path, s3server, s3client, s3env, bucket, prefix):
+def test_ctrl_c_stops_cleanly_with_130_and_a_summary_then_resumes(
+        tmp_path, s3server, s3client, s3env, bucket, prefix, slow_link):
     src = tmp_path / "news"
     n, _ = make_archive(src, pages=700, large=0, seed=4)
-    proc = start_cli(up(src, bucket, prefix, s3server, "--processes", "2", "--threads", "2"), s3env)
+    # Through an 80 ms link 2 x 2 threads need well over 10 s for 700 files: the signal lands mid-run
+    # however busy the machine (on loopback the run could end before the test's poll saw 50 objects).
+    args = ["upload", str(src), f"s3://{bucket}/{prefix}", "--endpoint-url", slow_link.url, "--json"]
+    proc = start_cli([*args, "--processes", "2", "--threads", "2"], s3env)
     wait_for(lambda: len(list_keys(s3client, bucket, prefix)) >= 50, timeout=120, what="50 objects", interval=0.02)
     os.killpg(proc.pid, signal.SIGINT)  # what a terminal's Ctrl-C does: the whole foreground group
     out, err = proc.communicate(timeout=60)
@@ -127,7 +131,7 @@ def test_ctrl_c_stops_cleanly_with_130_and_a_summary_then_resumes(tmp_path, s3se
     s = summary_of(out)
     assert s["interrupted"] is True and s["uploaded"] >= 1
     assert "Traceback" not in err
-    again = run_cli(up(src, bucket, prefix, s3server), s3env)
+    again = run_cli([*args, "--threads", "16"], s3env)  # same endpoint: same journal
     assert again.returncode == 0
     s2 = summary_of(again.stdout)
     assert s2["uploaded"] + s2["skipped"] == n
@@ -190,12 +194,15 @@ def test_multipart_upload_of_a_file_that_changed_is_aborted_not_completed(
     args = up(src, bucket, prefix, s3server, "--processes", "1", "--threads", "1",
               "--multipart-threshold", "5MiB", "--multipart-chunksize", "5MiB")
     proc = start_cli(args, s3env)
+    key = f"{prefix}/1950/map.tif"
     try:
-        wait_for(lambda: _open_uploads(s3client, bucket, prefix), timeout=60, what="a multipart upload")
+        # The upload of the file itself (the preflight's write probe is a multipart upload too).
+        wait_for(lambda: [u for u in _open_uploads(s3client, bucket, prefix) if u["Key"] == key], timeout=60,
+                 what="a multipart upload")
     finally:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.communicate(timeout=30)
-    old_ids = {u["UploadId"] for u in _open_uploads(s3client, bucket, prefix)}
+    old_ids = {u["UploadId"] for u in _open_uploads(s3client, bucket, prefix) if u["Key"] == key}
     assert old_ids and list_keys(s3client, bucket, prefix) == {}, "finished before the kill"
     target.write_bytes(os.urandom(40 * MIB))  # a new version: the old upload carries a stale digest
     again = run_cli(args, s3env)

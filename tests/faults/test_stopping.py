@@ -1,0 +1,280 @@
+"""Stopping and failing well: SIGTERM / SIGHUP to the coordinator alone behave like Ctrl-C, no worker
+outlives a coordinator killed with SIGKILL, a second signal stops at once, a journal on a full disk is a
+fatal error, and a file S3 cannot hold fails at once.
+
+The runs go through a relay that adds 80 ms of round trip (bench/relay.py), as a real link does, so a
+run is long enough to be stopped mid-way whatever the machine's load: signals land while work is left.
+Signals go to the coordinator's pid alone (not its process group), as `kill PID`, docker and the OOM
+killer send them.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+from helpers import assert_landed, json_events, list_keys, local_files, run_cli, summary_of
+
+from .proxy import FaultPlan
+
+
+def small_tree(root: Path, n: int) -> dict[str, Path]:
+    for i in range(n):
+        p = root / str(1920 + i % 30) / f"p{i:04d}.jp2"
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_bytes(os.urandom(2000 + i))
+    return local_files(root)
+
+
+def up(src, bucket, prefix, endpoint, *extra):
+    return ["upload", str(src), f"s3://{bucket}/{prefix}", "--endpoint-url", endpoint, "--json", *extra]
+
+
+def start_cli(args: list[str], env: dict) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "mpupload", *args], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+
+
+def wait_for(condition, *, timeout: float, what: str, interval: float = 0.05):
+    """Poll a real condition (bounded); return its first truthy value."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+def run_processes(proc: subprocess.Popen) -> list[psutil.Process]:
+    """The coordinator's descendants: worker processes and multiprocessing's resource tracker."""
+    return wait_for(lambda: [p for p in psutil.Process(proc.pid).children(recursive=True)
+                             if "spawn_main" in " ".join(p.cmdline())], timeout=30, what="worker processes")
+
+
+def alive(procs: list[psutil.Process]) -> list[psutil.Process]:
+    out = []
+    for p in procs:
+        try:
+            if p.is_running() and p.status() != psutil.STATUS_ZOMBIE:
+                out.append(p)
+        except psutil.NoSuchProcess:
+            continue
+    return out
+
+
+def kill_leftovers(procs: list[psutil.Process]) -> None:
+    for p in alive(procs):
+        p.kill()
+
+
+@pytest.mark.parametrize("sig, code", [(signal.SIGTERM, 143), (signal.SIGHUP, 129)])
+def test_sigterm_or_sighup_to_the_coordinator_alone_stops_like_ctrl_c_then_resumes(
+        tmp_path, s3server, s3client, s3env, bucket, prefix, slow_link, sig, code):
+    src = tmp_path / "news"
+    n = len(small_tree(src, 600))
+    args = up(src, bucket, prefix, slow_link.url, "--processes", "2", "--threads", "2")
+    proc = start_cli(args, s3env)
+    kids = []
+    try:
+        kids = run_processes(proc)
+        wait_for(lambda: len(list_keys(s3client, bucket, prefix)) >= 40, timeout=120, what="40 objects")
+        os.kill(proc.pid, sig)
+        sent = time.monotonic()
+        out, err = proc.communicate(timeout=30)
+        took = time.monotonic() - sent
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate(timeout=30)
+    gone_by = time.monotonic() + 10
+    wait_for(lambda: not alive(kids), timeout=max(0.1, gone_by - time.monotonic()),
+             what="every process of the run to end")
+    assert proc.returncode == code, err
+    assert took < 10, f"stopping took {took:.1f}s"
+    s = summary_of(out)
+    assert s["interrupted"] is True and s["signal"] == sig.name
+    assert "Traceback" not in err
+    present = len(list_keys(s3client, bucket, prefix))
+    assert present < n, "the run finished before the signal; the test proves nothing"
+    again = run_cli(up(src, bucket, prefix, slow_link.url, "--processes", "2", "--threads", "16"), s3env)
+    assert again.returncode == 0, again.stderr
+    s2 = summary_of(again.stdout)
+    assert s2["uploaded"] == n - present  # nothing that was stored is sent again
+    assert s2["uploaded"] + s2["skipped"] == n
+    assert_landed(s3client, bucket, prefix, local_files(src))
+
+
+def test_sigkill_of_the_coordinator_alone_leaves_no_worker_behind(
+        tmp_path, s3server, s3client, s3env, bucket, prefix, slow_link):
+    src = tmp_path / "news"
+    n = len(small_tree(src, 600))
+    args = up(src, bucket, prefix, slow_link.url, "--processes", "2", "--threads", "2")
+    proc = start_cli(args, s3env)
+    kids: list[psutil.Process] = []
+    try:
+        kids = run_processes(proc)
+        wait_for(lambda: len(list_keys(s3client, bucket, prefix)) >= 40, timeout=120, what="40 objects")
+        os.kill(proc.pid, signal.SIGKILL)  # the coordinator only, as the OOM killer does
+        proc.communicate(timeout=30)
+        wait_for(lambda: not alive(kids), timeout=10, what="the workers to notice their coordinator is gone")
+    finally:
+        kill_leftovers(kids)
+    present = len(list_keys(s3client, bucket, prefix))
+    assert present < n, "the run finished before the kill; the test proves nothing"
+    # With every process of the run gone, nothing more can land: the rerun recognises all that did.
+    again = run_cli(up(src, bucket, prefix, slow_link.url, "--processes", "2", "--threads", "16"), s3env)
+    assert again.returncode == 0, again.stderr
+    s2 = summary_of(again.stdout)
+    assert s2["uploaded"] == n - present
+    assert_landed(s3client, bucket, prefix, local_files(src))
+
+
+def test_a_second_signal_stops_at_once_even_with_requests_hanging(
+        tmp_path, s3server, s3client, s3env, bucket, prefix, proxy):
+    src = tmp_path / "news"
+    small_tree(src, 400)
+    proc = start_cli(up(src, bucket, prefix, proxy.endpoint_url, "--processes", "1", "--threads", "2",
+                        "--stop-grace", "120", "--read-timeout", "300"), s3env)
+    try:
+        wait_for(lambda: list_keys(s3client, bucket, prefix), timeout=60, what="the upload to start")
+        proxy.plan = FaultPlan(stall=1.0, stall_seconds=60, alternate_late_stalls=False)  # every PUT hangs
+        wait_for(lambda: proxy.counts["stall"] >= 2, timeout=60, what="two hanging PUTs")
+        os.kill(proc.pid, signal.SIGTERM)
+        # The first signal waits for the requests in flight (up to --stop-grace): still running once the
+        # coordinator said it is stopping.
+        wait_for(lambda: proc.poll() is not None or b"stopping" in _peek_stdout(proc), timeout=30,
+                 what="the coordinator to start stopping")
+        assert proc.poll() is None, "the first signal should have waited for the requests in flight"
+        os.kill(proc.pid, signal.SIGTERM)
+        sent = time.monotonic()
+        out, err = proc.communicate(timeout=30)
+        took = time.monotonic() - sent
+    finally:
+        proxy.plan = FaultPlan()
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate(timeout=30)
+    assert proc.returncode == 143, err
+    assert took < 8, f"the second signal took {took:.1f}s to stop the run"
+    assert "Traceback" not in err
+    # The journal survived being cut short: the rerun finishes the job.
+    again = run_cli(up(src, bucket, prefix, proxy.endpoint_url), s3env)
+    assert again.returncode == 0, again.stderr
+    assert_landed(s3client, bucket, prefix, local_files(src))
+
+
+def test_a_signal_during_the_preflight_stops_at_once(tmp_path, s3server, s3env, bucket, prefix, proxy):
+    src = tmp_path / "news"
+    small_tree(src, 10)
+    proxy.plan = FaultPlan(stall=1.0, stall_seconds=60, alternate_late_stalls=False)  # the write probe hangs
+    proc = start_cli(up(src, bucket, prefix, proxy.endpoint_url), s3env)
+    try:
+        wait_for(lambda: proxy.counts["stall"] >= 1, timeout=60, what="the write probe to hang")
+        os.kill(proc.pid, signal.SIGTERM)
+        sent = time.monotonic()
+        out, err = proc.communicate(timeout=30)
+        took = time.monotonic() - sent
+    finally:
+        proxy.plan = FaultPlan()
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate(timeout=30)
+    assert proc.returncode == 143, err
+    assert took < 8, f"{took:.1f}s to stop a run that had not started"
+    assert "Traceback" not in err
+    assert summary_of(out)["signal"] == "SIGTERM"
+
+
+def _peek_stdout(proc: subprocess.Popen) -> bytes:
+    """What the coordinator printed so far (JSON lines), read without blocking."""
+    import fcntl
+
+    fd = proc.stdout.fileno()
+    flags = fcntl.fcntl(fd, fcntl.F_GETFL)
+    fcntl.fcntl(fd, fcntl.F_SETFL, flags | os.O_NONBLOCK)
+    try:
+        chunk = os.read(fd, 1 << 16)
+    except BlockingIOError:
+        chunk = b""
+    finally:
+        fcntl.fcntl(fd, fcntl.F_SETFL, flags)
+    proc._peeked = getattr(proc, "_peeked", b"") + chunk  # type: ignore[attr-defined]
+    return proc._peeked  # type: ignore[attr-defined]
+
+
+def test_a_file_too_big_for_s3_fails_at_once_and_the_rest_lands(tmp_path, s3server, s3client, s3env, bucket, prefix):
+    src = tmp_path / "a"
+    files = small_tree(src, 5)
+    huge = src / "1921" / "sparse.img"
+    with open(huge, "wb") as f:
+        f.truncate(6 * 1024**4)  # 6 TiB, sparse: S3's object limit is 5 TiB
+    started = time.monotonic()
+    r = run_cli(up(src, bucket, prefix, s3server.endpoint_url), s3env, timeout=120)
+    took = time.monotonic() - started
+    assert r.returncode == 1, r.stderr
+    assert took < 30, f"{took:.0f}s: the big file was read before it was refused"
+    s = summary_of(r.stdout)
+    assert (s["uploaded"], s["failed"]) == (len(files), 1)
+    failed = [e for e in json_events(r.stdout) if e["event"] == "failed"]
+    assert [e["path"] for e in failed] == ["1921/sparse.img"] and "5.0 TiB" in failed[0]["reason"]
+    assert_landed(s3client, bucket, prefix, files)
+
+
+def _mount_tmpfs(where: Path, size: str) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("needs root to mount a small tmpfs for the journal")
+    where.mkdir(parents=True)
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(where)], capture_output=True,
+                       text=True)
+    if r.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {r.stderr.strip()}")
+
+
+def test_a_journal_on_a_full_disk_stops_the_run_cleanly_and_the_rerun_sends_nothing_twice(
+        tmp_path, s3server, s3client, s3env, bucket, prefix):
+    src = tmp_path / "news"
+    n = len(small_tree(src, 3000))
+    state = tmp_path / "small-disk"
+    _mount_tmpfs(state, "16m")
+    try:
+        filler = state / "filler"
+        # Leave room for the journal's start (schema, first batches) but not for 3000 rows and their WAL.
+        free = os.statvfs(state).f_bavail * os.statvfs(state).f_frsize
+        filler.write_bytes(b"\0" * (free - 160 * 1024))
+        env = dict(s3env, XDG_STATE_HOME=str(state))
+        r = run_cli(up(src, bucket, prefix, s3server.endpoint_url, "--processes", "2"), env)
+        assert r.returncode == 3, r.stdout[-2000:] + r.stderr
+        assert "Traceback" not in r.stderr
+        assert (r.stdout + r.stderr).count("cannot write the journal") == 1, r.stdout[-3000:] + r.stderr
+        s = summary_of(r.stdout)
+        assert "cannot write the journal" in s["fatal"]
+        filler.unlink()  # space again
+        present = len(list_keys(s3client, bucket, prefix))
+        assert present < n
+        again = run_cli(up(src, bucket, prefix, s3server.endpoint_url), env)
+        assert again.returncode == 0, summary_of(again.stdout)["fatal"]
+        s2 = summary_of(again.stdout)
+        assert s2["uploaded"] == n - present  # what was stored but not journaled is recognised, not re-sent
+        assert s2["uploaded"] + s2["skipped"] == n
+    finally:
+        subprocess.run(["umount", "-l", str(state)], check=False)
+    assert_landed(s3client, bucket, prefix, local_files(src))
+
+
+def test_an_unwritable_failures_file_is_fatal_not_a_traceback(tmp_path, s3server, s3env, bucket, prefix):
+    src = tmp_path / "a"
+    small_tree(src, 3)
+    deep = src / "1930" / "/".join(["d" * 250] * 5)  # a key over S3's 1024 bytes: that file fails
+    deep.mkdir(parents=True)
+    (deep / "page.jp2").write_bytes(b"x")
+    r = run_cli(up(src, bucket, prefix, s3server.endpoint_url, "--failures-file", "/dev/full"), s3env)
+    assert r.returncode == 3, r.stderr
+    assert "Traceback" not in r.stderr
+    assert "cannot write the failures file /dev/full" in summary_of(r.stdout)["fatal"]
