@@ -44,7 +44,7 @@ from .monitor import ResourceMonitor
 from .multipart import sweep_stale
 from .pacing import Pace
 from .plan import Batcher, key_problem, size_problem, task_for
-from .remote import abort_probe_leftovers, destination_is_empty, list_destination, make_client
+from .remote import destination_is_empty, list_destination, make_client
 from .report import Reporter
 from .scan import FileEntry, Matcher, Skipped, scan
 from .stats import Snapshot, Stats
@@ -449,11 +449,9 @@ class Coordinator:
         prober.join(timeout=10)
         self._record_in_journal()  # anything a cut-short shutdown left unwritten
         finished = (not self._interrupted and self._fatal is None and self._halted is None and self.stats.scan_done)
-        if finished:
-            client = make_client(self.s)
-            if self.journal.multipart_not_in_run(self.s.run_id) or self.journal.aborted():
-                sweep_stale(client, bucket=self.s.bucket, journal=self.journal, run_id=self.s.run_id)
-            abort_probe_leftovers(client, bucket=self.s.bucket, prefix=self.s.prefix)
+        # (Write probes a killed run left behind are aborted by the next preflight, beside its own probes.)
+        if finished and (self.journal.multipart_not_in_run(self.s.run_id) or self.journal.aborted()):
+            sweep_stale(make_client(self.s), bucket=self.s.bucket, journal=self.journal, run_id=self.s.run_id)
         self.journal.close()
         # The pace's counts ride along with the resource sample: how often the run slowed or held.
         snap = self.stats.snapshot({**self.monitor.sample(), **self._pace.counts()})

@@ -88,7 +88,11 @@ def preflight(settings: Settings, *, write: bool = True) -> None:
 
     # The write probe runs beside the listing (clients are thread-safe): one round trip less before the
     # first file, 20-200 ms over a real link. The listing's verdict, when it fails, is the one reported.
-    writing = _Background(write_probe) if write else None
+    writing = sweeping = None
+    if write:
+        writing = _Background(write_probe)
+        # Probes that killed runs left behind are cleared beside it (best effort: errors are ignored).
+        sweeping = _Background(lambda: abort_probe_leftovers(client, bucket=bucket, prefix=prefix, spare=probe_key))
     try:
         listing_error: Exception | None = None
         try:
@@ -103,6 +107,8 @@ def preflight(settings: Settings, *, write: bool = True) -> None:
             listing_error = exc
         # Whatever the listing says, the write probe ends first, so its upload is never left behind.
         write_error = writing.wait() if writing is not None else None
+        if sweeping is not None:
+            sweeping.wait()
         if listing_error is not None or write_error is not None:
             raise listing_error or write_error
     except be.SSLError as exc:
@@ -133,19 +139,28 @@ def probe_prefix(prefix: str) -> str:
     return f"{prefix}/{PROBE_MARK}".lstrip("/")
 
 
-def abort_probe_leftovers(client, *, bucket: str, prefix: str) -> int:
+def abort_probe_leftovers(client, *, bucket: str, prefix: str, spare: str | None = None,
+                          max_pages: int = 100) -> int:
     """Abort the write probes' multipart uploads that a killed run left behind (a kill between the probe's
-    create and its abort); called at the end of a finished run. Returns how many were aborted."""
+    create and its abort), except the key `spare` (the probe under way); the preflight runs it beside its
+    own probes. Returns how many were aborted."""
     aborted = 0
+    # Pages by hand: a paginator loads botocore's paginator models first (~7 ms of CPU at start-up).
+    query = {"Bucket": bucket, "Prefix": probe_prefix(prefix)}
     try:
-        pages = client.get_paginator("list_multipart_uploads").paginate(Bucket=bucket, Prefix=probe_prefix(prefix))
-        for page in pages:
+        for _ in range(max_pages):
+            page = client.list_multipart_uploads(**query)
             for u in page.get("Uploads", []):
+                if u["Key"] == spare:
+                    continue
                 try:
                     client.abort_multipart_upload(Bucket=bucket, Key=u["Key"], UploadId=u["UploadId"])
                     aborted += 1
                 except Exception:  # gone already, or not ours to abort: the next run tries again
                     continue
+            if not page.get("IsTruncated"):
+                break
+            query.update(KeyMarker=page.get("NextKeyMarker", ""), UploadIdMarker=page.get("NextUploadIdMarker", ""))
     except Exception:  # listing uploads may be denied: a leftover probe holds no data
         return aborted
     return aborted
@@ -154,7 +169,7 @@ def abort_probe_leftovers(client, *, bucket: str, prefix: str) -> int:
 class _Background:
     """A call running in its own thread; wait() waits for it and returns what it raised, if anything."""
 
-    def __init__(self, fn: Callable[[], None]):
+    def __init__(self, fn: Callable[[], object]):
         self._error: Exception | None = None
 
         def run() -> None:
