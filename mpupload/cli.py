@@ -308,13 +308,13 @@ def _resume_collector() -> None:
     gc.enable()
 
 
-def _preflight_then_resume(settings: Settings, *, write: bool = True) -> None:
+def _preflight_then_resume(settings: Settings, *, write: bool = True) -> bool:
     """The preflight probe, after which start-up is over (the coordinator runs it once its workers are
     starting): the collector resumes whatever the probe found."""
     from .remote import preflight
 
     try:
-        preflight(settings, write=write)
+        return preflight(settings, write=write)
     finally:
         _resume_collector()
 

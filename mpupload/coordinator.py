@@ -108,6 +108,7 @@ class Coordinator:
         self._halted: str | None = None
         self._next_worker_id = 0
         self._pace: Pace | None = None
+        self._destination_empty = False  # the preflight found nothing under the prefix
 
     # -- the feeder thread: scan -> plan -> batches -> work queue -------------------------------------
     def _feed(self, tasks, results, stop) -> None:
@@ -164,9 +165,10 @@ class Coordinator:
         looks at the destination, and a destination that is not empty. Returns whether to consult it."""
         if self.s.skip_existing == "never":
             return False
-        client = make_client(self.s)
+        # Nothing under PREFIX (the preflight's listing) means nothing under PREFIX/: no client, no request.
+        client = None if self._destination_empty else make_client(self.s)
         journal.clear_remote()
-        if destination_is_empty(client, bucket=self.s.bucket, prefix=self.s.prefix):
+        if client is None or destination_is_empty(client, bucket=self.s.bucket, prefix=self.s.prefix):
             if journal.count_stored():
                 # The journal remembers objects that are not there (the bucket was emptied, or the endpoint
                 # is another server by the same name): trusting it would skip everything and lose it all.
@@ -392,14 +394,15 @@ class Coordinator:
         for slot in slots.values():
             slot.batches &= live
 
-    def run(self, *, preflight: Callable[[Settings], None] | None = None) -> Outcome:
+    def run(self, *, preflight: Callable[[Settings], bool | None] | None = None) -> Outcome:
         """Upload everything; `preflight` (the fatal-error probe) runs while the workers start up, since
-        spawning them and importing boto3 costs about as long as the probe's round trips.
+        spawning them and importing boto3 costs about as long as the probe's round trips. It returns True
+        when its listing found nothing under the prefix: then the destination needs no listing of its own.
         SIGINT, SIGTERM and SIGHUP stop the run gracefully (stopping.py); a second one stops it at once."""
         with StopRequests() as signals:
             return self._run(signals, preflight)
 
-    def _run(self, signals: StopRequests, preflight: Callable[[Settings], None] | None) -> Outcome:
+    def _run(self, signals: StopRequests, preflight: Callable[[Settings], bool | None] | None) -> Outcome:
         nproc = self.s.effective_processes
         inline = self.s.processes == 0
         ctx = None if inline else mp.get_context("spawn")
@@ -418,7 +421,7 @@ class Coordinator:
                 self._start_worker(slot, ctx, tasks, results, stop)
             if preflight is not None:
                 try:
-                    preflight(self.s)
+                    self._destination_empty = bool(preflight(self.s))
                 except FatalError as exc:
                     stop.set()
                     self._stop_workers(slot_list, kill=True)  # they hold nothing yet

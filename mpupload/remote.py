@@ -55,9 +55,10 @@ def describe_destination(settings: Settings) -> str:
     return f"{where} at {settings.endpoint_url}" if settings.endpoint_url else where
 
 
-def preflight(settings: Settings, *, write: bool = True) -> None:
+def preflight(settings: Settings, *, write: bool = True) -> bool:
     """Raise FatalError unless we can list (or at least write) the destination; with write=False (verify)
-    the listing alone must work.
+    the listing alone must work. Returns True when the listing found no object under the prefix (False
+    when it found one, or could not list).
 
     Uses short timeouts and few attempts so a dead endpoint is reported in seconds, not after the
     run's patient per-request timeouts. The write probe starts and aborts a multipart upload: it
@@ -95,8 +96,9 @@ def preflight(settings: Settings, *, write: bool = True) -> None:
         sweeping = _Background(lambda: abort_probe_leftovers(client, bucket=bucket, prefix=prefix, spare=probe_key))
     try:
         listing_error: Exception | None = None
+        empty = False
         try:
-            client.list_objects_v2(Bucket=bucket, Prefix=prefix, MaxKeys=1)
+            empty = not client.list_objects_v2(Bucket=bucket, Prefix=prefix, MaxKeys=1).get("KeyCount", 1)
         except be.ClientError as exc:
             # A write-only key may not list; the write probe decides. Bad credentials are also a
             # 403 (SignatureDoesNotMatch, InvalidAccessKeyId): those must not pass for "cannot list".
@@ -111,6 +113,7 @@ def preflight(settings: Settings, *, write: bool = True) -> None:
             sweeping.wait()
         if listing_error is not None or write_error is not None:
             raise listing_error or write_error
+        return empty
     except be.SSLError as exc:
         raise FatalError("tls", f"TLS verification failed for {settings.endpoint_url or 'S3'}: {_first_line(exc)} "
                          "(use --ca-bundle, or --no-verify-tls for a test server)") from None
