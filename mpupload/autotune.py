@@ -11,7 +11,7 @@ Why these rules (bench/results, 2 cores, SeaweedFS sharing them):
 - A tiny job is dominated by start-up (each spawned process imports boto3 and builds a client, ~0.4
   CPU-s): use as few processes as the work needs, and none for a job small enough that its upload costs
   less than starting a process: its threads run in the coordinator (processes=0), which idles anyway
-  (bench/results/startup: a one-file upload 1.05 s with one worker process, 0.78 s without).
+  (bench/results/startup-before: a one-file upload took 1.05 s with one worker process, 0.78 s without).
 """
 
 from __future__ import annotations
