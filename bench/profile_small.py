@@ -21,10 +21,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from mpupload.config import Settings  # noqa: E402
-from mpupload.fastput import for_client  # noqa: E402
 from mpupload.plan import task_for  # noqa: E402
 from mpupload.remote import make_client, parse_s3_url  # noqa: E402
 from mpupload.scan import FileEntry, scan  # noqa: E402
+from mpupload.transport import open_transport  # noqa: E402
 from mpupload.worker import FileUploader, ResultSender  # noqa: E402
 
 
@@ -39,19 +39,20 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--limit", type=int, default=1000)
     p.add_argument("--profile", help="write cProfile stats here and print the top functions")
     p.add_argument("--no-fast-put", action="store_true", help="send every file through botocore")
+    p.add_argument("--checksum", default="auto", help="transport checksum (auto: XXHASH128 where checked, else CRC32)")
     a = p.parse_args(argv)
     from concurrent.futures import ThreadPoolExecutor
 
     bucket, prefix = parse_s3_url(a.dest)
     s = Settings(source=a.source, bucket=bucket, prefix=prefix, endpoint_url=os.environ.get("AWS_ENDPOINT_URL"),
-                 processes=0, threads=1).validated()
+                 processes=0, threads=1, fast_put=not a.no_fast_put, checksum=a.checksum).validated()
     tasks = [task_for(e, prefix=prefix, year_pattern=None) for e in scan(a.source) if isinstance(e, FileEntry)]
     tasks = tasks[: a.limit]
     client = make_client(s)
-    fast = None if a.no_fast_put else for_client(client, endpoint_url=s.endpoint_url, connect_timeout=5,
-                                                  read_timeout=60, verify=True)
+    stop = threading.Event()
+    transport = open_transport(client=client, settings=s, stop=stop)
     up = FileUploader(client=client, parts_pool=ThreadPoolExecutor(2), settings=s,
-                      sender=ResultSender(_Discard(), 0), stop=threading.Event(), fast=fast)
+                      sender=ResultSender(_Discard(), 0), stop=stop, transport=transport)
     up.upload(tasks[0], 0)  # first request pays lazy setup (endpoint rules, connection): not per-file
     prof = cProfile.Profile() if a.profile else None
     c0, t0 = time.process_time(), time.perf_counter()
@@ -65,7 +66,8 @@ def main(argv: list[str] | None = None) -> int:
         prof.disable()
     cpu, wall = time.process_time() - c0, time.perf_counter() - t0
     n = len(tasks) - 1
-    print(f"{n} files: {1000 * cpu / n:.2f} ms CPU/file, {1000 * wall / n:.2f} ms wall/file (one thread)")
+    print(f"{n} files: {1000 * cpu / n:.2f} ms CPU/file, {1000 * wall / n:.2f} ms wall/file (one thread); "
+          f"transport {dict(transport.take_counts())}, checksum {transport.checksum.algorithm}")
     if prof:
         prof.dump_stats(a.profile)
         pstats.Stats(a.profile).sort_stats("cumulative").print_stats(45)

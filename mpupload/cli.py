@@ -10,11 +10,15 @@ import os
 import sys
 import time
 from dataclasses import fields, replace
+from typing import TYPE_CHECKING
 
 import click
 
 from .config import Settings, SettingsError, parse_size
 from .errors import FatalError
+
+if TYPE_CHECKING:
+    from .remote import ProbeResult
 from .stopping import exit_code_for
 
 _DEFAULTS = Settings()
@@ -57,6 +61,7 @@ connection_options = _stack(
     _opt("endpoint_url", envvar="AWS_ENDPOINT_URL_S3"),
     _opt("region"),
     _opt("profile"),
+    _opt("addressing_style"),
     _opt("read_timeout", type=float),
     _opt("connect_timeout", type=float),
     _opt("max_pool_connections", type=int),
@@ -135,6 +140,10 @@ def _autotune(ctx: click.Context, settings: Settings) -> Settings:
     from .scan import Matcher
 
     auto = [n for n in ("processes", "threads") if ctx.get_parameter_source(n) == ParameterSource.DEFAULT]
+    if "threads" in auto:
+        # Small files in flight follow the link (concurrency.py); --threads still sizes the part pool.
+        settings = replace(settings, adaptive=True).validated()
+        auto.remove("threads")
     if not auto:
         return settings
     mix = sample_mix(settings.source, threshold=settings.multipart_threshold, follow_symlinks=settings.follow_symlinks,
@@ -142,7 +151,7 @@ def _autotune(ctx: click.Context, settings: Settings) -> Settings:
     choice = choose(cpus=os.cpu_count() or 2, mix=mix)
     picked = {n: getattr(choice, n) for n in auto}
     if not settings.json_output:
-        click.echo("mpupload: " + ", ".join(f"{n} {v}" for n, v in picked.items()) + f" ({choice.reason})", err=True)
+        click.echo(f"mpupload: processes {choice.processes} ({choice.reason})", err=True)
     return replace(settings, **picked).validated()
 
 
@@ -157,7 +166,8 @@ def build_settings(source: str, dest: str, **opts) -> Settings:
         if k in known:
             known[k] = tuple(known[k])
     if "checksum" in known:
-        known["checksum"] = known["checksum"] if known["checksum"] == "none" else known["checksum"].upper()
+        value = known["checksum"]
+        known["checksum"] = value.lower() if value.lower() in ("none", "auto") else value.upper()
     return Settings(source=os.path.abspath(source), bucket=bucket, prefix=prefix, **known).validated()
 
 
@@ -177,6 +187,8 @@ def main() -> None:
 @_opt("backoff_cap", type=float)
 @_opt("outage_timeout", type=float)
 @_opt("stop_grace", type=float)
+@_opt("max_inflight", type=int)
+@_opt("inflight_bytes", type=_Size())
 @_opt("checksum")
 @_opt("fast_put", "--fast-put/--no-fast-put")
 @selection_options
@@ -308,7 +320,7 @@ def _resume_collector() -> None:
     gc.enable()
 
 
-def _preflight_then_resume(settings: Settings, *, write: bool = True) -> bool:
+def _preflight_then_resume(settings: Settings, *, write: bool = True) -> ProbeResult:
     """The preflight probe, after which start-up is over (the coordinator runs it once its workers are
     starting): the collector resumes whatever the probe found."""
     from .remote import preflight

@@ -28,6 +28,7 @@ _UNITS = {
     "k": 1000, "kb": 1000, "m": 1000**2, "mb": 1000**2, "g": 1000**3, "gb": 1000**3, "t": 1000**4, "tb": 1000**4,
     "ki": KIB, "kib": KIB, "mi": MIB, "mib": MIB, "gi": GIB, "gib": GIB, "ti": 1024**4, "tib": 1024**4,
 }
+_CHECKSUMS = ("auto", "XXHASH128", "CRC32", "CRC32C", "CRC64NVME", "SHA256", "none")
 _SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*$")
 
 
@@ -74,11 +75,23 @@ class Settings:
     endpoint_url: str | None = _opt(None, "S3 endpoint, e.g. http://127.0.0.1:8333 (default: AWS).")
     region: str | None = _opt(None, "AWS region (default: from the profile / environment).")
     profile: str | None = _opt(None, "AWS profile (default: the standard credential chain).")
+    addressing_style: str | None = _opt(None, "Bucket addressing: path (https://HOST/BUCKET/KEY), virtual "
+                                        "(https://BUCKET.HOST/KEY) or auto (default: path with --endpoint-url, "
+                                        "else auto, as botocore).", choices=("auto", "path", "virtual"))
     processes: int | None = _opt(None, "Worker processes (default: chosen from the CPU count and the file "
                                  "sizes, see autotune.py; 0 = no worker processes, threads in the coordinator, "
                                  "for debugging).",
                           "bench/: one per core for small files, 1-2 for large ones")
-    threads: int = _opt(8, "Upload threads per process.", "seed bench: 8 threads saturate one core")
+    threads: int = _opt(8, "Upload threads per process: small files in flight, and parts of large files in "
+                        "flight. Without it (here or in --config), small files in flight follow the link: sized "
+                        "from the round trip the preflight measures, then raised while throughput grows "
+                        "(concurrency.py); parts still use this value.",
+                        "seed bench: 8 threads saturate one core on loopback")
+    adaptive: bool = False  # set by the CLI when --threads was left to its default: see concurrency.py
+    max_inflight: int = _opt(128, "With --threads unset: the most small files in flight per process.",
+                             "threads waiting on the network are cheap; 128 x 2 covers 200 ms")
+    inflight_bytes: int = _opt(256 * MIB, "Most bytes of small files one process holds in memory at once.",
+                               "keeps the memory bound whatever the concurrency")
     multipart_threshold: int = _opt(8 * MIB, "Files this size and larger use multipart uploads.",
                                     "s3transfer default")
     multipart_chunksize: int = _opt(8 * MIB, "Part size for multipart uploads (raised automatically so "
@@ -98,13 +111,16 @@ class Settings:
     stop_grace: float = _opt(5.0, "After Ctrl-C, SIGTERM or SIGHUP: seconds the requests in flight get to finish "
                              "before the workers are stopped (what is cut is resumed by the next run).",
                              "well under the 10 s docker and Kubernetes wait before SIGKILL")
-    checksum: str = _opt("CRC32", "Transport checksum the server verifies on every PUT and part: CRC32, CRC32C "
-                         "or CRC64NVME (these two need awscrt: pip install 'mpupload[crt]'), SHA256, or none.",
-                         "zlib's CRC32 is fast and needs nothing extra",
-                         choices=("CRC32", "CRC32C", "CRC64NVME", "SHA256", "none"))
+    checksum: str = _opt("auto", "Transport checksum the server verifies on every PUT and part: auto (the file's "
+                         "own xxh3-128 as XXHASH128 where a probe shows the server checks it, else CRC32), XXHASH128, "
+                         "CRC32, CRC32C or CRC64NVME (these two need awscrt: pip install 'mpupload[crt]'), SHA256, "
+                         "or none.",
+                         "one hash instead of two where S3 checks xxh3; zlib's CRC32 where it does not",
+                         choices=_CHECKSUMS)
     fast_put: bool = _opt(True, "Send small files and the parts of large ones with mpupload's own SigV4-signed "
-                          "PUT on kept-alive connections (with --endpoint-url); any error or non-200 reply is "
-                          "sent again through botocore as usual. --no-fast-put sends everything through botocore.",
+                          "PUT on kept-alive connections, to the endpoint botocore resolves for the bucket; any "
+                          "error or non-200 reply is sent again through botocore. --no-fast-put sends everything "
+                          "through botocore.",
                           "bench/: ~1.1 ms less client CPU per small file, ~1 CPU-s less per GB")
     verify_tls: bool = _opt(True, "Verify TLS certificates (turn off only for a test server).")
     ca_bundle: str | None = _opt(None, "CA bundle for TLS verification.")
@@ -154,12 +170,13 @@ class Settings:
             raise SettingsError("--retries and --file-attempts must be at least 1")
         if self.retry_mode not in ("standard", "adaptive"):
             raise SettingsError("--retry-mode must be standard or adaptive (legacy retries are not used)")
-        if self.checksum not in ("CRC32", "CRC32C", "CRC64NVME", "SHA256", "none"):
-            raise SettingsError("--checksum must be CRC32, CRC32C, CRC64NVME, SHA256 or none")
+        if self.checksum not in _CHECKSUMS:
+            raise SettingsError(f"--checksum must be one of {', '.join(_CHECKSUMS)}")
         try:
             from .hashing import TransportChecksum
 
-            TransportChecksum(self.checksum)
+            if self.checksum != "auto":
+                TransportChecksum(self.checksum)
         except ValueError as exc:
             raise SettingsError(str(exc)) from None
         if self.skip_existing not in ("journal", "size", "checksum", "never"):
@@ -173,8 +190,11 @@ class Settings:
                 raise SettingsError(f"--year-pattern is not a valid regex: {exc}") from None
             if rx.groups < 1:
                 raise SettingsError("--year-pattern needs one capturing group for the year, e.g. '_(\\d{4})_'")
+        if not 1 <= self.max_inflight <= 1024:
+            raise SettingsError("--max-inflight must be between 1 and 1024")
         # A pool smaller than the threads would make threads queue for sockets.
-        return replace(self, max_pool_connections=max(self.max_pool_connections, self.threads + 2))
+        most = max(self.threads, self.max_inflight if self.adaptive else 0)
+        return replace(self, max_pool_connections=max(self.max_pool_connections, most + 2))
 
 
 
@@ -202,7 +222,9 @@ def botocore_config(s: Settings):
         # choke on aws-chunked trailers still work, and AWS verifies it all the same.
         request_checksum_calculation="when_required",
         response_checksum_validation="when_required",
-        s3={"addressing_style": "path" if s.endpoint_url else "auto"},
+        # Path style with an explicit endpoint: S3-compatible servers on localhost or an IP address rarely
+        # serve BUCKET.HOST names.
+        s3={"addressing_style": s.addressing_style or ("path" if s.endpoint_url else "auto")},
         user_agent_appid="mpupload",
     )
 

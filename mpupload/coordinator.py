@@ -20,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import IO
 
+from .concurrency import MIN_INFLIGHT, InflightController, SharedLimit, initial_inflight
 from .config import Settings
 from .errors import FatalError
 from .journal import Journal, default_journal_path
@@ -44,7 +45,7 @@ from .monitor import ResourceMonitor
 from .multipart import sweep_stale
 from .pacing import Pace
 from .plan import Batcher, key_problem, size_problem, task_for
-from .remote import destination_is_empty, list_destination, make_client
+from .remote import ProbeResult, destination_is_empty, list_destination, make_client
 from .report import Reporter
 from .scan import FileEntry, Matcher, Skipped, scan
 from .stats import Snapshot, Stats
@@ -100,6 +101,7 @@ class Coordinator:
         self.reporter = reporter
         self.failures_file = failures_file
         self.stats = Stats()
+        self._noticed: set[str] = set()
         self.monitor = ResourceMonitor()
         self._outstanding: dict[int, dict[str, FileTask]] = {}
         self._lock = threading.Lock()
@@ -108,6 +110,8 @@ class Coordinator:
         self._halted: str | None = None
         self._next_worker_id = 0
         self._pace: Pace | None = None
+        self._limit = SharedLimit(MIN_INFLIGHT)  # files in flight per worker process (concurrency.py)
+        self._latency: float | None = None  # the preflight's measure of the link
         self._destination_empty = False  # the preflight found nothing under the prefix
 
     # -- the feeder thread: scan -> plan -> batches -> work queue -------------------------------------
@@ -258,11 +262,13 @@ class Coordinator:
         slot.done = False
         if ctx is None:
             slot.handle = threading.Thread(target=run_worker, args=(slot.worker_id, self.s, tasks, results, stop),
-                                           kwargs={"own_process": False, "pace": self._pace}, daemon=True,
+                                           kwargs={"own_process": False, "pace": self._pace, "limit": self._limit},
+                                           daemon=True,
                                            name=f"worker-{slot.worker_id}")
         else:
             slot.handle = ctx.Process(target=run_worker, args=(slot.worker_id, self.s, tasks, results, stop),
-                                      kwargs={"pace": self._pace}, daemon=True, name=f"mpupload-worker-{slot.worker_id}")
+                                      kwargs={"pace": self._pace, "limit": self._limit}, daemon=True,
+                                      name=f"mpupload-worker-{slot.worker_id}")
         slot.handle.start()
 
     def _worker_died(self, slot: _Slot, ctx, tasks, results, stop) -> None:
@@ -362,6 +368,7 @@ class Coordinator:
     def _handle(self, msg, slots: dict[int, _Slot], stop) -> None:
         if isinstance(msg, WorkerReport):
             self.stats.sent(msg.bytes_sent)
+            self.stats.transport_counts(msg.transport)
             for r in msg.results:
                 self._on_result(r)
             if not self._record_in_journal():
@@ -382,7 +389,9 @@ class Coordinator:
             if msg.worker in slots:
                 slots[msg.worker].done = True
         elif isinstance(msg, Notice):
-            self.reporter.warn(msg.text)
+            if msg.text not in self._noticed:  # every worker process may say the same thing: say it once
+                self._noticed.add(msg.text)
+                self.reporter.warn(msg.text)
         elif isinstance(msg, Fatal):
             if self._fatal is None:
                 self._fatal = FatalError(msg.kind, msg.message)
@@ -394,15 +403,15 @@ class Coordinator:
         for slot in slots.values():
             slot.batches &= live
 
-    def run(self, *, preflight: Callable[[Settings], bool | None] | None = None) -> Outcome:
+    def run(self, *, preflight: Callable[[Settings], ProbeResult] | None = None) -> Outcome:
         """Upload everything; `preflight` (the fatal-error probe) runs while the workers start up, since
-        spawning them and importing boto3 costs about as long as the probe's round trips. It returns True
-        when its listing found nothing under the prefix: then the destination needs no listing of its own.
+        spawning them and importing boto3 costs about as long as the probe's round trips. Besides the link's
+        latency it says whether its listing found nothing under the prefix: then no other listing is needed.
         SIGINT, SIGTERM and SIGHUP stop the run gracefully (stopping.py); a second one stops it at once."""
         with StopRequests() as signals:
             return self._run(signals, preflight)
 
-    def _run(self, signals: StopRequests, preflight: Callable[[Settings], bool | None] | None) -> Outcome:
+    def _run(self, signals: StopRequests, preflight: Callable[[Settings], ProbeResult] | None) -> Outcome:
         nproc = self.s.effective_processes
         inline = self.s.processes == 0
         ctx = None if inline else mp.get_context("spawn")
@@ -414,6 +423,8 @@ class Coordinator:
         prober = threading.Thread(target=self._probe_outages, args=(self._pace, stop), daemon=True, name="prober")
         feeder = threading.Thread(target=self._feed, args=(tasks, results, stop), daemon=True, name="feeder")
         slot_list = [_Slot(worker_id=0) for _ in range(nproc)]
+        self._limit = SharedLimit(MIN_INFLIGHT, ctx=ctx)
+        controller = InflightController(self._limit, cap=self.s.max_inflight) if self.s.adaptive else None
         force = False
         try:
             prober.start()
@@ -421,7 +432,8 @@ class Coordinator:
                 self._start_worker(slot, ctx, tasks, results, stop)
             if preflight is not None:
                 try:
-                    self._destination_empty = bool(preflight(self.s))
+                    probe = preflight(self.s)
+                    self._latency, self._destination_empty = probe.latency, probe.empty
                 except FatalError as exc:
                     stop.set()
                     self._stop_workers(slot_list, kill=True)  # they hold nothing yet
@@ -429,10 +441,16 @@ class Coordinator:
                     return Outcome(snapshot=self.stats.snapshot(), failures=[], fatal=exc, early=True)
             feeder.start()
             threading.Thread(target=self._census, args=(stop,), daemon=True, name="census").start()
+            if controller is not None:
+                self._limit.value = initial_inflight(self._latency, cap=self.s.max_inflight)
+                link = f"round trip {self._latency * 1000:.0f} ms" if self._latency is not None else "round trip unknown"
+                how = f"{self._limit.value} files in flight each to start ({link}; follows the link)"
+            else:
+                how = f"{self.s.threads} threads each"
             self.reporter.start(f"Uploading {self.s.source} to s3://{self.s.bucket}/{self.s.prefix} with "
-                                f"{nproc} process(es) x {self.s.threads} threads; journal {self.s.journal}")
+                                f"{nproc} process(es), {how}; journal {self.s.journal}")
             signals.graceful = True
-            force = self._main_loop(signals, slot_list, ctx, tasks, results, stop)
+            force = self._main_loop(signals, slot_list, ctx, tasks, results, stop, controller)
         except ForcedStop:
             force = True
             self._interrupted = self._interrupted or signals.name or "signal"
@@ -457,13 +475,16 @@ class Coordinator:
             sweep_stale(make_client(self.s), bucket=self.s.bucket, journal=self.journal, run_id=self.s.run_id)
         self.journal.close()
         # The pace's counts ride along with the resource sample: how often the run slowed or held.
-        snap = self.stats.snapshot({**self.monitor.sample(), **self._pace.counts()})
+        link = {"inflight_limit": self._limit.value if self.s.adaptive else self.s.threads,
+                "latency_ms": round(self._latency * 1000, 1) if self._latency is not None else None}
+        snap = self.stats.snapshot({**self.monitor.sample(), **self._pace.counts(), **link})
         self.reporter.finish(snap, self.stats.failures, interrupted=self._interrupted,
                              fatal=self._fatal.message if self._fatal else self._halted)
         return Outcome(snapshot=snap, failures=self.stats.failures, interrupted=self._interrupted, fatal=self._fatal,
                        halted=self._halted, signum=signals.signum)
 
-    def _main_loop(self, signals: StopRequests, slot_list: list[_Slot], ctx, tasks, results, stop) -> bool:
+    def _main_loop(self, signals: StopRequests, slot_list: list[_Slot], ctx, tasks, results, stop,
+                   controller: InflightController | None = None) -> bool:
         """Consume results, replace dead workers, end the pool when all work came back. Returns True when
         the workers must be killed: they did not finish their requests in flight within --stop-grace."""
         sentinels_sent = False
@@ -512,6 +533,8 @@ class Coordinator:
                 sentinels_sent = True
             if all(s.done for s in slot_list):
                 return False
+            if controller is not None and not stop.is_set():
+                controller.observe(done=self.stats.counts[UPLOADED], throttles=self._pace.counts()["throttles"])
             now = time.monotonic()
             if now - last_draw >= self.s.progress_interval:
                 last_draw = now

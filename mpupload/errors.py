@@ -72,6 +72,23 @@ def is_connection_error(exc: BaseException) -> bool:
                             be.ProxyConnectionError, ConnectionRefusedError, ConnectionResetError, ConnectionAbortedError))
 
 
+# Codes botocore's standard and adaptive retry modes already retry, besides throttling and any 5xx.
+_BOTOCORE_RETRIES_CODES = {"RequestTimeout", "RequestTimeoutException", "PriorRequestNotComplete", "InternalError"}
+
+
+def retried_by_botocore(exc: BaseException) -> bool:
+    """Did this failure come out of botocore after its own retries (throttling, 5xx, transient codes,
+    dropped connections, timeouts)? Then trying the file again would only repeat them: README, Retries."""
+    from botocore import exceptions as be
+
+    if isinstance(exc, be.ClientError):
+        code, status = error_code(exc), http_status(exc)
+        return is_throttle(code, status) or status >= 500 or code in _BOTOCORE_RETRIES_CODES
+    if isinstance(exc, be.SSLError):
+        return False
+    return isinstance(exc, (be.ConnectionError, be.HTTPClientError))
+
+
 def classify(exc: BaseException) -> tuple[str, str]:
     """(kind, reason) for an exception raised while uploading one file. Never includes secrets:
     botocore messages name codes and operations, not credentials."""

@@ -43,6 +43,10 @@ def xxh3_file(path: str) -> tuple[str, int]:
 
 
 _CRT_ALGORITHMS = ("CRC32C", "CRC64NVME")  # computed by awscrt's native code, when installed
+# The transport checksum that is also the object's own digest: S3 checks it as x-amz-checksum-xxhash128
+# (base64 of the 16 bytes of xxh3-128), so one hash serves both where the server validates it.
+XXHASH128 = "XXHASH128"
+AUTO = "AUTO"  # XXHASH128 where a probe shows the server validates it, else CRC32 (transport.py)
 
 
 class TransportChecksum:
@@ -51,6 +55,8 @@ class TransportChecksum:
 
     def __init__(self, algorithm: str):
         self.algorithm = algorithm.upper()
+        if self.algorithm == AUTO:
+            raise ValueError("checksum AUTO must be resolved by a probe first (transport.py)")
         if self.algorithm in _CRT_ALGORITHMS:
             try:
                 from awscrt import checksums  # noqa: F401
@@ -66,8 +72,19 @@ class TransportChecksum:
         """The PutObject/UploadPart parameter name, e.g. ChecksumCRC32."""
         return "Checksum" + self.algorithm
 
+    @property
+    def is_digest(self) -> bool:
+        """True when the checksum is the xxh3-128 digest itself (computed once for both)."""
+        return self.algorithm == XXHASH128
+
+    def of_digest(self, hexdigest: str) -> str:
+        """The XXHASH128 header value from an xxh3-128 hex digest already computed."""
+        return base64.b64encode(bytes.fromhex(hexdigest)).decode("ascii")
+
     def of(self, data: bytes | memoryview) -> str:
-        if self.algorithm == "CRC32":
+        if self.algorithm == XXHASH128:
+            raw = xxhash.xxh3_128_digest(data)
+        elif self.algorithm == "CRC32":
             raw = zlib.crc32(data).to_bytes(4, "big")
         elif self.algorithm == "CRC32C":
             from awscrt import checksums

@@ -130,9 +130,11 @@ def _self_signed_cert(directory: Path) -> tuple[Path, Path]:
 
 
 def start(data_dir: str | os.PathLike, *, https: bool = False, timeout: float = 60.0,
-          access_key: str | None = None, secret_key: str | None = None, readonly_identity: bool = False) -> LocalS3:
+          access_key: str | None = None, secret_key: str | None = None, readonly_identity: bool = False,
+          domain_name: str | None = None) -> LocalS3:
     """Start `weed mini` under data_dir and wait until a real PutObject succeeds. With
-    `readonly_identity`, a second key pair may only read and list."""
+    `readonly_identity`, a second key pair may only read and list. With `domain_name`, the server also
+    answers virtual-hosted requests for BUCKET.<domain_name> (path style keeps working)."""
     data = Path(data_dir)
     data.mkdir(parents=True, exist_ok=True)
     (data / "log").mkdir(exist_ok=True)
@@ -161,6 +163,8 @@ def start(data_dir: str | os.PathLike, *, https: bool = False, timeout: float = 
         "-s3.port.iceberg=0", "-s3.port.lance=0", "-master.telemetry=false",
         f"-filer.localSocket={data / 'filer.sock'}", f"-s3.localSocket={data / 's3.sock'}",
     ]
+    if domain_name:
+        cmd.append(f"-s3.domainName={domain_name}")
     cert_file = None
     if https:
         cert_file, key_file = _self_signed_cert(data)

@@ -65,6 +65,8 @@ class WorkerReport:
     worker: int
     results: tuple[UploadResult, ...]
     bytes_sent: int
+    # The transport's counters since the last report: ("lean", n), ("botocore", n), ("declined.REASON", n)...
+    transport: tuple[tuple[str, int], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

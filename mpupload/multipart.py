@@ -24,17 +24,21 @@ from .errors import FileChanged, error_code, http_status
 from .hashing import TransportChecksum
 from .journal import Journal, MultipartRow
 from .scan import open_regular
+from .transport import Transport
 
 PENDING = ""  # upload id of a journaled create whose answer was not recorded (yet)
 
 
 class MultipartUploader:
-    def __init__(self, *, client, settings: Settings, checksum: TransportChecksum, pool: ThreadPoolExecutor,
-                 on_bytes: Callable[[int], None], stop: threading.Event, lean_put: Callable[..., str | None] | None):
-        self.client, self.s, self.checksum, self.pool = client, settings, checksum, pool
+    def __init__(self, *, client, settings: Settings, transport: Transport, pool: ThreadPoolExecutor,
+                 on_bytes: Callable[[int], None], stop: threading.Event):
+        self.client, self.s, self.transport, self.pool = client, settings, transport, pool
         self.on_bytes, self.stop = on_bytes, stop
-        self.lean_put = lean_put  # the worker's lean signed PUT (None: botocore sends every part)
         self._local = threading.local()
+
+    @property
+    def checksum(self) -> TransportChecksum:
+        return self.transport.part_checksum
 
     def _journal(self) -> Journal | None:
         if not self.s.journal:
@@ -128,21 +132,16 @@ class MultipartUploader:
         if got != length:
             raise FileChanged(f"part {number} came up short: {got} of {length} bytes")
         part: dict = {"PartNumber": number}
-        crc = self.checksum.of(data) if self.checksum.enabled else None
+        checksum = self.checksum
+        # CRC32 per part (transport.part_checksum says why not XXHASH128); the file's xxh3-128 is in the metadata.
+        crc = checksum.of(data) if checksum.enabled else None
         if crc is not None:
-            part[self.checksum.param] = crc
-        if existing is not None and _same_part(existing, data, crc, self.checksum.param):
+            part[checksum.param] = crc
+        if existing is not None and _same_part(existing, data, crc, checksum.param):
             part["ETag"] = existing["ETag"]
             return part, True
-        etag = None
-        if self.lean_put is not None:
-            headers = {f"x-amz-checksum-{self.checksum.algorithm.lower()}": crc} if crc is not None else {}
-            etag = self.lean_put(key=key, body=data, headers=headers,
-                                 query={"partNumber": str(number), "uploadId": upload_id})
-        if etag is None:
-            params = {self.checksum.param: crc} if crc is not None else {}
-            etag = self.client.upload_part(Bucket=self.s.bucket, Key=key, UploadId=upload_id, PartNumber=number,
-                                           Body=bytes(data), **params)["ETag"]
+        etag = self.transport.upload_part(key=key, upload_id=upload_id, number=number, body=data,
+                                          params={checksum.param: crc} if crc is not None else {})
         self.on_bytes(length)
         part["ETag"] = etag
         return part, False

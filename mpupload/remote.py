@@ -8,8 +8,9 @@ import contextlib
 import gc
 import secrets
 import threading
+import time
 from collections.abc import Callable, Iterator
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 from .config import Settings, SettingsError, botocore_config
 from .errors import FATAL, FatalError, classify, error_code, http_status
@@ -27,8 +28,22 @@ def parse_s3_url(url: str) -> tuple[str, str]:
 
 
 PROBE_MARK = ".mpupload-write-probe-"  # the preflight's write probe: a multipart upload started and aborted
-_sessions: dict[tuple[str | None, str | None], object] = {}
+_sessions: dict[tuple[str | None, str | None], tuple] = {}  # (boto3 session, its botocore session)
 _sessions_lock = threading.Lock()
+
+
+def botocore_session(settings: Settings):
+    """The botocore session of this process for these settings (profile, region): the public way to the
+    credentials the clients use (refreshed when temporary) and to config such as `ca_bundle`."""
+    import boto3
+    import botocore.session
+
+    with _sessions_lock:
+        ident = (settings.profile, settings.region)
+        if ident not in _sessions:
+            core = botocore.session.Session(profile=settings.profile)
+            _sessions[ident] = (boto3.session.Session(botocore_session=core, region_name=settings.region), core)
+        return _sessions[ident][1]
 
 
 def make_client(settings: Settings, *, config=None):
@@ -37,19 +52,18 @@ def make_client(settings: Settings, *, config=None):
 
     One session per process (per profile and region): its loader keeps the parsed service model, so a
     second client costs ~15 ms instead of ~150 ms. Sessions are not thread-safe, hence the lock; the
-    clients they make are."""
-    verify: bool | str = settings.ca_bundle if settings.ca_bundle else settings.verify_tls
-    with _sessions_lock, _collector_paused(not _sessions):
-        import boto3
+    clients they make are.
 
-        ident = (settings.profile, settings.region)
-        session = _sessions.get(ident)
-        if session is None:
-            session = _sessions[ident] = boto3.session.Session(profile_name=settings.profile,
-                                                               region_name=settings.region)
-        return session.client(
-            "s3", endpoint_url=settings.endpoint_url, config=config or botocore_config(settings), verify=verify
-        )
+    TLS: only --ca-bundle or --no-verify-tls are passed; otherwise verify is left to botocore, which then
+    finds AWS_CA_BUNDLE or the profile's ca_bundle (passing True would override both)."""
+    verify: bool | str | None = settings.ca_bundle or (None if settings.verify_tls else False)
+    with _collector_paused(not _sessions):
+        botocore_session(settings)
+        with _sessions_lock:
+            session = _sessions[(settings.profile, settings.region)][0]
+            return session.client(
+                "s3", endpoint_url=settings.endpoint_url, config=config or botocore_config(settings), verify=verify
+            )
 
 
 @contextlib.contextmanager
@@ -73,10 +87,18 @@ def describe_destination(settings: Settings) -> str:
     return f"{where} at {settings.endpoint_url}" if settings.endpoint_url else where
 
 
-def preflight(settings: Settings, *, write: bool = True) -> bool:
+@dataclass(frozen=True)
+class ProbeResult:
+    """What the preflight learned on the way."""
+
+    latency: float | None  # the fastest of its requests, seconds (round trip plus the server's time for a
+    # tiny request; concurrency.py sizes from it)
+    empty: bool  # its listing found no object under the prefix (False: found one, or could not list)
+
+
+def preflight(settings: Settings, *, write: bool = True) -> ProbeResult:
     """Raise FatalError unless we can list (or at least write) the destination; with write=False (verify)
-    the listing alone must work. Returns True when the listing found no object under the prefix (False
-    when it found one, or could not list).
+    the listing alone must work. Returns the link's latency and whether the prefix is empty.
 
     Uses short timeouts and few attempts so a dead endpoint is reported in seconds, not after the
     run's patient per-request timeouts. The write probe starts and aborts a multipart upload: it
@@ -95,11 +117,18 @@ def preflight(settings: Settings, *, write: bool = True) -> bool:
         raise FatalError("config", f"cannot set up the S3 client: {exc}") from None
     bucket, prefix = settings.bucket, settings.prefix
     probe_key = probe_prefix(prefix) + secrets.token_hex(6)
+    timings: list[float] = []
+
+    def timed(call, **kwargs):
+        t0 = time.perf_counter()
+        out = call(**kwargs)
+        timings.append(time.perf_counter() - t0)  # list.append is atomic: the probes run in threads
+        return out
 
     def write_probe() -> None:
-        upload = client.create_multipart_upload(Bucket=bucket, Key=probe_key)
+        upload = timed(client.create_multipart_upload, Bucket=bucket, Key=probe_key)
         try:
-            client.abort_multipart_upload(Bucket=bucket, Key=probe_key, UploadId=upload["UploadId"])
+            timed(client.abort_multipart_upload, Bucket=bucket, Key=probe_key, UploadId=upload["UploadId"])
         except be.ClientError as exc:
             # Another run's clean-up of leftover probes (abort_probe_leftovers) may have aborted it first.
             if error_code(exc) != "NoSuchUpload" and http_status(exc) != 404:
@@ -109,14 +138,16 @@ def preflight(settings: Settings, *, write: bool = True) -> bool:
     # first file, 20-200 ms over a real link. The listing's verdict, when it fails, is the one reported.
     writing = sweeping = None
     if write:
-        writing = _Background(write_probe)
+        writing = _Background(write_probe, name="preflight-write")
         # Probes that killed runs left behind are cleared beside it (best effort: errors are ignored).
-        sweeping = _Background(lambda: abort_probe_leftovers(client, bucket=bucket, prefix=prefix, spare=probe_key))
+        sweeping = _Background(lambda: abort_probe_leftovers(client, bucket=bucket, prefix=prefix, spare=probe_key),
+                               name="preflight-leftovers")
     try:
         listing_error: Exception | None = None
         empty = False
         try:
-            empty = not client.list_objects_v2(Bucket=bucket, Prefix=prefix, MaxKeys=1).get("KeyCount", 1)
+            listed = timed(client.list_objects_v2, Bucket=bucket, Prefix=prefix, MaxKeys=1)
+            empty = not listed.get("KeyCount", 1)
         except be.ClientError as exc:
             # A write-only key may not list; the write probe decides. Bad credentials are also a
             # 403 (SignatureDoesNotMatch, InvalidAccessKeyId): those must not pass for "cannot list".
@@ -131,7 +162,7 @@ def preflight(settings: Settings, *, write: bool = True) -> bool:
             sweeping.wait()
         if listing_error is not None or write_error is not None:
             raise listing_error or write_error
-        return empty
+        return ProbeResult(latency=min(timings, default=None), empty=empty)
     except be.SSLError as exc:
         raise FatalError("tls", f"TLS verification failed for {settings.endpoint_url or 'S3'}: {_first_line(exc)} "
                          "(use --ca-bundle, or --no-verify-tls for a test server)") from None
@@ -190,7 +221,7 @@ def abort_probe_leftovers(client, *, bucket: str, prefix: str, spare: str | None
 class _Background:
     """A call running in its own thread; wait() waits for it and returns what it raised, if anything."""
 
-    def __init__(self, fn: Callable[[], object]):
+    def __init__(self, fn: Callable[[], object], *, name: str):
         self._error: Exception | None = None
 
         def run() -> None:
@@ -199,7 +230,7 @@ class _Background:
             except Exception as exc:  # handed to the caller of wait()
                 self._error = exc
 
-        self._thread = threading.Thread(target=run, daemon=True, name="preflight-write")
+        self._thread = threading.Thread(target=run, daemon=True, name=name)
         self._thread.start()
 
     def wait(self) -> Exception | None:

@@ -50,6 +50,21 @@ def progress_line(s: Snapshot) -> str:
     )
 
 
+def transport_summary(counts: dict) -> dict:
+    """Requests sent lean and through botocore, lean requests declined (by reason), processes whose lean path
+    was off (by reason), and the transport checksum used (the one most processes chose)."""
+    def under(prefix: str) -> dict[str, int]:
+        return {k[len(prefix):]: n for k, n in sorted(counts.items()) if k.startswith(prefix)}
+
+    checksums = under("checksum.")
+    return {
+        "lean": counts.get("lean", 0), "botocore": counts.get("botocore", 0),
+        "declined": sum(under("declined.").values()), "declined_by_reason": under("declined."),
+        "lean_off": under("lean_off."),
+        "checksum": max(checksums, key=checksums.__getitem__) if checksums else None,
+    }
+
+
 def summary_dict(s: Snapshot, *, interrupted: str | bool = False, fatal: str | None = None) -> dict:
     res = s.resources
     return {
@@ -64,8 +79,10 @@ def summary_dict(s: Snapshot, *, interrupted: str | bool = False, fatal: str | N
         "mb_per_s": round(s.bytes_uploaded / s.elapsed / 1e6, 3) if s.elapsed > 0 else 0.0,
         "peak_rss": res.get("peak_rss", 0),
         "throttles": res.get("throttles", 0), "outages": res.get("outages", 0),
+        "latency_ms": res.get("latency_ms"), "inflight_per_process": res.get("inflight_limit"),
         "failures_by_reason": {g: n for g, n, _ in s.failure_reasons},
         "skips_by_reason": dict(s.skip_reasons),
+        "requests": transport_summary(s.transport),
         "interrupted": bool(interrupted),
         "signal": interrupted if isinstance(interrupted, str) else None,
         "fatal": fatal,
@@ -106,6 +123,12 @@ class _HumanSummary:
             w(f"  the server throttled {d['throttles']} request(s): every worker slowed down\n")
         if d["outages"]:
             w(f"  the endpoint stopped answering {d['outages']} time(s): every worker paused while a probe waited for it\n")
+        req = d["requests"]
+        if req["lean"] or req["botocore"]:
+            declined = ", ".join(f"{r} {n}" for r, n in req["declined_by_reason"].items())
+            w(f"  requests: {req['lean']} lean, {req['botocore']} through botocore"
+              + (f"; lean declined {req['declined']} ({declined})" if req["declined"] else "")
+              + (f"; transport checksum {req['checksum']}" if req["checksum"] else "") + "\n")
         for reason, n in snap.skip_reasons:
             w(f"  skipped {n}: {reason}\n")
         for reason, n, examples in snap.failure_reasons:

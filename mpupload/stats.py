@@ -39,6 +39,8 @@ class Snapshot:
     failure_reasons: tuple[tuple[str, int, tuple[str, ...]], ...]
     skip_reasons: tuple[tuple[str, int], ...]
     resources: dict = field(default_factory=dict)
+    # The transport's counters summed over workers: lean, botocore, declined.REASON, lean_off.REASON, checksum.ALG
+    transport: dict = field(default_factory=dict)
 
     @property
     def done(self) -> int:
@@ -72,6 +74,7 @@ class Stats:
         self.failures: list[UploadResult] = []
         self.keep_failures = keep_failures
         self._window: deque[tuple[float, int, int]] = deque()
+        self.transport: Counter[str] = Counter()
 
     def found(self, files: int, nbytes: int) -> None:
         self.found_files += files
@@ -89,6 +92,10 @@ class Stats:
 
     def sent(self, nbytes: int) -> None:
         self.bytes_sent += nbytes
+
+    def transport_counts(self, counts: tuple[tuple[str, int], ...]) -> None:
+        for name, n in counts:
+            self.transport[name] += n
 
     def add(self, r: UploadResult) -> None:
         self.counts[r.status] += 1
@@ -144,4 +151,5 @@ class Stats:
                                   for g, n in self.failure_counts.most_common()),
             skip_reasons=tuple(self.skip_counts.most_common()),
             resources=dict(resources or {}),
+            transport=dict(self.transport),
         )

@@ -22,11 +22,19 @@ from concurrent.futures import CancelledError, ThreadPoolExecutor
 from dataclasses import dataclass
 from urllib.parse import quote
 
-from . import fastput
+from .concurrency import InflightGate, SharedLimit
 from .config import Settings
-from .errors import FATAL, PERMANENT, FatalError, FileChanged, classify, http_status, is_connection_error, is_throttle
-from .fastput import Declined, FastPut
-from .hashing import META_DIGEST, META_MTIME, META_PATH, TransportChecksum, xxh3_bytes, xxh3_stream
+from .errors import (
+    FATAL,
+    PERMANENT,
+    FatalError,
+    FileChanged,
+    classify,
+    http_status,
+    is_connection_error,
+    retried_by_botocore,
+)
+from .hashing import META_DIGEST, META_MTIME, META_PATH, xxh3_bytes, xxh3_stream
 from .messages import (
     FAILED,
     SKIP_SAME_DIGEST,
@@ -36,6 +44,7 @@ from .messages import (
     BatchTaken,
     Fatal,
     FileTask,
+    Notice,
     UploadResult,
     WorkerDone,
     WorkerReport,
@@ -45,12 +54,16 @@ from .multipart import MultipartUploader
 from .pacing import Pace, Stopped
 from .scan import open_regular
 from .stopping import become_worker
+from .transport import Transport, open_transport
 
 INTERRUPTED = "interrupted before it finished"
 _FLUSH_SECONDS = 0.25  # results cross the process boundary at most ~4 times a second per worker
 _FLUSH_COUNT = 256
-# Tries that fail because the endpoint is down do not count against --file-attempts; this bounds them
-# anyway (the outage timeout stops the run long before).
+# Who retries what (README, Retries): botocore retries each request (throttling, 5xx, dropped connections,
+# timeouts; --retries); a file is tried again (--file-attempts) only for what another request cannot fix:
+# the file changed while read, a body the server found corrupt (BadDigest), a fault outside botocore.
+# While the pool holds for an outage, tries do not count; this bounds them anyway (the outage timeout stops
+# the run long before).
 _MAX_OUTAGE_RETRIES = 50
 
 
@@ -59,6 +72,7 @@ class ResultSender:
 
     def __init__(self, out, worker_id: int):
         self._out, self._worker = out, worker_id
+        self.counters = None  # a callable giving the transport's counts since the last call
         self._lock = threading.Lock()
         self._results: list[UploadResult] = []
         self._bytes = 0
@@ -84,8 +98,13 @@ class ResultSender:
             results, sent = tuple(self._results), self._bytes
             self._results, self._bytes = [], 0
             self._last = time.monotonic()
-        if results or sent:
-            self._out.put(WorkerReport(worker=self._worker, results=results, bytes_sent=sent))
+        counts = self.counters() if self.counters is not None else ()
+        if results or sent or counts:
+            self._out.put(WorkerReport(worker=self._worker, results=results, bytes_sent=sent, transport=counts))
+
+    def notice(self, text: str) -> None:
+        """A line for the user, drawn by the coordinator's one writer (which says each text once)."""
+        self._out.put(Notice(text))
 
 
 @functools.lru_cache(maxsize=1024)
@@ -127,16 +146,13 @@ class FileUploader:
     """Uploads one file with per-file retries. Thread-safe: one instance serves all threads of a worker."""
 
     def __init__(self, *, client, parts_pool: ThreadPoolExecutor, settings: Settings, sender: ResultSender,
-                 stop: threading.Event, pace: Pace | None = None, fast: FastPut | None = None):
+                 stop: threading.Event, pace: Pace | None = None, transport: Transport | None = None):
         self.client, self.s = client, settings
         self.sender, self.stop, self.pace = sender, stop, pace
-        # The lean signed PUT (fastput.py) for small files and multipart parts; botocore takes over
-        # whenever it declines.
-        self.fast = fast
-        self.checksum = TransportChecksum(settings.checksum)
-        self.multipart = MultipartUploader(client=client, settings=settings, checksum=self.checksum, pool=parts_pool,
-                                           on_bytes=sender.add_bytes, stop=stop,
-                                           lean_put=self.lean_put if fast is not None else None)
+        # Every PutObject and UploadPart goes through the transport (lean first, botocore when declined).
+        self.transport = transport or Transport(client=client, settings=settings, stop=stop, pace=pace)
+        self.multipart = MultipartUploader(client=client, settings=settings, transport=self.transport,
+                                           pool=parts_pool, on_bytes=sender.add_bytes, stop=stop)
 
     def upload(self, task: FileTask, batch_id: int) -> UploadResult:
         started = time.monotonic()
@@ -165,7 +181,7 @@ class FileUploader:
                 if self._outage_held(exc):
                     attempt -= 1  # the endpoint failed, not this file: the try is free
                     continue
-                if kind == PERMANENT or attempt >= self.s.file_attempts:
+                if kind == PERMANENT or attempt >= self.s.file_attempts or retried_by_botocore(exc):
                     break
                 self._backoff(attempt)
         return UploadResult(rel=task.rel, key=task.key, status=FAILED, reason=reason, size=task.size,
@@ -233,46 +249,19 @@ class FileUploader:
             extra["ContentType"] = ctype
         return extra
 
-    def lean_put(self, *, key: str, body: bytes | bytearray, headers: dict[str, str],
-                 query: dict[str, str] | None = None) -> str | None:
-        """The lean signed PUT, in step with the shared pace; the ETag, or None when botocore must send it
-        (any error or non-200: its retries, error types and the pace's accounting then apply)."""
-        if self.pace is not None:
-            self.pace.wait_turn(self.stop, limit=self.s.outage_timeout + self.s.backoff_cap + 10)
-        try:
-            etag = self.fast.put(bucket=self.s.bucket, key=key, body=body, headers=headers, query=query)
-        except Declined as declined:
-            if self.pace is not None:
-                if declined.status == 0:
-                    self.pace.connection_failed()
-                elif is_throttle("", declined.status):
-                    self.pace.throttled()
-            return None
-        if self.pace is not None:
-            self.pace.succeeded()
-        return etag
-
     def _put_small(self, task: FileTask, data: bytes, meta: dict[str, str]) -> str:
         params = self._extra(task, meta)
-        if self.checksum.enabled:
-            params[self.checksum.param] = self.checksum.of(data)
-        if self.fast is not None:
-            headers = {f"x-amz-meta-{k}": v for k, v in meta.items()}
-            if "ContentType" in params:
-                headers["content-type"] = params["ContentType"]
-            if self.checksum.enabled:
-                headers[f"x-amz-checksum-{self.checksum.algorithm.lower()}"] = params[self.checksum.param]
-            etag = self.lean_put(key=task.key, body=data, headers=headers)
-            if etag is not None:
-                self.sender.add_bytes(len(data))
-                return etag
-        resp = self.client.put_object(Bucket=self.s.bucket, Key=task.key, Body=data, **params)
+        checksum = self.transport.checksum
+        if checksum.enabled:
+            # XXHASH128 is the digest already in the metadata: no second pass over the bytes.
+            params[checksum.param] = checksum.of_digest(meta[META_DIGEST]) if checksum.is_digest else checksum.of(data)
+        etag = self.transport.put_object(key=task.key, body=data, params=params)
         self.sender.add_bytes(len(data))
-        return resp.get("ETag", "").strip('"')
+        return etag
 
 
 def run_worker(worker_id: int, settings: Settings, tasks, results, stop, *, own_process: bool = True,
-               pace: Pace | None = None) -> None:
+               pace: Pace | None = None, limit: SharedLimit | None = None) -> None:
     """Take batches until a None sentinel (or `stop`), upload them, report back. Never raises.
     `pace` is shared by all workers: throttling and outages slow or hold every one of them."""
     if own_process:
@@ -281,7 +270,7 @@ def run_worker(worker_id: int, settings: Settings, tasks, results, stop, *, own_
     results.put(WorkerStarted(worker=worker_id, pid=os.getpid()))
     sender = ResultSender(results, worker_id)
     try:
-        _serve(worker_id, settings, tasks, results, stop, sender, pace)
+        _serve(worker_id, settings, tasks, results, stop, sender, pace, limit)
     except FatalError as exc:
         sender.flush()
         results.put(Fatal(worker=worker_id, kind=exc.kind, message=exc.message))
@@ -292,26 +281,32 @@ def run_worker(worker_id: int, settings: Settings, tasks, results, stop, *, own_
 
 
 def _serve(worker_id: int, settings: Settings, tasks, results, stop, sender: ResultSender,
-           pace: Pace | None = None) -> None:
+           pace: Pace | None = None, limit: SharedLimit | None = None) -> None:
     from .remote import make_client
 
     client = make_client(settings)
     if pace is not None:
         # Bounded: an outage ends by the prober or by the coordinator stopping the run at the timeout.
         pace.attach(client, stop, limit=settings.outage_timeout + settings.backoff_cap + 10)
-    fast = None
-    if settings.fast_put:
-        fast = fastput.for_client(client, endpoint_url=settings.endpoint_url, connect_timeout=settings.connect_timeout,
-                                  read_timeout=settings.read_timeout,
-                                  verify=settings.ca_bundle if settings.ca_bundle else settings.verify_tls)
+    transport = open_transport(client=client, settings=settings, stop=stop, pace=pace, notify=sender.notice)
+    sender.counters = transport.take_counts
     # Parts get their own pool: a file thread waits on its parts, so sharing one pool could deadlock.
     parts_pool = ThreadPoolExecutor(max_workers=settings.threads, thread_name_prefix=f"w{worker_id}-part")
     uploader = FileUploader(client=client, parts_pool=parts_pool, settings=settings, sender=sender, stop=stop,
-                            pace=pace, fast=fast)
-    slots = threading.BoundedSemaphore(settings.threads * 2)  # bounded in-flight files per worker
+                            pace=pace, transport=transport)
+    # Files in flight: a fixed --threads, or the run's shared limit that follows the link (concurrency.py).
+    # The pool only creates the threads the limit lets work reach.
+    if limit is None or not settings.adaptive:
+        limit = SharedLimit(settings.threads * 2)  # a file queued for a thread counts too
+        pool_threads = settings.threads
+    else:
+        pool_threads = settings.max_inflight
+    gate = InflightGate(limit, max_bytes=settings.inflight_bytes)
     fatal: list[FatalError] = []
-    inflight = [0]
-    inflight_lock = threading.Lock()
+
+    def held(task: FileTask) -> int:
+        # A small file is read whole; a large one's parts are bounded by the part pool instead.
+        return task.size if task.size < settings.multipart_threshold else 0
 
     def one(task: FileTask, batch_id: int) -> None:
         try:
@@ -320,16 +315,13 @@ def _serve(worker_id: int, settings: Settings, tasks, results, stop, sender: Res
         except FatalError as exc:
             fatal.append(exc)
         finally:
-            with inflight_lock:
-                inflight[0] -= 1
-                idle = inflight[0] == 0
-            slots.release()
-            if idle:
+            gate.release(held(task))
+            if gate.count == 0:
                 # Nothing else in flight: the coordinator may be waiting on these last results to hand out
                 # more work or to end the run, so send them now rather than at the next timed flush.
                 sender.flush()
 
-    pool = ThreadPoolExecutor(max_workers=settings.threads, thread_name_prefix=f"w{worker_id}")
+    pool = ThreadPoolExecutor(max_workers=pool_threads, thread_name_prefix=f"w{worker_id}")
     try:
         while not stop.is_set() and not fatal:
             try:
@@ -341,27 +333,24 @@ def _serve(worker_id: int, settings: Settings, tasks, results, stop, sender: Res
                 break
             results.put(BatchTaken(worker=worker_id, batch_id=batch.batch_id))
             for task in batch.tasks:
-                while not slots.acquire(timeout=_FLUSH_SECONDS):
+                while not gate.acquire(held(task), timeout=_FLUSH_SECONDS):
                     sender.flush_if_due()
                 if stop.is_set() or fatal:
-                    slots.release()
+                    gate.release(held(task))
                     break
-                with inflight_lock:
-                    inflight[0] += 1
                 pool.submit(one, task, batch.batch_id)
             sender.flush_if_due()
     finally:
         # On a stop, parts not yet started raise CancelledError; the upload id stays journaled for a rerun.
-        _drain(pool, slots, settings.threads * 2, sender)
+        _drain(pool, gate, sender)
         parts_pool.shutdown(wait=True, cancel_futures=True)
         sender.flush()
     if fatal:
         raise fatal[0]
 
 
-def _drain(pool: ThreadPoolExecutor, slots: threading.BoundedSemaphore, n: int, sender: ResultSender) -> None:
-    """Wait for in-flight files by taking back every slot, flushing results meanwhile."""
-    for _ in range(n):
-        while not slots.acquire(timeout=_FLUSH_SECONDS):
-            sender.flush_if_due()
+def _drain(pool: ThreadPoolExecutor, gate: InflightGate, sender: ResultSender) -> None:
+    """Wait for in-flight files, flushing results meanwhile."""
+    while not gate.wait_idle(timeout=_FLUSH_SECONDS):
+        sender.flush_if_due()
     pool.shutdown(wait=True)

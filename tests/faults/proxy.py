@@ -14,13 +14,18 @@ kept alive for as long as both sides keep it.
 
 from __future__ import annotations
 
+import base64
 import random
 import socket
 import struct
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+import xxhash
 
 LOOPBACK = "127.0.0.1"
 _HEAD_LIMIT = 64 * 1024  # request and response heads are small; anything bigger is a bug
@@ -209,23 +214,59 @@ def _error_response(status: int, reason: str, code: str, message: str) -> bytes:
     return head + body
 
 
+def _origin_form(head: _Head) -> _Head:
+    """'PUT http://bucket.s3.test:9000/k?x HTTP/1.1' (what a client sends a forward proxy) -> 'PUT /k?x HTTP/1.1'.
+    The Host header, which the client signed, is left as it is."""
+    method, target, version = head.start_line.split(" ", 2)
+    if "://" not in target:
+        return head
+    u = urlsplit(target)
+    line = f"{method} {u.path or '/'}{'?' + u.query if u.query else ''} {version}"
+    raw = line.encode("latin-1") + head.raw[len(head.start_line.encode("latin-1")):]
+    return _Head(raw=raw, start_line=line, headers=head.headers)
+
+
+class _Sink:
+    """A body collected in memory (the checksum-validating mode reads it whole before deciding)."""
+
+    def __init__(self):
+        self.data = bytearray()
+
+    def send(self, data: bytes) -> None:
+        self.data += data
+
+
 _ERRORS = {
     SLOWDOWN: _error_response(503, "Slow Down", "SlowDown", "Please reduce your request rate."),
     INTERNAL: _error_response(500, "Internal Server Error", "InternalError",
                               "We encountered an internal error. Please try again."),
 }
+# Counted in `FaultProxy.counts`: requests the refuse rule turned away, bodies the checksum check refused,
+# and bodies corrupted on the way (before the check, as a flaky link would).
+REFUSED, BAD_XXHASH, CORRUPTED = "refused", "bad_xxhash128", "corrupted"
+_FORBIDDEN = _error_response(403, "Forbidden", "AccessDenied", "Refused by the proxy's policy.")
+_BAD_DIGEST = _error_response(400, "Bad Request", "BadDigest",
+                              "The XXHASH128 you specified did not match the calculated checksum.")
 
 
 class FaultProxy:
     """Start with `start()`, point the client at `endpoint_url`, change `plan` or `outage` at any time."""
 
-    def __init__(self, upstream_url: str, *, seed: int = 1, plan: FaultPlan | None = None):
+    def __init__(self, upstream_url: str, *, seed: int = 1, plan: FaultPlan | None = None, forward: bool = False,
+                 refuse: Callable[[_Head], bool] | None = None, validate_xxhash128: bool = False,
+                 corrupt_every: int = 0, corrupt_if: Callable[[_Head], bool] | None = None):
+        """forward: also take absolute-form requests (HTTP_PROXY mode); every name is sent to the upstream on
+        127.0.0.1, so BUCKET.NAME hosts need no DNS. refuse: requests this rule picks get 403 from the proxy.
+        validate_xxhash128: refuse a PUT whose body does not match its x-amz-checksum-xxhash128, as S3 does;
+        corrupt_every: flip one byte of every Nth such body (those corrupt_if allows) before that check."""
         host_port = upstream_url.split("://", 1)[1].rstrip("/")
         host, _, port = host_port.partition(":")
         if host != LOOPBACK:
             raise ValueError("the fault proxy only forwards to 127.0.0.1")
         self.upstream = (host, int(port))
         self.plan = plan or FaultPlan()
+        self.forward, self.refuse = forward, refuse
+        self.validate_xxhash128, self.corrupt_every, self.corrupt_if = validate_xxhash128, corrupt_every, corrupt_if
         self._rng = random.Random(seed)
         self._lock = threading.Lock()
         # Faults by kind, plus "requests", "writes" (PUT/POST), "forwarded" and one count per method.
@@ -341,6 +382,17 @@ class FaultProxy:
             self._count(OUTAGE)
             _reset(client.sock)
             return False
+        if self.forward:
+            head = _origin_form(head)
+        expects = "100-continue" in head.headers.get("expect", "").lower()
+        if self.refuse is not None and self.refuse(head):
+            self._count(REFUSED)
+            if not expects:
+                _copy_body(client, None, head)
+            client.send(_FORBIDDEN)
+            return False
+        if self.validate_xxhash128 and "x-amz-checksum-xxhash128" in head.headers and not head.chunked():
+            return self._validated(head, client, upstream, expects)
         method = head.method
         with self._lock:
             self.counts["requests"] += 1
@@ -352,7 +404,6 @@ class FaultProxy:
                 fault = STALL_LATE
             if fault:
                 self.counts[fault] += 1
-        expects = "100-continue" in head.headers.get("expect", "").lower()
         if fault in _ERRORS:
             if not expects:
                 _copy_body(client, None, head)  # read it all, as a server would, then refuse it
@@ -372,6 +423,36 @@ class FaultProxy:
             self._closing.wait(self.plan.stall_seconds)  # never answer in time; the client gives up
             return False
         return self._forward(head, client, upstream, expects, hold_answer=fault == STALL_LATE)
+
+    def _validated(self, head: _Head, client: _Stream, upstream: _Stream, expects: bool) -> bool:
+        """Read the whole body, maybe corrupt it, check its XXHASH128; refuse it (400 BadDigest) or forward it."""
+        self._count("requests", head.method, "writes")
+        if expects:
+            client.send(b"HTTP/1.1 100 Continue\r\n\r\n")
+        body = _Sink()
+        _copy_body(client, body, head)
+        if self.corrupt_every and (self.corrupt_if is None or self.corrupt_if(head)) and body.data:
+            with self._lock:
+                self.counts["corruptible"] += 1
+                due = self.counts["corruptible"] % self.corrupt_every == 0
+            if due:
+                body.data[len(body.data) // 2] ^= 0xFF
+                self._count(CORRUPTED)
+        expected = head.headers["x-amz-checksum-xxhash128"]
+        if base64.b64encode(xxhash.xxh3_128_digest(bytes(body.data))).decode() != expected:
+            self._count(BAD_XXHASH)
+            client.send(_BAD_DIGEST)
+            return False
+        upstream.send(head.raw)
+        upstream.send(bytes(body.data))
+        response = _read_head(upstream)
+        while response.status == 100:
+            response = _read_head(upstream)
+        client.send(response.raw)
+        delimited = response.chunked() or response.length() is not None
+        _copy_body(upstream, client, response, until_close=not delimited)
+        self._count("forwarded")
+        return delimited and not (head.says_close() or response.says_close())
 
     def _forward(self, head: _Head, client: _Stream, upstream: _Stream, expects: bool, *,
                  hold_answer: bool = False) -> bool:

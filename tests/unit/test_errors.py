@@ -70,3 +70,21 @@ def test_is_throttle(code, status, throttle):
 ])
 def test_is_connection_error(exc, outage_sign):
     assert is_connection_error(exc) is outage_sign
+
+
+@pytest.mark.parametrize("exc, botocore_retried", [
+    (client_error("SlowDown", 503), True),
+    (client_error("", 502), True),
+    (client_error("RequestTimeout", 400), True),
+    (be.EndpointConnectionError(endpoint_url="http://x"), True),
+    (be.ReadTimeoutError(endpoint_url="http://x"), True),
+    # Another request of the same bytes cannot fix these: the file layer tries the file again.
+    (client_error("BadDigest", 400), False),
+    (client_error("NoSuchUpload", 404), False),
+    (FileChanged("grew"), False),
+    (be.SSLError(endpoint_url="http://x", error="bad cert"), False),
+])
+def test_who_retries(exc, botocore_retried):
+    from mpupload.errors import retried_by_botocore
+
+    assert retried_by_botocore(exc) is botocore_retried
