@@ -9,7 +9,9 @@ Why these rules (bench/results, 2 cores, SeaweedFS sharing them):
   the GIL, so one process drives many parts; more processes only add memory
   (threads x chunksize each) and start-up time.
 - A tiny job is dominated by start-up (each spawned process imports boto3 and builds a client, ~0.4
-  CPU-s): use as few processes as the work needs.
+  CPU-s): use as few processes as the work needs, and none for a job small enough that its upload costs
+  less than starting a process: its threads run in the coordinator (processes=0), which idles anyway
+  (bench/results/startup-before: a one-file upload took 1.05 s with one worker process, 0.78 s without).
 """
 
 from __future__ import annotations
@@ -21,6 +23,10 @@ SAMPLE_FILES = 2000  # enough to see the mix of a folder tree; bounded so the pr
 SAMPLE_SECONDS = 0.5
 FILES_PER_PROCESS = 250  # below this many small files per process, start-up costs more than a process gives
 MAX_PROCESSES = 16
+# A complete job at most this big runs in the coordinator's process. ~250 small files cost ~0.6 CPU-s to
+# send (2.4 ms each, bench/results/main), about what spawning a worker costs; 64 MiB is ~0.6 s of sending.
+INLINE_MAX_FILES = FILES_PER_PROCESS
+INLINE_MAX_BYTES = 64 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -38,9 +44,12 @@ class SizeMix:
         return self.small_files + self.large_files
 
     @property
+    def bytes(self) -> int:
+        return self.small_bytes + self.large_bytes
+
+    @property
     def large_byte_share(self) -> float:
-        total = self.small_bytes + self.large_bytes
-        return self.large_bytes / total if total else 0.0
+        return self.large_bytes / self.bytes if self.bytes else 0.0
 
 
 @dataclass(frozen=True)
@@ -54,6 +63,9 @@ def choose(*, cpus: int, mix: SizeMix) -> Choice:
     """Processes and threads for this machine and this size mix. Pure."""
     cpus = max(1, cpus)
     per_core = max(2, min(cpus, MAX_PROCESSES))
+    if mix.complete and mix.files <= INLINE_MAX_FILES and mix.bytes <= INLINE_MAX_BYTES:
+        return Choice(0, 8, f"a small job ({mix.files} files, {mix.bytes / 1e6:.1f} MB): threads in this process, "
+                            "since starting a worker process would cost more than the upload")
     if mix.files == 0:
         return Choice(1, 8, "nothing to upload found in the sample: one process")
     if mix.large_byte_share >= 0.8 and mix.small_files <= mix.large_files * 50:

@@ -45,7 +45,7 @@ from .monitor import ResourceMonitor
 from .multipart import sweep_stale
 from .pacing import Pace
 from .plan import Batcher, key_problem, size_problem, task_for
-from .remote import abort_probe_leftovers, destination_is_empty, list_destination, make_client
+from .remote import ProbeResult, destination_is_empty, list_destination, make_client
 from .report import Reporter
 from .scan import FileEntry, Matcher, Skipped, scan
 from .stats import Snapshot, Stats
@@ -112,6 +112,7 @@ class Coordinator:
         self._pace: Pace | None = None
         self._limit = SharedLimit(MIN_INFLIGHT)  # files in flight per worker process (concurrency.py)
         self._latency: float | None = None  # the preflight's measure of the link
+        self._destination_empty = False  # the preflight found nothing under the prefix
 
     # -- the feeder thread: scan -> plan -> batches -> work queue -------------------------------------
     def _feed(self, tasks, results, stop) -> None:
@@ -168,9 +169,10 @@ class Coordinator:
         looks at the destination, and a destination that is not empty. Returns whether to consult it."""
         if self.s.skip_existing == "never":
             return False
-        client = make_client(self.s)
+        # Nothing under PREFIX (the preflight's listing) means nothing under PREFIX/: no client, no request.
+        client = None if self._destination_empty else make_client(self.s)
         journal.clear_remote()
-        if destination_is_empty(client, bucket=self.s.bucket, prefix=self.s.prefix):
+        if client is None or destination_is_empty(client, bucket=self.s.bucket, prefix=self.s.prefix):
             if journal.count_stored():
                 # The journal remembers objects that are not there (the bucket was emptied, or the endpoint
                 # is another server by the same name): trusting it would skip everything and lose it all.
@@ -401,14 +403,15 @@ class Coordinator:
         for slot in slots.values():
             slot.batches &= live
 
-    def run(self, *, preflight: Callable[[Settings], None] | None = None) -> Outcome:
+    def run(self, *, preflight: Callable[[Settings], ProbeResult] | None = None) -> Outcome:
         """Upload everything; `preflight` (the fatal-error probe) runs while the workers start up, since
-        spawning them and importing boto3 costs about as long as the probe's round trips.
+        spawning them and importing boto3 costs about as long as the probe's round trips. Besides the link's
+        latency it says whether its listing found nothing under the prefix: then no other listing is needed.
         SIGINT, SIGTERM and SIGHUP stop the run gracefully (stopping.py); a second one stops it at once."""
         with StopRequests() as signals:
             return self._run(signals, preflight)
 
-    def _run(self, signals: StopRequests, preflight: Callable[[Settings], None] | None) -> Outcome:
+    def _run(self, signals: StopRequests, preflight: Callable[[Settings], ProbeResult] | None) -> Outcome:
         nproc = self.s.effective_processes
         inline = self.s.processes == 0
         ctx = None if inline else mp.get_context("spawn")
@@ -429,7 +432,8 @@ class Coordinator:
                 self._start_worker(slot, ctx, tasks, results, stop)
             if preflight is not None:
                 try:
-                    self._latency = preflight(self.s)
+                    probe = preflight(self.s)
+                    self._latency, self._destination_empty = probe.latency, probe.empty
                 except FatalError as exc:
                     stop.set()
                     self._stop_workers(slot_list, kill=True)  # they hold nothing yet
@@ -466,11 +470,9 @@ class Coordinator:
         prober.join(timeout=10)
         self._record_in_journal()  # anything a cut-short shutdown left unwritten
         finished = (not self._interrupted and self._fatal is None and self._halted is None and self.stats.scan_done)
-        if finished:
-            client = make_client(self.s)
-            if self.journal.multipart_not_in_run(self.s.run_id) or self.journal.aborted():
-                sweep_stale(client, bucket=self.s.bucket, journal=self.journal, run_id=self.s.run_id)
-            abort_probe_leftovers(client, bucket=self.s.bucket, prefix=self.s.prefix)
+        # (Write probes a killed run left behind are aborted by the next preflight, beside its own probes.)
+        if finished and (self.journal.multipart_not_in_run(self.s.run_id) or self.journal.aborted()):
+            sweep_stale(make_client(self.s), bucket=self.s.bucket, journal=self.journal, run_id=self.s.run_id)
         self.journal.close()
         # The pace's counts ride along with the resource sample: how often the run slowed or held.
         link = {"inflight_limit": self._limit.value if self.s.adaptive else self.s.threads,
@@ -554,8 +556,13 @@ class Coordinator:
                 slot.handle.kill()
                 slot.handle.join(timeout=2.0)
 
-    def _drain_late(self, results, slots, stop, *, wait: float = 0.05) -> None:
-        """Messages a worker flushed just before it ended."""
+    def _drain_late(self, results, slots, stop, *, wait: float | None = None) -> None:
+        """Messages a worker flushed just before it ended. A worker that has ended wrote everything to the
+        pipe before it exited (a thread worker puts synchronously), so only the feeder thread's last words
+        can still be on their way (its queue writes go through a background thread), and only until its
+        end-of-scan message is in: a fixed wait otherwise only delays the exit."""
+        if wait is None:
+            wait = 0.0 if self.stats.scan_done else 0.05
         for _ in range(1_000_000):
             try:
                 msg = results.get(timeout=wait) if wait else results.get_nowait()

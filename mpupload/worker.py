@@ -290,6 +290,9 @@ def _serve(worker_id: int, settings: Settings, tasks, results, stop, sender: Res
         pace.attach(client, stop, limit=settings.outage_timeout + settings.backoff_cap + 10)
     transport = open_transport(client=client, settings=settings, stop=stop, pace=pace, notify=sender.notice)
     sender.counters = transport.take_counts
+    # The checksum probe (--checksum auto: three requests, once per process) runs while the worker waits
+    # for its first batch (the coordinator's preflight), not in front of its first file.
+    threading.Thread(target=lambda: transport.checksum, daemon=True, name=f"w{worker_id}-checksum").start()
     # Parts get their own pool: a file thread waits on its parts, so sharing one pool could deadlock.
     parts_pool = ThreadPoolExecutor(max_workers=settings.threads, thread_name_prefix=f"w{worker_id}-part")
     uploader = FileUploader(client=client, parts_pool=parts_pool, settings=settings, sender=sender, stop=stop,

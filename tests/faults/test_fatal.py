@@ -81,3 +81,23 @@ def test_read_only_key_cannot_write(tmp_path, s3server, s3client, s3env, bucket,
     r, took = _run(tmp_path, env, bucket, prefix, s3server.endpoint_url)
     _check(r, took, s3server.readonly_secret_key, "no permission to write", bucket)
     assert list_keys(s3client, bucket, prefix) == {}
+
+
+@pytest.mark.parametrize("case", ["missing bucket", "read-only key"])
+def test_a_job_run_in_the_coordinators_process_stops_at_the_probe_too(tmp_path, s3server, s3client, s3env, bucket,
+                                                                       prefix, case):
+    """Five files: with no --processes they run as threads in the coordinator (autotune), and the probe
+    still ends the run before any file."""
+    env, target = s3env, bucket
+    if case == "missing bucket":
+        target = "no-such-bucket-either"
+    else:
+        env = {**s3env, "AWS_ACCESS_KEY_ID": s3server.readonly_access_key,
+               "AWS_SECRET_ACCESS_KEY": s3server.readonly_secret_key}
+    started = time.monotonic()
+    r = run_cli(["upload", str(_source(tmp_path)), f"s3://{target}/{prefix}", "--endpoint-url",
+                 s3server.endpoint_url], env, timeout=120)
+    assert "processes 0" in r.stderr, r.stderr  # the small job really ran without worker processes
+    _check(r, time.monotonic() - started, s3server.secret_key,
+           "does not exist" if case == "missing bucket" else "no permission to write")
+    assert list_keys(s3client, bucket, prefix) == {}

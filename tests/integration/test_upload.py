@@ -155,3 +155,22 @@ def test_a_checksum_the_server_disagrees_with_is_rejected(s3server, s3client, bu
     with pytest.raises(botocore.exceptions.ClientError) as info:
         s3client.put_object(Bucket=bucket, Key=f"{prefix}/x", Body=b"the bytes that arrived", ChecksumCRC32=crc)
     assert info.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+
+
+def test_a_one_file_job_lands_and_clears_write_probes_a_killed_run_left(
+        tmp_path, s3server, s3client, s3env, bucket, prefix):
+    """The smallest job (run by threads in the coordinator: autotune): the file lands and is journaled (a
+    rerun skips it), and a write probe left by a run killed between its create and its abort is aborted."""
+    leftover = s3client.create_multipart_upload(Bucket=bucket, Key=f"{prefix}/.mpupload-write-probe-killed")
+    src = tmp_path / "one"
+    src.mkdir()
+    (src / "page.jp2").write_bytes(os.urandom(100_000))
+    r = run_cli(upload_args(src, bucket, prefix, s3server), s3env)
+    assert r.returncode == 0, r.stderr
+    assert summary_of(r.stdout)["uploaded"] == 1
+    assert_landed(s3client, bucket, prefix, local_files(src))
+    uploads = s3client.list_multipart_uploads(Bucket=bucket, Prefix=f"{prefix}/").get("Uploads", [])
+    assert leftover["UploadId"] not in {u["UploadId"] for u in uploads} and not uploads
+    again = run_cli(upload_args(src, bucket, prefix, s3server), s3env)
+    assert again.returncode == 0, again.stderr
+    assert summary_of(again.stdout)["skipped"] == 1

@@ -33,7 +33,7 @@ def test_a_single_large_file_needs_one_process():
 
 
 def test_a_small_complete_job_does_not_start_idle_processes():
-    assert choose(cpus=8, mix=small(100, complete=True)).processes == 1
+    assert choose(cpus=8, mix=small(400, complete=True)).processes == 1
     assert choose(cpus=8, mix=small(600, complete=True)).processes == 2
     # The sample stopped early: more files follow, so the count says nothing about the job's size.
     assert choose(cpus=8, mix=small(100, complete=False)).processes == 8
@@ -46,7 +46,30 @@ def test_many_small_files_outweigh_a_few_large_bytes():
 
 
 def test_empty_sample():
-    assert choose(cpus=4, mix=SizeMix()) == Choice(1, 8, choose(cpus=4, mix=SizeMix()).reason)
+    # Complete and empty: nothing to spread over processes.
+    assert choose(cpus=4, mix=SizeMix()).processes == 0
+    # Stopped early without a file seen (the time bound): the job's size is unknown.
+    assert choose(cpus=4, mix=SizeMix(complete=False)) == Choice(1, 8, choose(cpus=4, mix=SizeMix(complete=False)).reason)
+
+
+@pytest.mark.parametrize("mix", [
+    SizeMix(small_files=1, small_bytes=100_000),
+    SizeMix(small_files=250, small_bytes=250 * 256 * 1024),
+    SizeMix(small_files=3, small_bytes=1 * MIB, large_files=1, large_bytes=40 * MIB),
+])
+def test_a_job_smaller_than_a_worker_start_runs_in_the_coordinator(mix):
+    c = choose(cpus=8, mix=mix)
+    assert (c.processes, c.threads) == (0, 8)
+    assert "small job" in c.reason
+
+
+@pytest.mark.parametrize("mix", [
+    SizeMix(small_files=251, small_bytes=251 * 1024),  # too many files
+    SizeMix(large_files=1, large_bytes=65 * MIB),  # too many bytes
+    SizeMix(small_files=10, small_bytes=10 * 1024, complete=False),  # more files follow
+])
+def test_a_job_past_the_inline_bounds_gets_worker_processes(mix):
+    assert choose(cpus=8, mix=mix).processes >= 1
 
 
 def test_sample_mix_counts_and_stops_at_the_limit(tmp_path):
