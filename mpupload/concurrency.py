@@ -138,7 +138,8 @@ class InflightController:
             self._t0, self._done0 = now, done
             return
         if self._t0 is None:
-            self._t0, self._done0 = now, done
+            # The first look: the limit the run starts with (set after the preflight) is the one to beat.
+            self._t0, self._done0, self._best_limit = now, done, self.limit.value
             return
         if now - self._t0 < self.period:
             return

@@ -96,3 +96,12 @@ def test_controller_backs_off_on_throttling():
     clock.t += 1
     ctl.observe(done=100, throttles=3)
     assert limit.value == 40
+
+
+def test_controller_never_falls_below_the_limit_the_run_started_with():
+    clock = _Clock()
+    limit = SharedLimit(MIN_INFLIGHT)
+    ctl = InflightController(limit, cap=128, clock=clock)
+    limit.value = 64  # the preflight measured a long link after the controller was made
+    _drive(ctl, clock, lambda n: 300, periods=10)  # more in flight does not pay: stay where it started
+    assert limit.value == 64
