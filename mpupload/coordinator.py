@@ -48,6 +48,7 @@ from .plan import Batcher, key_problem, size_problem, task_for
 from .remote import ProbeResult, destination_is_empty, list_destination, make_client
 from .report import Reporter
 from .scan import FileEntry, Matcher, Skipped, scan
+from .spawning import can_fork, warm_up, worker_context
 from .stats import Snapshot, Stats
 from .stopping import ForcedStop, StopRequests, exit_code_for
 from .worker import run_worker
@@ -427,9 +428,12 @@ class Coordinator:
         controller = InflightController(self._limit, cap=self.s.max_inflight) if self.s.adaptive else None
         force = False
         try:
-            prober.start()
+            fork = not inline and can_fork()
+            if fork:
+                warm_up(self.s)  # the forked workers inherit boto3 and the S3 model (spawning.py)
             for slot in slot_list:
-                self._start_worker(slot, ctx, tasks, results, stop)
+                self._start_worker(slot, worker_context(fork=fork) if fork else ctx, tasks, results, stop)
+            prober.start()  # the first thread: only now, after the forks
             if preflight is not None:
                 try:
                     probe = preflight(self.s)

@@ -53,9 +53,11 @@ def wait_for(condition, *, timeout: float, what: str, interval: float = 0.05):
 
 
 def run_processes(proc: subprocess.Popen) -> list[psutil.Process]:
-    """The coordinator's descendants: worker processes and multiprocessing's resource tracker."""
+    """The coordinator's descendants once its workers run (forked or spawned; multiprocessing's resource
+    tracker too, when it has one)."""
     return wait_for(lambda: [p for p in psutil.Process(proc.pid).children(recursive=True)
-                             if "spawn_main" in " ".join(p.cmdline())], timeout=30, what="worker processes")
+                             if "resource_tracker" not in " ".join(p.cmdline())] and
+                    psutil.Process(proc.pid).children(recursive=True), timeout=30, what="worker processes")
 
 
 def alive(procs: list[psutil.Process]) -> list[psutil.Process]:

@@ -254,7 +254,7 @@ def test_a_worker_killed_mid_run_is_replaced_and_its_files_still_land(
             kids = psutil.Process(proc.pid).children()
         except psutil.NoSuchProcess:
             return []
-        return [k for k in kids if "spawn_main" in " ".join(k.cmdline())]
+        return [k for k in kids if "resource_tracker" not in " ".join(k.cmdline())]  # forked or spawned
 
     victim = wait_for(lambda: len(list_keys(s3client, bucket, prefix)) >= 0.25 * n and workers(), timeout=120,
                       what="a quarter uploaded")[0]
