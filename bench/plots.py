@@ -72,3 +72,45 @@ def matrix(rows: list[dict], out: Path, *, dataset: str) -> Path | None:
     fig.savefig(path, dpi=80)
     plt.close(fig)
     return path
+
+
+_PEER_COLORS = ("tab:blue", "tab:green", "tab:olive", "tab:red", "tab:purple", "tab:brown", "tab:pink", "tab:gray",
+                "tab:cyan")
+
+
+def wan(rows: list[dict], out: Path) -> Path | None:
+    """Per data set: median files/s against the round trip added, one line per tool."""
+    plt = _pyplot()
+    if plt is None:
+        return None
+    rs = [r for r in rows if r.get("rtt_ms") is not None and r["ok_runs"]]
+    datasets = list(dict.fromkeys(r["dataset"] for r in rs))
+    if not datasets:
+        return None
+    fig, axes = plt.subplots(1, len(datasets), figsize=(6.4 * len(datasets), 4.2), squeeze=False)
+    for ax, ds in zip(axes[0], datasets, strict=True):
+        metric, label = ("mb_per_s", "MB/s") if ds == "large" else ("files_per_s", "files/s")
+        peers, colors = iter(_PEER_COLORS), {}
+        for tool in dict.fromkeys(r["tool"] for r in rs if r["dataset"] == ds):
+            line = sorted((r for r in rs if r["dataset"] == ds and r["tool"] == tool), key=lambda r: r["rtt_ms"])
+            mine = tool.startswith("mpupload")
+            base = tool.split("-")[0]
+            if base not in colors:
+                colors[base] = "tab:orange" if mine else next(peers, "black")
+            # mpupload stands out in orange; one colour per peer, its tuned run dashed.
+            ax.plot([r["rtt_ms"] for r in line], [r[metric] for r in line], marker="o", label=tool,
+                    linewidth=2.5 if mine else 1.3, color=colors[base],
+                    linestyle="--" if tool.endswith("-tuned") else "-")
+        ticks = sorted({r["rtt_ms"] for r in rs if r["dataset"] == ds})
+        ax.set_xticks(ticks, [f"{t:g}" for t in ticks])
+        ax.set_xlabel("round trip added (ms)")
+        ax.set_ylabel(f"{label} (median)")
+        ax.set_ylim(bottom=0)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+        ax.set_title(f"{ds} through bench/relay.py")
+    fig.tight_layout()
+    path = out / "wan.png"
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+    return path

@@ -122,7 +122,8 @@ class DelayRelay:
         self._ready = threading.Event()
         self._failed: BaseException | None = None
         self._writers: set[asyncio.StreamWriter] = set()
-        self._tasks: set[asyncio.Task] = set()
+        self._tasks: set[asyncio.Task] = set()  # one per connection
+        self._pipes: set[asyncio.Task] = set()  # two per connection
 
     def __enter__(self) -> DelayRelay:
         return self.start()
@@ -167,7 +168,9 @@ class DelayRelay:
         server.close()
         for w in list(self._writers):
             _abort(w)
-        for t in list(self._tasks):
+        # Cancel the pipes, not the connection tasks: those then end normally (asyncio's stream
+        # callback logs a cancelled connection task as an error).
+        for t in list(self._pipes):
             t.cancel()
         if self._tasks:
             await asyncio.wait(list(self._tasks), timeout=2)
@@ -196,6 +199,7 @@ class DelayRelay:
                                           not_before=connected + self.rtt if self.handshake else 0.0)),
                 asyncio.create_task(_pipe(up_r, client_w, delay=half, not_before=0.0, max_queued=self.max_queued)),
             ]
+            self._pipes.update(pipes)
             try:
                 done, _ = await asyncio.wait(pipes, return_when=asyncio.FIRST_EXCEPTION)
                 if any(not t.cancelled() and t.exception() is not None for t in done):
@@ -205,6 +209,7 @@ class DelayRelay:
                 for t in pipes:
                     t.cancel()
                 await asyncio.gather(*pipes, return_exceptions=True)
+                self._pipes.difference_update(pipes)
         finally:
             self.open -= 1
             self._tasks.discard(task)

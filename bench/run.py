@@ -4,10 +4,13 @@
     PYTHONPATH=. python bench/run.py --quick --out bench/results/quick
     PYTHONPATH=. python bench/run.py --out bench/results/latest            # 3 runs, full-size sets
     PYTHONPATH=. python bench/run.py --matrix --datasets small --out bench/results/matrix
+    PYTHONPATH=. python bench/run.py --rtt 0,40,100 --datasets small --out bench/results/wan   # scripts/bench-wan.sh
 
 Tools run interleaved (the order rotates every round), each run into a fresh prefix; after every run
 the objects are counted and summed, and a run that did not land everything is recorded as failed, not
 timed. One server per data set (fresh directory, one bucket), warmed up before the first timed run.
+With --rtt every run goes through bench/relay.py (a fixed delay each way, in its own process, one per
+run) in front of that server; each round runs every round trip, each with every tool.
 The machine is shared and noisy: read the medians and the ratios, not single times.
 """
 
@@ -30,9 +33,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench import plots  # noqa: E402
 from bench.datasets import DEFAULT, Dataset, ensure, specs  # noqa: E402
+from bench.link import link  # noqa: E402
 from bench.measure import run_measured  # noqa: E402
 from bench.results import derive, write_all  # noqa: E402
-from bench.tools import DEFAULT_TOOLS, TOOLS, Target, Tool, clean_env, mpupload_variant  # noqa: E402
+from bench.tools import DEFAULT_TOOLS, TOOLS, WAN_TOOLS, Target, Tool, clean_env, mpupload_variant  # noqa: E402
 from mpupload import localserver  # noqa: E402
 
 BUCKET = "bench"
@@ -44,7 +48,10 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--out", type=Path, default=Path("bench/results/latest"), help="where results go")
     p.add_argument("--data", type=Path, default=None, help="where data sets are generated and cached "
                    "(default: bench/data, git-ignored)")
-    p.add_argument("--tools", default=",".join(DEFAULT_TOOLS), help="comma-separated, from: " + ", ".join(TOOLS))
+    p.add_argument("--tools", default=None, help="comma-separated, from: " + ", ".join(TOOLS) + " (default: "
+                   + ",".join(DEFAULT_TOOLS) + "; with --rtt: " + ",".join(WAN_TOOLS) + ")")
+    p.add_argument("--rtt", default=None, help="comma-separated round trips in ms, e.g. 0,40,100: every run goes "
+                   "through bench/relay.py adding that much; 'direct' = no relay (default: direct only)")
     p.add_argument("--datasets", default=None, help="comma-separated: small, news, large, many (6000 small "
                    "files, the memory check) (default: small,news,large; with --matrix: small)")
     p.add_argument("--runs", type=int, default=None, help="runs per tool and data set (default 3; --quick 1)")
@@ -60,6 +67,9 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
                    "(default 120; --quick 4.5)")
     a = p.parse_args(argv)
     a.runs = a.runs or (1 if a.quick else 3)
+    # "direct" among them: runs straight to the server too, to see what the relay itself costs.
+    a.rtts = [None if x.strip() == "direct" else float(x) for x in a.rtt.split(",") if x.strip()] if a.rtt else [None]
+    a.tools = a.tools or ",".join(WAN_TOOLS if a.rtt else DEFAULT_TOOLS)
     a.budget_minutes = a.budget_minutes or (4.5 if a.quick else 120.0)
     return a
 
@@ -105,20 +115,24 @@ def _warm_up(client, ds: Dataset) -> None:
         list(pool.map(lambda i: client.put_object(Bucket=BUCKET, Key=f"warmup/{i}", Body=body), range(count)))
 
 
-def _timeout_for(ds: Dataset, given: float | None) -> float:
-    # Generous: ~10x the slowest reference tool, so only a hang trips it.
-    return given or 60 + ds.nbytes / 4e6 + ds.files * 0.05
+def _timeout_for(ds: Dataset, given: float | None, rtt_ms: float | None) -> float:
+    # Generous: ~10x the slowest reference tool, so only a hang trips it; over a delayed link, as if
+    # every file took a whole round trip on its own.
+    return given or 60 + ds.nbytes / 4e6 + ds.files * (0.05 + (rtt_ms or 0) / 1000)
 
 
 def _one_run(tool: Tool, exe: str, ds: Dataset, server, scratch: Path, *, rnd: int, order: int,
-             timeout: float, logs: Path) -> dict:
+             timeout: float, logs: Path, rtt_ms: float | None) -> dict:
     slug = tool.name.replace(" ", "-")
-    prefix = f"{ds.spec.name}/{slug}/r{rnd}-{secrets.token_hex(3)}"
-    env = clean_env(server.env(), scratch)
-    inv = tool.build(Target(ds.root, BUCKET, prefix, server.endpoint_url, env), exe)
-    m = run_measured(inv.argv, env=inv.env, timeout=timeout, server_pid=server.process.pid,
-                     log_path=str(logs / f"{ds.spec.name}-{slug}-r{rnd}.log"))
-    files, nbytes = _landed(server.client(), prefix)
+    at = "" if rtt_ms is None else f"-{rtt_ms:g}ms"
+    prefix = f"{ds.spec.name}{at}/{slug}/r{rnd}-{secrets.token_hex(3)}"
+    with link(server.endpoint_url, rtt_ms=rtt_ms) as lnk:
+        env = clean_env(server.env(), scratch)
+        env["AWS_ENDPOINT_URL"] = lnk.url  # a tool that reads it crosses the same link
+        inv = tool.build(Target(ds.root, BUCKET, prefix, lnk.url, env), exe)
+        m = run_measured(inv.argv, env=inv.env, timeout=timeout, server_pid=server.process.pid,
+                         log_path=str(logs / f"{ds.spec.name}{at}-{slug}-r{rnd}.log"))
+    files, nbytes = _landed(server.client(), prefix)  # straight to the server: no delay to wait out
     error = ""
     if m.returncode is None:
         error = f"timed out after {timeout:.0f}s"
@@ -126,9 +140,12 @@ def _one_run(tool: Tool, exe: str, ds: Dataset, server, scratch: Path, *, rnd: i
         error = f"exit code {m.returncode}: {m.stderr_tail.strip().splitlines()[-1:] or ''}"
     elif (files, nbytes) != (ds.files, ds.nbytes):
         error = f"landed {files} files / {nbytes} bytes of {ds.files} / {ds.nbytes}"
-    rec = {"dataset": ds.spec.name, "tool": tool.name, "run": rnd, "order": order, "ok": not error, "error": error,
-           "files": ds.files, "bytes": ds.nbytes, "wall_s": m.wall_s, "cpu_s": m.cpu_s,
+    rec = {"dataset": ds.spec.name, "rtt_ms": rtt_ms, "tool": tool.name, "run": rnd, "order": order, "ok": not error,
+           "error": error, "files": ds.files, "bytes": ds.nbytes, "wall_s": m.wall_s, "cpu_s": m.cpu_s,
            "cpu_sampled_s": m.cpu_sampled_s, "server_cpu_s": m.server_cpu_s, "peak_rss": m.peak_rss}
+    if lnk.stats:
+        rec.update(relay_conns=lnk.stats.get("accepted"), relay_peak_open=lnk.stats.get("peak_open"),
+                   relay_cpu_s=lnk.stats.get("cpu_s"))
     if tool.name.startswith("mpupload p"):  # matrix variants: keep the knobs for the plots
         knobs = tool.name.split()[1][1:]
         p_, rest = knobs.split("t")
@@ -149,16 +166,17 @@ def _session(a: argparse.Namespace, tools: list[tuple[Tool, str]], datasets: lis
         try:
             server.client().create_bucket(Bucket=BUCKET)
             _warm_up(server.client(), ds)
-            for rnd in range(a.runs):
-                shift = (rnd + di) % len(tools)
+            for rnd, (ri, rtt) in ((r, x) for r in range(a.runs) for x in enumerate(a.rtts)):
+                shift = (rnd + di + ri) % len(tools)
                 for order, (tool, exe) in enumerate(tools[shift:] + tools[:shift]):
                     if time.monotonic() > deadline:
                         print(f"budget of {a.budget_minutes} min spent: stopping", file=sys.stderr)
                         return runs
-                    rec = _one_run(tool, exe, ds, server, scratch, rnd=rnd, order=order,
-                                   timeout=_timeout_for(ds, a.timeout), logs=logs)
+                    rec = _one_run(tool, exe, ds, server, scratch, rnd=rnd, order=order, rtt_ms=rtt,
+                                   timeout=_timeout_for(ds, a.timeout, rtt), logs=logs)
                     runs.append(rec)
-                    print(f"{ds.spec.name:6} r{rnd} {tool.name:22} "
+                    at = "" if rtt is None else f"{rtt:g}ms"
+                    print(f"{ds.spec.name:6} {at:>5} r{rnd} {tool.name:16} "
                           + (f"{rec['wall_s']:7.2f}s {rec['files_per_s']:7.1f} files/s {rec['mb_per_s']:7.1f} MB/s "
                              f"cpu {rec['cpu_ms_per_file']:6.2f} ms/file {rec['cpu_s_per_gb']:6.2f} s/GB "
                              f"rss {rec['peak_rss_mb']:5.0f} MB" if rec["ok"] else f"FAILED: {rec['error']}"),
@@ -174,10 +192,17 @@ def _rewrite(out: Path, *, matrix_dataset: str | None) -> int:
     """Tables and plots again from a session's results.json (after a change to how they are drawn)."""
     saved = json.loads((out / "results.json").read_text())
     rows = write_all(out, meta=saved["meta"], runs=saved["runs"])
+    _draw(rows, out, matrix_dataset=matrix_dataset)
+    return 0
+
+
+def _draw(rows: list[dict], out: Path, *, matrix_dataset: str | None) -> None:
     if matrix_dataset:
         plots.matrix(rows, out, dataset=matrix_dataset)
-    plots.throughput(rows, out)
-    return 0
+    if any(r.get("rtt_ms") is not None for r in rows):
+        plots.wan(rows, out)
+    else:
+        plots.throughput(rows, out)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -226,13 +251,14 @@ def main(argv: list[str] | None = None) -> int:
         "runs_per_tool": a.runs, "skipped_tools": skipped,
         "versions": {t.name: _tool_version(t, exe) for t, exe in tools if _tool_version(t, exe)},
         "datasets": {d.spec.name: {"files": d.files, "bytes": d.nbytes} for d in datasets},
-        "server": "SeaweedFS weed mini on 127.0.0.1, one bucket, fresh per data set",
+        "server": "SeaweedFS weed mini on 127.0.0.1, one bucket, fresh per data set"
+                  + ("" if a.rtt is None else "; every run through bench/relay.py (fixed delay, half each way, "
+                     "a new connection charged one round trip for the TCP handshake)"),
+        "rtts_ms": [r for r in a.rtts if r is not None],
     }
     runs = _session(a, tools, datasets, meta=meta, out=out)
     rows = write_all(out, meta=meta, runs=runs)
-    if a.matrix:
-        plots.matrix(rows, out, dataset=names[0])
-    plots.throughput(rows, out)
+    _draw(rows, out, matrix_dataset=names[0] if a.matrix else None)
     print((out / "results.md").read_text())
     return 0
 

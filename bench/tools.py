@@ -70,28 +70,41 @@ def _mpupload(flags: tuple[str, ...] = ()) -> Callable[[Target, str], Invocation
     return build
 
 
-def _s5cmd(t: Target, exe: str) -> Invocation:
-    # The quoted wildcard is expanded by s5cmd itself (recursively), keeping relative paths.
-    return Invocation([exe, "--endpoint-url", t.endpoint, "--numworkers", str(PEER_WORKERS), "cp",
-                       f"{t.source}/*", f"s3://{t.bucket}/{t.prefix}/"], t.env)
+def _s5cmd(flags: tuple[str, ...]) -> Callable[[Target, str], Invocation]:
+    def build(t: Target, exe: str) -> Invocation:
+        # The quoted wildcard is expanded by s5cmd itself (recursively), keeping relative paths.
+        return Invocation([exe, "--endpoint-url", t.endpoint, *flags, "cp",
+                           f"{t.source}/*", f"s3://{t.bucket}/{t.prefix}/"], t.env)
+    return build
 
 
-def _rclone(t: Target, exe: str) -> Invocation:
-    env = dict(t.env)
-    env.update({
-        "RCLONE_CONFIG_BENCH_TYPE": "s3", "RCLONE_CONFIG_BENCH_PROVIDER": "Other",
-        "RCLONE_CONFIG_BENCH_ENDPOINT": t.endpoint,
-        "RCLONE_CONFIG_BENCH_ACCESS_KEY_ID": t.env["AWS_ACCESS_KEY_ID"],
-        "RCLONE_CONFIG_BENCH_SECRET_ACCESS_KEY": t.env["AWS_SECRET_ACCESS_KEY"],
-        "RCLONE_CONFIG_BENCH_REGION": t.env.get("AWS_DEFAULT_REGION", "us-east-1"),
-    })
-    return Invocation([exe, "copy", str(t.source), f"bench:{t.bucket}/{t.prefix}",
-                       "--transfers", str(PEER_WORKERS)], env)
+def _rclone(flags: tuple[str, ...]) -> Callable[[Target, str], Invocation]:
+    def build(t: Target, exe: str) -> Invocation:
+        env = dict(t.env)
+        env.update({
+            "RCLONE_CONFIG_BENCH_TYPE": "s3", "RCLONE_CONFIG_BENCH_PROVIDER": "Other",
+            "RCLONE_CONFIG_BENCH_ENDPOINT": t.endpoint,
+            "RCLONE_CONFIG_BENCH_ACCESS_KEY_ID": t.env["AWS_ACCESS_KEY_ID"],
+            "RCLONE_CONFIG_BENCH_SECRET_ACCESS_KEY": t.env["AWS_SECRET_ACCESS_KEY"],
+            "RCLONE_CONFIG_BENCH_REGION": t.env.get("AWS_DEFAULT_REGION", "us-east-1"),
+        })
+        return Invocation([exe, "copy", str(t.source), f"bench:{t.bucket}/{t.prefix}", *flags], env)
+    return build
 
 
-def _aws(t: Target, exe: str) -> Invocation:
-    return Invocation([exe, "s3", "cp", "--recursive", "--only-show-errors", "--endpoint-url", t.endpoint,
-                       str(t.source), f"s3://{t.bucket}/{t.prefix}/"], t.env)
+def _aws(s3_settings: dict[str, int] | None = None) -> Callable[[Target, str], Invocation]:
+    """The AWS CLI; its concurrency is set only in a config file, so a tuned run gets its own file in
+    the run's scratch folder (beside the empty one clean_env points at), never ~/.aws."""
+    def build(t: Target, exe: str) -> Invocation:
+        env = dict(t.env)
+        if s3_settings:
+            path = Path(env["AWS_CONFIG_FILE"]).parent / "aws-tuned.config"
+            lines = ["[default]", "s3 ="] + [f"  {k} = {v}" for k, v in s3_settings.items()]
+            path.write_text("\n".join(lines) + "\n")
+            env["AWS_CONFIG_FILE"] = str(path)
+        return Invocation([exe, "s3", "cp", "--recursive", "--only-show-errors", "--endpoint-url", t.endpoint,
+                           str(t.source), f"s3://{t.bucket}/{t.prefix}/"], env)
+    return build
 
 
 def _seed_v2(t: Target, exe: str) -> Invocation:
@@ -99,16 +112,30 @@ def _seed_v2(t: Target, exe: str) -> Invocation:
                        "--endpoint-url", t.endpoint], t.env)
 
 
+_PEER = ("--numworkers", str(PEER_WORKERS))
+TUNED_WORKERS = 64  # the peers tuned for a long link: enough requests in flight to cover 100 ms
+
 TOOLS: dict[str, Tool] = {
     "mpupload": Tool("mpupload", None, _mpupload()),
-    "s5cmd": Tool("s5cmd", "s5cmd", _s5cmd),
-    "rclone": Tool("rclone", "rclone", _rclone),
-    "aws": Tool("aws", "aws", _aws),
+    # Plain "s5cmd" and "rclone" run with PEER_WORKERS (what the loopback comparisons always used);
+    # "-default" is the tool exactly as installed, "-tuned" with TUNED_WORKERS. "aws" has no flag for
+    # it: plain "aws" is its defaults (10 requests in flight).
+    "s5cmd": Tool("s5cmd", "s5cmd", _s5cmd(_PEER)),
+    "s5cmd-default": Tool("s5cmd-default", "s5cmd", _s5cmd(())),  # 256 workers
+    "rclone": Tool("rclone", "rclone", _rclone(("--transfers", str(PEER_WORKERS)))),
+    "rclone-default": Tool("rclone-default", "rclone", _rclone(())),  # 4 transfers, 8 checkers
+    "rclone-tuned": Tool("rclone-tuned", "rclone", _rclone(("--transfers", str(TUNED_WORKERS),
+                                                            "--checkers", str(TUNED_WORKERS)))),
+    "aws": Tool("aws", "aws", _aws()),
+    "aws-tuned": Tool("aws-tuned", "aws", _aws({"max_concurrent_requests": TUNED_WORKERS,
+                                                 "max_queue_size": 10 * TUNED_WORKERS})),
     "seed_v2": Tool("seed_v2", None, _seed_v2),
     # Not in the default comparison: the A/B of the lean PUT (every request through botocore instead).
     "mpupload-botocore": Tool("mpupload-botocore", None, _mpupload(("--no-fast-put",))),
 }
 DEFAULT_TOOLS = ("mpupload", "s5cmd", "rclone", "aws", "seed_v2")
+# Over a delayed link every tool as its users get it, and the peers tuned as a careful user would.
+WAN_TOOLS = ("mpupload", "s5cmd-default", "rclone-default", "rclone-tuned", "aws", "aws-tuned")
 
 
 def mpupload_variant(*, processes: int, threads: int, chunksize_mib: int | None = None) -> Tool:

@@ -86,12 +86,13 @@ pool_options = _stack(
 )
 
 
-def _preflight_or_exit(settings: Settings, *, write: bool) -> None:
-    """The fatal-error probe for commands other than upload (which overlaps it with worker start-up)."""
+def _preflight_or_exit(settings: Settings, *, write: bool) -> ProbeResult:
+    """The fatal-error probe for commands other than upload (which overlaps it with worker start-up);
+    returns what it learned on the way (the link's latency among it)."""
     from .remote import preflight
 
     try:
-        preflight(settings, write=write)
+        return preflight(settings, write=write)
     except FatalError as exc:
         click.echo(f"mpupload: fatal: {exc.message}", err=True)
         sys.exit(3)
@@ -287,9 +288,10 @@ def tune(source: str, dest: str, budget: float, write_config: str | None, **opts
         settings = build_settings(source, dest, **opts)
     except SettingsError as exc:
         _fail_usage(str(exc))
-    _preflight_or_exit(settings, write=True)
+    latency = _preflight_or_exit(settings, write=True).latency
     try:
-        rec = _exit_like_ctrl_c(lambda: sweep(settings, budget=budget, echo=lambda m: click.echo(m, err=True)))
+        rec = _exit_like_ctrl_c(lambda: sweep(settings, budget=budget, echo=lambda m: click.echo(m, err=True),
+                                              latency=latency))
     except RuntimeError as exc:
         click.echo(f"mpupload: tune: {exc}", err=True)
         sys.exit(1)

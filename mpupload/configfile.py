@@ -28,7 +28,10 @@ def load(path: str | os.PathLike) -> dict[str, Any]:
         if p.suffix.lower() == ".json":
             data = json.loads(text)
         else:
-            import tomllib  # Python 3.11+; 3.10 users can write JSON
+            try:
+                import tomllib
+            except ImportError:  # Python 3.10: the same parser from PyPI (a dependency there)
+                import tomli as tomllib
 
             data = tomllib.loads(text)
     except (ValueError, ImportError) as exc:

@@ -46,7 +46,17 @@ _CRT_ALGORITHMS = ("CRC32C", "CRC64NVME")  # computed by awscrt's native code, w
 # The transport checksum that is also the object's own digest: S3 checks it as x-amz-checksum-xxhash128
 # (base64 of the 16 bytes of xxh3-128), so one hash serves both where the server validates it.
 XXHASH128 = "XXHASH128"
-AUTO = "AUTO"  # XXHASH128 where a probe shows the server validates it, else CRC32 (transport.py)
+AUTO = "AUTO"  # XXHASH128 where a probe shows the server validates it, else fallback_crc() (transport.py)
+
+
+def fallback_crc() -> str:
+    """The CRC sent where XXHASH128 is not checked: CRC32C through awscrt (~7 us per 256 KiB here, SSE4.2),
+    else zlib's CRC32 (~120 us: a tenth of a small file's client CPU). Both are checked by S3 and SeaweedFS."""
+    try:
+        from awscrt import checksums  # noqa: F401
+    except ImportError:
+        return "CRC32"
+    return "CRC32C"
 
 
 class TransportChecksum:

@@ -54,8 +54,11 @@ class LeanPut:
     """PUT bodies along a Route with SigV4. Thread-safe: one kept-alive connection per thread."""
 
     def __init__(self, *, route: Route, credentials, connect_timeout: float, read_timeout: float,
-                 user_agent: str = "mpupload"):
+                 user_agent: str = "mpupload", sign_payload: bool | None = None):
         self.route = route
+        # None: as botocore by default (hash the body over http, not over TLS); False: as botocore with
+        # s3.payload_signing_enabled=False (config.sign_payload says when mpupload asks for that).
+        self._sign_payload = (not route.https) if sign_payload is None else sign_payload
         self._creds = credentials  # botocore Credentials: get_frozen_credentials() refreshes temporary ones
         self._signer = Signer(region=route.region, service=route.service)
         self._connect_timeout, self._read_timeout = connect_timeout, read_timeout
@@ -109,8 +112,7 @@ class LeanPut:
         r = self.route
         path = f"{r.base_path}/{quote_path(key)}"
         qs = canonical_query(query)
-        # Over plain http SigV4 must cover the body; over TLS the checksum header does (as botocore).
-        payload = UNSIGNED_PAYLOAD if r.https else hashlib.sha256(body).hexdigest()
+        payload = hashlib.sha256(body).hexdigest() if self._sign_payload else UNSIGNED_PAYLOAD
         creds = self._creds.get_frozen_credentials()
         h = {"host": r.host_header, **headers}
         self._signer.sign(method="PUT", path=path, query=qs, headers=h, payload_hash=payload,

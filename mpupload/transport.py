@@ -19,8 +19,8 @@ import threading
 from collections import Counter
 from collections.abc import Callable
 
-from .config import Settings
-from .hashing import AUTO, XXHASH128, TransportChecksum
+from .config import Settings, sign_payload
+from .hashing import AUTO, XXHASH128, TransportChecksum, fallback_crc
 from .lean import SERVER_ERROR, THROTTLED, Declined, LeanPut
 from .pacing import Pace
 
@@ -80,10 +80,10 @@ class Transport:
     def part_checksum(self) -> TransportChecksum:
         """The checksum of multipart parts. Never XXHASH128: S3 would check each part's own xxh3 (a composite,
         not the file's digest, which stays in the metadata), and S3-compatible servers refuse XXHASH128
-        multipart uploads (SeaweedFS: InvalidRequest) where CRC32 parts are checked everywhere."""
+        multipart uploads (SeaweedFS: InvalidRequest) where CRC32C (or CRC32) parts are checked everywhere."""
         if self._part_checksum is None:
             name = self.s.checksum.upper()
-            self._part_checksum = TransportChecksum("CRC32" if name in (AUTO, XXHASH128) else self.s.checksum)
+            self._part_checksum = TransportChecksum(fallback_crc() if name in (AUTO, XXHASH128) else self.s.checksum)
         return self._part_checksum
 
     def take_counts(self) -> tuple[tuple[str, int], ...]:
@@ -160,10 +160,10 @@ class Transport:
         from .xxprobe import server_validates_xxhash128
 
         validates, why = server_validates_xxhash128(self.client, bucket=self.s.bucket, prefix=self.s.prefix)
-        chosen = TransportChecksum(XXHASH128 if validates else "CRC32")
+        chosen = TransportChecksum(XXHASH128 if validates else fallback_crc())
         self._counts[CHECKSUM + chosen.algorithm] += 1  # under self._lock (checksum property)
         if not validates:
-            self._notify(f"transport checksum CRC32: the server does not validate XXHASH128 ({why}); "
+            self._notify(f"transport checksum {chosen.algorithm}: the server does not validate XXHASH128 ({why}); "
                          "the xxh3-128 digest is kept in each object's metadata")
         return chosen
 
@@ -185,7 +185,7 @@ def open_transport(*, client, settings: Settings, stop: threading.Event, pace: P
             if credentials is None:
                 raise Unroutable("no credentials")
             lean = LeanPut(route=route, credentials=credentials, connect_timeout=settings.connect_timeout,
-                           read_timeout=settings.read_timeout)
+                           read_timeout=settings.read_timeout, sign_payload=sign_payload(settings))
         except Unroutable:
             unavailable = "unroutable"
         except Exception:  # noqa: BLE001 - botocore will meet (and report) whatever broke here

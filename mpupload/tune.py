@@ -24,6 +24,7 @@ from pathlib import Path
 import psutil
 
 from .autotune import SizeMix, choose
+from .concurrency import MAX_INFLIGHT, initial_inflight
 from .config import MIB, Settings
 from .scan import FileEntry, Matcher, scan
 from .stopping import Interrupted
@@ -65,7 +66,7 @@ class Recommendation:
     processes: int
     threads: int
     chunksize: int
-    bound: str  # client-CPU-bound | machine-CPU-bound | server-bound | network- or server-bound
+    bound: str  # link-latency-bound | client-CPU-bound | machine-CPU-bound | bandwidth-bound | server-bound | ...
     why: str
     trials: tuple[Trial, ...]
 
@@ -109,15 +110,25 @@ def make_sample(settings: Settings, folder: Path, *, max_files: int = SAMPLE_MAX
     return SizeMix(small[0], small[1], large[0], large[1], complete=True)
 
 
-def candidates(*, cpus: int, mix: SizeMix, base_chunk: int) -> Iterator[tuple[int, int, int]]:
-    """Settings to try, most promising first: autotune's choice, then its neighbours, then part sizes."""
+def thread_counts(latency: float | None) -> list[int]:
+    """Requests in flight per process to try, most promising first: what the link needs by Little's law
+    (concurrency.py), then half and twice that, then the loopback values."""
+    need = initial_inflight(latency, cap=MAX_INFLIGHT * 2)
+    order = [need, min(2 * need, MAX_INFLIGHT * 2), max(4, need // 2), 8, 16, 4]
+    return list(dict.fromkeys(order))
+
+
+def candidates(*, cpus: int, mix: SizeMix, base_chunk: int, latency: float | None = None) -> Iterator[tuple[int, int, int]]:
+    """Settings to try, most promising first: autotune's processes with the threads the link needs, then
+    neighbours, then part sizes."""
     first = choose(cpus=cpus, mix=mix)
     # The sample stands for a bigger job: no "small job in the coordinator's process" (processes 0) here.
     p0 = max(1, first.processes)
+    threads = thread_counts(latency)
     seen: set[tuple[int, int, int]] = set()
     procs = sorted({p0, 1, max(2, cpus), 2 * max(2, cpus)}, key=lambda p: abs(p - p0))
-    order = [(p0, first.threads)]
-    order += [(p, t) for p in procs for t in (8, 16, 4) if (p, t) != order[0]]
+    order = [(p0, threads[0])]
+    order += [(p, t) for p in procs for t in threads if (p, t) != order[0]]
     chunks = [base_chunk] + ([c for c in (16 * MIB, 64 * MIB) if c != base_chunk] if mix.large_files else [])
     for p, t in order[:1]:
         for c in chunks:
@@ -168,7 +179,7 @@ def _key(t: Trial) -> tuple[int, int, int]:
     return t.processes, t.threads, t.chunksize
 
 
-def recommend(trials: list[Trial], *, cpus: int, loopback: bool) -> Recommendation:
+def recommend(trials: list[Trial], *, cpus: int, loopback: bool, latency: float | None = None) -> Recommendation:
     """The fastest setting by its mean over its trials (ties, within 5%, go to fewer processes and
     threads: less memory), and why it cannot go faster. A setting with a failed trial is out."""
     failed = {_key(t) for t in trials if t.failed or not t.files}
@@ -183,7 +194,15 @@ def recommend(trials: list[Trial], *, cpus: int, loopback: bool) -> Recommendati
     pick = min((k for k in groups if score[k] >= 0.95 * top), key=lambda k: (k[0] * k[1], k[2]))
     best = groups[pick][-1]
     client_share = best.client_cpu_s / best.seconds / cpus if best.seconds else 0.0
-    if best.machine_cpu >= BUSY_CPU and client_share >= 0.5 * best.machine_cpu:
+    # Little's law: with N requests in flight each taking the round trip, at most N / latency finish per
+    # second. A rate near that ceiling means the requests spent their time on the link.
+    ceiling = best.processes * best.threads / latency if latency else 0.0
+    if ceiling and best.files >= 20 and best.files_per_s >= 0.6 * ceiling and best.machine_cpu < BUSY_CPU:
+        bound = "link-latency-bound"
+        why = (f"{best.files_per_s:.0f} files/s with {best.processes * best.threads} requests in flight at a "
+               f"{latency * 1000:.0f} ms round trip is {best.files_per_s / ceiling:.0%} of what that many can do "
+               "(Little's law); more requests in flight would go faster")
+    elif best.machine_cpu >= BUSY_CPU and client_share >= 0.5 * best.machine_cpu:
         bound = "client-CPU-bound"
         why = (f"the machine's CPUs were {best.machine_cpu:.0%} busy, mostly with this upload ({client_share:.0%}): "
                "more processes or threads only add overhead")
@@ -191,6 +210,10 @@ def recommend(trials: list[Trial], *, cpus: int, loopback: bool) -> Recommendati
         bound = "machine-CPU-bound"
         why = (f"the CPUs were {best.machine_cpu:.0%} busy but this upload used only {client_share:.0%}: other "
                "processes (here likely the S3 server itself) hold the rest")
+    elif best.files < 20 and not loopback:
+        bound = "bandwidth-bound"
+        why = (f"large files at {best.mb_per_s:.0f} MB/s with the CPUs {best.machine_cpu:.0%} busy: the link's "
+               "bandwidth (or the server's disk) sets the pace")
     else:
         bound = "server-bound" if loopback else "network- or server-bound"
         why = (f"the CPUs were only {best.machine_cpu:.0%} busy and more concurrency did not go faster: the "
@@ -213,7 +236,8 @@ def delete_prefix(client, bucket: str, prefix: str) -> int:
     return deleted
 
 
-def tune(settings: Settings, *, budget: float, echo: Callable[[str], None] = print) -> Recommendation:
+def tune(settings: Settings, *, budget: float, echo: Callable[[str], None] = print,
+         latency: float | None = None) -> Recommendation:
     """Sweep settings on a sample within `budget` seconds (the first trial always runs), clean up, recommend."""
     from .remote import make_client
 
@@ -229,7 +253,10 @@ def tune(settings: Settings, *, budget: float, echo: Callable[[str], None] = pri
         echo(f"sample: {mix.small_files} small + {mix.large_files} large files, "
              f"{(mix.small_bytes + mix.large_bytes) / 1e6:.0f} MB; scratch prefix {scratch}/; budget {budget:.0f}s")
         base = replace(settings, source=str(sample_dir), follow_symlinks=True, include=(), exclude=())
-        plan = list(candidates(cpus=cpus, mix=mix, base_chunk=settings.multipart_chunksize))
+        if latency is not None:
+            echo(f"link: {latency * 1000:.0f} ms per request (round trip + server); Little's law asks for "
+                 f"~{thread_counts(latency)[0]} requests in flight per process: sweeping {thread_counts(latency)}")
+        plan = list(candidates(cpus=cpus, mix=mix, base_chunk=settings.multipart_chunksize, latency=latency))
         # The first trial runs twice: its first run pays the server's and the page cache's warm-up and is
         # not scored. After the sweep, the two best settings run again while the budget lasts, since one
         # run on a shared machine is a noisy judge.
@@ -256,7 +283,7 @@ def tune(settings: Settings, *, budget: float, echo: Callable[[str], None] = pri
             trials.append(warm)
         endpoint = make_client(settings).meta.endpoint_url or ""
         loopback = any(h in endpoint for h in ("//127.", "//localhost", "//[::1]"))
-        return recommend(trials, cpus=cpus, loopback=loopback)
+        return recommend(trials, cpus=cpus, loopback=loopback, latency=latency)
     finally:
         shutil.rmtree(sample_dir, ignore_errors=True)
         n = delete_prefix(make_client(settings), settings.bucket, scratch)

@@ -44,9 +44,9 @@ def test_lean_requests_counted_and_checksum_fallback_said_once(tmp_path, s3serve
                  "--processes", "2", *_MP], s3env)
     assert r.returncode == 0, r.stderr
     req = summary_of(r.stdout)["requests"]
-    # 12 small files and 3 parts, all lean; SeaweedFS accepts XXHASH128 unchecked, so CRC32 it is.
+    # 12 small files and 3 parts, all lean; SeaweedFS accepts XXHASH128 unchecked, so the fallback CRC (CRC32C through awscrt) it is.
     assert req["lean"] == 15 and req["declined"] == 0 and req["botocore"] == 0, req
-    assert req["checksum"] == "CRC32"
+    assert req["checksum"] == "CRC32C"
     fallback = [w for w in _warnings(r.stdout) if "does not validate XXHASH128" in w]
     assert len(fallback) == 1, _warnings(r.stdout)
     assert_landed(s3client, bucket, prefix, files)

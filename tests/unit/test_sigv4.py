@@ -31,10 +31,11 @@ ROUTES = {
 }
 
 
-def _botocore_signed(*, url: str, headers: dict[str, str], body: bytes, creds: Credentials, region: str) -> dict:
+def _botocore_signed(*, url: str, headers: dict[str, str], body: bytes, creds: Credentials, region: str,
+                     client_config=None) -> dict:
     req = AWSRequest(method="PUT", url=url, headers=dict(headers), data=body)
     # What botocore's PutObject/UploadPart set: a streaming body and our checksum as a header.
-    req.context.update({"has_streaming_input": True, "client_config": None,
+    req.context.update({"has_streaming_input": True, "client_config": client_config,
                         "checksum": {"request_algorithm": {"in": "header", "name": "x-amz-checksum-crc32"}}})
     with mock.patch("botocore.auth.get_current_datetime", return_value=NOW.replace(tzinfo=None)):
         S3SigV4Auth(creds, "s3", region).add_auth(req)
@@ -94,3 +95,22 @@ def captured_put_for(client, bucket, key, captured_put):
 def test_canonical_query_sorts_by_encoded_name():
     assert canonical_query({"uploadId": "a b", "partNumber": "1"}) == "partNumber=1&uploadId=a%20b"
     assert canonical_query(None) == ""
+
+
+@pytest.mark.parametrize("route", ROUTES.values(), ids=ROUTES.keys())
+def test_unsigned_payload_is_what_botocore_sends_with_payload_signing_off(route):
+    """With a verified transport checksum mpupload turns body hashing off (config.sign_payload); botocore
+    with s3.payload_signing_enabled=False must sign exactly the same request, over http too."""
+    from botocore.config import Config
+
+    creds = Credentials("AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY")
+    body = b"bytes checked by the crc header, not by sha256\n" * 50
+    extra = {"x-amz-meta-xxh3-128": "0123456789abcdef0123456789abcdef", "x-amz-checksum-crc32": "AAAAAA=="}
+    lean = LeanPut(route=route, credentials=creds, connect_timeout=1, read_timeout=1, sign_payload=False)
+    target, ours = lean.signed_headers(key=KEYS[1], body=body, headers=dict(extra),
+                                       date=NOW.strftime("%Y%m%dT%H%M%SZ"))
+    theirs = _botocore_signed(url=f"{route.scheme}://{route.host_header}{target}", headers=extra, body=body,
+                              creds=creds, region=route.region,
+                              client_config=Config(s3={"payload_signing_enabled": False}))
+    assert ours["x-amz-content-sha256"] == theirs["x-amz-content-sha256"] == "UNSIGNED-PAYLOAD"
+    assert ours["authorization"] == theirs["authorization"]

@@ -48,3 +48,18 @@ def test_candidates_start_with_autotune_and_sweep_part_sizes_only_with_large_fil
     mixed = list(candidates(cpus=2, mix=SizeMix(small_files=10, small_bytes=MIB, large_files=2, large_bytes=100 * MIB),
                             base_chunk=8 * MIB))
     assert {c for _, _, c in mixed} == {8 * MIB, 16 * MIB, 64 * MIB}
+
+
+def test_a_long_link_is_named_as_the_bound_and_the_sweep_reaches_far_enough():
+    # 2 x 8 in flight at 100 ms can finish at most 160 files/s; 150 files/s is the link, not the CPU.
+    rec = recommend([trial(2, 8, seconds=1000 / 150, cpu=0.3)], cpus=2, loopback=False, latency=0.100)
+    assert rec.bound == "link-latency-bound" and "Little" in rec.why
+    # The same rate with 2 x 64 in flight is far from that ceiling: something else bounds it.
+    assert recommend([trial(2, 64, seconds=1000 / 150, cpu=0.3)], cpus=2, loopback=False,
+                     latency=0.100).bound != "link-latency-bound"
+    far = list(candidates(cpus=2, mix=SizeMix(small_files=2000, small_bytes=500 * MIB), base_chunk=8 * MIB,
+                          latency=0.100))
+    near = list(candidates(cpus=2, mix=SizeMix(small_files=2000, small_bytes=500 * MIB), base_chunk=8 * MIB,
+                           latency=0.001))
+    assert far[0][1] >= 30 and max(t for _, t, _ in far) >= 60
+    assert near[0][1] == 8
