@@ -86,9 +86,9 @@ pool_options = _stack(
 )
 
 
-def _preflight_or_exit(settings: Settings, *, write: bool) -> float | None:
+def _preflight_or_exit(settings: Settings, *, write: bool) -> ProbeResult:
     """The fatal-error probe for commands other than upload (which overlaps it with worker start-up);
-    returns the link's latency it measured."""
+    returns what it learned on the way (the link's latency among it)."""
     from .remote import preflight
 
     try:
@@ -288,7 +288,7 @@ def tune(source: str, dest: str, budget: float, write_config: str | None, **opts
         settings = build_settings(source, dest, **opts)
     except SettingsError as exc:
         _fail_usage(str(exc))
-    latency = _preflight_or_exit(settings, write=True)
+    latency = _preflight_or_exit(settings, write=True).latency
     try:
         rec = _exit_like_ctrl_c(lambda: sweep(settings, budget=budget, echo=lambda m: click.echo(m, err=True),
                                               latency=latency))

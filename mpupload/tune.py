@@ -122,10 +122,12 @@ def candidates(*, cpus: int, mix: SizeMix, base_chunk: int, latency: float | Non
     """Settings to try, most promising first: autotune's processes with the threads the link needs, then
     neighbours, then part sizes."""
     first = choose(cpus=cpus, mix=mix)
+    # The sample stands for a bigger job: no "small job in the coordinator's process" (processes 0) here.
+    p0 = max(1, first.processes)
     threads = thread_counts(latency)
     seen: set[tuple[int, int, int]] = set()
-    procs = sorted({first.processes, 1, max(2, cpus), 2 * max(2, cpus)}, key=lambda p: abs(p - first.processes))
-    order = [(first.processes, threads[0])]
+    procs = sorted({p0, 1, max(2, cpus), 2 * max(2, cpus)}, key=lambda p: abs(p - p0))
+    order = [(p0, threads[0])]
     order += [(p, t) for p in procs for t in threads if (p, t) != order[0]]
     chunks = [base_chunk] + ([c for c in (16 * MIB, 64 * MIB) if c != base_chunk] if mix.large_files else [])
     for p, t in order[:1]:
