@@ -44,7 +44,7 @@ def test_lean_requests_counted_and_checksum_fallback_said_once(tmp_path, s3serve
                  "--processes", "2", *_MP], s3env)
     assert r.returncode == 0, r.stderr
     req = summary_of(r.stdout)["requests"]
-    # 12 small files and 3 parts, all lean; SeaweedFS accepts XXHASH128 unchecked, so the fallback CRC (CRC32C through awscrt) it is.
+    # 12 small files and 3 parts, all lean; SeaweedFS ignores XXHASH128, so the fallback CRC (CRC32C) it is.
     assert req["lean"] == 15 and req["declined"] == 0 and req["botocore"] == 0, req
     assert req["checksum"] == "CRC32C"
     fallback = [w for w in _warnings(r.stdout) if "does not validate XXHASH128" in w]
