@@ -14,6 +14,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -144,6 +145,9 @@ def test_a_second_signal_stops_at_once_even_with_requests_hanging(
     small_tree(src, 400)
     proc = start_cli(up(src, bucket, prefix, proxy.endpoint_url, "--processes", "1", "--threads", "2",
                         "--stop-grace", "120", "--read-timeout", "300"), s3env)
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(proc.stdout), daemon=True)  # every line, as printed
+    reader.start()
     try:
         wait_for(lambda: list_keys(s3client, bucket, prefix), timeout=60, what="the upload to start")
         proxy.plan = FaultPlan(stall=1.0, stall_seconds=60, alternate_late_stalls=False)  # every PUT hangs
@@ -151,21 +155,24 @@ def test_a_second_signal_stops_at_once_even_with_requests_hanging(
         os.kill(proc.pid, signal.SIGTERM)
         # The first signal waits for the requests in flight (up to --stop-grace): still running once the
         # coordinator said it is stopping.
-        wait_for(lambda: proc.poll() is not None or b"stopping" in _peek_stdout(proc), timeout=30,
+        wait_for(lambda: proc.poll() is not None or any("SIGTERM: stopping" in line for line in lines), timeout=30,
                  what="the coordinator to start stopping")
         assert proc.poll() is None, "the first signal should have waited for the requests in flight"
         os.kill(proc.pid, signal.SIGTERM)
         sent = time.monotonic()
-        out, err = proc.communicate(timeout=30)
+        proc.wait(timeout=30)
         took = time.monotonic() - sent
+        reader.join(timeout=30)
+        err = proc.stderr.read()
     finally:
         proxy.plan = FaultPlan()
         if proc.poll() is None:
             proc.kill()
-            proc.communicate(timeout=30)
+            proc.wait(timeout=30)
     assert proc.returncode == 143, err
     assert took < 8, f"the second signal took {took:.1f}s to stop the run"
     assert "Traceback" not in err
+    assert summary_of("".join(lines))["signal"] == "SIGTERM"
     # The journal survived being cut short: the rerun finishes the job.
     again = run_cli(up(src, bucket, prefix, proxy.endpoint_url), s3env)
     assert again.returncode == 0, again.stderr
@@ -192,23 +199,6 @@ def test_a_signal_during_the_preflight_stops_at_once(tmp_path, s3server, s3env, 
     assert took < 8, f"{took:.1f}s to stop a run that had not started"
     assert "Traceback" not in err
     assert summary_of(out)["signal"] == "SIGTERM"
-
-
-def _peek_stdout(proc: subprocess.Popen) -> bytes:
-    """What the coordinator printed so far (JSON lines), read without blocking."""
-    import fcntl
-
-    fd = proc.stdout.fileno()
-    flags = fcntl.fcntl(fd, fcntl.F_GETFL)
-    fcntl.fcntl(fd, fcntl.F_SETFL, flags | os.O_NONBLOCK)
-    try:
-        chunk = os.read(fd, 1 << 16)
-    except BlockingIOError:
-        chunk = b""
-    finally:
-        fcntl.fcntl(fd, fcntl.F_SETFL, flags)
-    proc._peeked = getattr(proc, "_peeked", b"") + chunk  # type: ignore[attr-defined]
-    return proc._peeked  # type: ignore[attr-defined]
 
 
 def test_a_file_too_big_for_s3_fails_at_once_and_the_rest_lands(tmp_path, s3server, s3client, s3env, bucket, prefix):
