@@ -98,6 +98,7 @@ def measure(*, runs: int, extra: list[list[str]], scratch: Path, echo) -> tuple[
         base_env = _env(server, scratch)
         vs = variants(extra)
         records: list[dict] = []
+        load_before = os.getloadavg()[0]
         # One unmeasured round: the first run after a server start, and cold page caches, are slower.
         for rnd in range(-1, runs):
             order = vs[rnd % len(vs):] + vs[:rnd % len(vs)] if rnd >= 0 else vs
@@ -119,7 +120,9 @@ def measure(*, runs: int, extra: list[list[str]], scratch: Path, echo) -> tuple[
         info = {"command": shlex.join(["python", "bench/startup.py", *sys.argv[1:]]),
                 "argv": {v.name: list(v.argv) for v in vs}, "runs": runs, "file_bytes": FILE_BYTES,
                 "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "cpus": os.cpu_count(),
-                "python": platform.python_version(), "platform": platform.platform(terse=True)}
+                "python": platform.python_version(), "platform": platform.platform(terse=True),
+                # Other work on the machine stretches wall times: ratios within a round are what compare.
+                "load_average": [round(load_before, 1), round(os.getloadavg()[0], 1)]}
         return records, info
     finally:
         server.stop()
@@ -155,7 +158,8 @@ def write(out: Path, records: list[dict], rows: list[dict], info: dict) -> None:
         "# Start-up: one-file upload vs a bare boto3 client",
         "",
         f"Command: `{info['command']}`  ",
-        f"{info['when']}, {info['cpus']} CPUs, {info['platform']}, Python {info['python']}; one file of "
+        f"{info['when']}, {info['cpus']} CPUs (load average {info['load_average'][0]} before, "
+        f"{info['load_average'][1]} after), {info['platform']}, Python {info['python']}; one file of "
         f"{info['file_bytes']:,} bytes to a local SeaweedFS (fresh prefix and state folder per run); "
         f"{info['runs']} rounds, variants interleaved in a rotating order. 'x boto3' = median over rounds of the "
         "ratio to the bare boto3 client in the same round. CPU = user+sys of the whole process tree. mpupload's "
