@@ -137,7 +137,7 @@ class Coordinator:
                 problem = key_problem(task.key) or size_problem(task.size)
                 if problem:
                     local.append(UploadResult(rel=task.rel, key=task.key, status=FAILED, reason=problem,
-                                              size=task.size))
+                                              size=task.size, partition=task.partition))
                     continue
                 decided = self._already_stored(task, journal, check_remote)
                 if isinstance(decided, UploadResult):
@@ -198,7 +198,7 @@ class Coordinator:
         row = journal.stored(task.key)
         if row is not None and (row.size, row.mtime_ns, row.inode) == (task.size, task.mtime_ns, task.inode):
             return UploadResult(rel=task.rel, key=task.key, status=SKIPPED, size=task.size,
-                                reason=SKIP_JOURNAL)
+                                reason=SKIP_JOURNAL, partition=task.partition)
         if not check_remote:
             return task
         remote_size = journal.remote_size(task.key)
@@ -206,7 +206,7 @@ class Coordinator:
             return task
         if mode == "size":
             return UploadResult(rel=task.rel, key=task.key, status=SKIPPED, size=task.size,
-                                reason=SKIP_SAME_SIZE)
+                                reason=SKIP_SAME_SIZE, partition=task.partition)
         return replace(task, remote_size=remote_size)
 
     def _census(self, stop) -> None:
@@ -280,7 +280,8 @@ class Coordinator:
             slot.done = True
             for t in orphans:
                 self._on_result(UploadResult(rel=t.rel, key=t.key, status=FAILED, size=t.size,
-                                             reason=f"worker process died (exit code {code})"))
+                                             reason=f"worker process died (exit code {code})",
+                                             partition=t.partition))
             return
         slot.respawns += 1
         self.stats.worker_restarts += 1
@@ -536,7 +537,14 @@ class Coordinator:
             now = time.monotonic()
             if now - last_draw >= self.s.progress_interval:
                 last_draw = now
-                self.reporter.progress(self.stats.snapshot(self.monitor.sample()))
+                self.reporter.progress(self.stats.snapshot(self._tick_resources()))  # HOOK(operator): + pace, limit
+
+    def _tick_resources(self) -> dict:
+        """HOOK(operator): the tick's resource sample plus the pace's counts (throttles, outage holds, limit
+        waits) and the in-flight limit, so the live view and the run report show them over time."""
+        extra = self._pace.counts() if self._pace is not None else {}
+        return {**self.monitor.sample(), **extra,
+                "inflight_limit": self._limit.value if self.s.adaptive else self.s.threads}
 
     @staticmethod
     def _stop_workers(slot_list: list[_Slot], *, kill: bool) -> None:
