@@ -24,6 +24,7 @@ from .concurrency import MIN_INFLIGHT, InflightController, SharedLimit, initial_
 from .config import Settings
 from .errors import FatalError
 from .journal import Journal, default_journal_path
+from .limits import Limits, PartitionPause
 from .messages import (
     FAILED,
     SKIP_JOURNAL,
@@ -112,6 +113,7 @@ class Coordinator:
         self._pace: Pace | None = None
         self._limit = SharedLimit(MIN_INFLIGHT)  # files in flight per worker process (concurrency.py)
         self._latency: float | None = None  # the preflight's measure of the link
+        self._pauser: PartitionPause | None = None  # HOOK(operator): --partition-pause
 
     # -- the feeder thread: scan -> plan -> batches -> work queue -------------------------------------
     def _feed(self, tasks, results, stop) -> None:
@@ -120,7 +122,8 @@ class Coordinator:
             journal = Journal(self.s.journal)
             check_remote = self._load_destination(journal, results)
             rx = re.compile(self.s.year_pattern) if self.s.year_pattern else None
-            batcher = Batcher(max_files=self.s.batch_files, max_bytes=self.s.batch_bytes)
+            batcher = Batcher(max_files=self.s.batch_files, max_bytes=self.s.batch_bytes,
+                              group=self.s.partition_pause > 0)  # HOOK(operator): runs of one partition
             found_files = found_bytes = 0
             local: list[UploadResult] = []
             for item in scan(self.s.source, follow_symlinks=self.s.follow_symlinks,
@@ -237,6 +240,7 @@ class Coordinator:
                   local: list[UploadResult]) -> tuple[int, int]:
         # Counts go out before the batch so "found" never trails "done".
         self._report_found(results, files, nbytes, local)
+        self._partition_pause(results).before(batch.partition, stop)  # HOOK(operator): --partition-pause
         with self._lock:
             self._outstanding[batch.batch_id] = {t.rel: t for t in batch.tasks}
         self._put(tasks, batch, stop)
@@ -417,7 +421,9 @@ class Coordinator:
             tasks, results, stop = queue.Queue(maxsize=4), queue.Queue(), threading.Event()
         else:
             tasks, results, stop = ctx.Queue(maxsize=nproc * 2), ctx.Queue(), ctx.Event()
-        self._pace = Pace(ctx=ctx, base_delay=self.s.backoff_base / 4, max_delay=self.s.backoff_cap)
+        self._pace = Pace(ctx=ctx, base_delay=self.s.backoff_base / 4, max_delay=self.s.backoff_cap,
+                          limits=Limits(max_bandwidth=self.s.max_bandwidth,  # HOOK(operator): shared limits
+                                        max_rps=self.s.max_requests_per_second, ctx=ctx))
         prober = threading.Thread(target=self._probe_outages, args=(self._pace, stop), daemon=True, name="prober")
         feeder = threading.Thread(target=self._feed, args=(tasks, results, stop), daemon=True, name="feeder")
         slot_list = [_Slot(worker_id=0) for _ in range(nproc)]
@@ -476,7 +482,7 @@ class Coordinator:
         # The pace's counts ride along with the resource sample: how often the run slowed or held.
         link = {"inflight_limit": self._limit.value if self.s.adaptive else self.s.threads,
                 "latency_ms": round(self._latency * 1000, 1) if self._latency is not None else None}
-        snap = self.stats.snapshot({**self.monitor.sample(), **self._pace.counts(), **link})
+        snap = self.stats.snapshot({**self._tick_resources(), **link})  # HOOK(operator): same sample as a tick
         self.reporter.finish(snap, self.stats.failures, interrupted=self._interrupted,
                              fatal=self._fatal.message if self._fatal else self._halted)
         return Outcome(snapshot=snap, failures=self.stats.failures, interrupted=self._interrupted, fatal=self._fatal,
@@ -539,10 +545,23 @@ class Coordinator:
                 last_draw = now
                 self.reporter.progress(self.stats.snapshot(self._tick_resources()))  # HOOK(operator): + pace, limit
 
+    def _partition_pause(self, results) -> PartitionPause:
+        """HOOK(operator): --partition-pause, made on first use (the feeder thread is its only user)."""
+        if self._pauser is None:
+            def idle() -> bool:
+                with self._lock:
+                    return not self._outstanding
+
+            self._pauser = PartitionPause(self.s.partition_pause, idle=idle,
+                                          notify=lambda text: results.put(Notice(text)))
+        return self._pauser
+
     def _tick_resources(self) -> dict:
         """HOOK(operator): the tick's resource sample plus the pace's counts (throttles, outage holds, limit
         waits) and the in-flight limit, so the live view and the run report show them over time."""
         extra = self._pace.counts() if self._pace is not None else {}
+        if self._pauser is not None:
+            extra["partition_pauses"] = self._pauser.pauses
         return {**self.monitor.sample(), **extra,
                 "inflight_limit": self._limit.value if self.s.adaptive else self.s.threads}
 

@@ -67,13 +67,21 @@ class _Pending:
 class Batcher:
     """Groups tasks by partition into batches capped at `max_files` files and `max_bytes` bytes."""
 
-    def __init__(self, *, max_files: int, max_bytes: int):
-        self.max_files, self.max_bytes = max_files, max_bytes
+    def __init__(self, *, max_files: int, max_bytes: int, group: bool = False):
+        """group: hand out a partition's partly filled batch as soon as a file of another partition comes,
+        so batches leave in runs of one partition (for --partition-pause) instead of the leftovers of
+        every partition at the end."""
+        self.max_files, self.max_bytes, self.group = max_files, max_bytes, group
         self._pending: dict[str, _Pending] = {}
         self._next_id = 0
+        self._last: str | None = None
 
     def add(self, task: FileTask) -> Iterator[Batch]:
         """Add one task; yields a batch when its partition's batch is full."""
+        if self.group and task.partition != self._last:
+            self._last = task.partition
+            for other in [k for k in self._pending if k != task.partition]:
+                yield self._make(other, self._pending.pop(other).tasks)
         p = self._pending.setdefault(task.partition, _Pending([]))
         p.tasks.append(task)
         p.size += task.size
