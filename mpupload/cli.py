@@ -199,6 +199,7 @@ def main() -> None:
 @_opt("fast_put", "--fast-put/--no-fast-put")
 @selection_options
 @_opt("year_pattern")
+@_opt("key_template")
 @_opt("follow_symlinks", "--follow-symlinks/--no-follow-symlinks")
 @_opt("batch_files", type=int)
 @_opt("batch_bytes", type=_Size())
@@ -236,6 +237,9 @@ def upload(ctx: click.Context, source: str, dest: str, failures_file: str | None
     try:
         settings = build_settings(source, dest, **opts)
         settings = _autotune(ctx, settings)
+        from .dryrun import check_keys
+
+        check_keys(settings)  # two files to one key: a usage error before anything is sent
         if settings.dry_run:
             from .dryrun import dry_run
 

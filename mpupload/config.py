@@ -139,6 +139,10 @@ class Settings:
     exclude: tuple[str, ...] = _opt((), "Skip files whose relative path matches one of these globs.")
     year_pattern: str | None = _opt(None, "Regex with one group, applied to the relative path, giving the "
                                     "year when no folder is a year.")
+    key_template: str = _opt("{prefix}/{relpath}", "Object key of each file, from {prefix}, {year} (its partition), "
+                             "{relpath} (path under SOURCE), {name} (file name), {parent} (its folder under SOURCE), "
+                             "e.g. '{prefix}/{year}/{name}' to sort a flat folder into years. Two files mapping to "
+                             "one key stop the run before it starts.", "the source's own layout")
     follow_symlinks: bool = _opt(False, "Upload the targets of symlinks (loop-safe) instead of skipping them.")
     skip_existing: str = _opt("checksum", "What counts as already uploaded: 'journal' (unchanged since this "
                               "machine stored it), 'size' (also: an object of the same size exists), 'checksum' "
@@ -212,6 +216,9 @@ class Settings:
                 raise SettingsError(f"--year-pattern is not a valid regex: {exc}") from None
             if rx.groups < 1:
                 raise SettingsError("--year-pattern needs one capturing group for the year, e.g. '_(\\d{4})_'")
+        from .keys import parse as parse_template
+
+        parse_template(self.key_template)
         if self.max_bandwidth is not None and self.max_bandwidth < 1024:
             raise SettingsError("--max-bandwidth must be at least 1KiB/s")
         if self.max_requests_per_second is not None and self.max_requests_per_second <= 0:

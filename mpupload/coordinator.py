@@ -136,7 +136,8 @@ class Coordinator:
                     continue
                 assert isinstance(item, FileEntry)
                 found_bytes += item.size
-                task = task_for(item, prefix=self.s.prefix, year_pattern=rx)
+                task = task_for(item, prefix=self.s.prefix, year_pattern=rx,
+                                key_template=self.s.key_template)  # HOOK(operator): --key-template
                 problem = key_problem(task.key) or size_problem(task.size)
                 if problem:
                     local.append(UploadResult(rel=task.rel, key=task.key, status=FAILED, reason=problem,

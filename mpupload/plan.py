@@ -15,6 +15,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from .config import MAX_KEY_BYTES, MAX_OBJECT_SIZE, format_size
+from .keys import DEFAULT_TEMPLATE
+from .keys import render as render_key
 from .messages import Batch, FileTask
 from .scan import FileEntry
 
@@ -100,11 +102,13 @@ class Batcher:
         return Batch(batch_id=self._next_id, partition=partition, tasks=tuple(tasks))
 
 
-def task_for(entry: FileEntry, *, prefix: str, year_pattern: re.Pattern | None) -> FileTask:
-    return FileTask(
-        path=entry.path, rel=entry.rel, key=object_key(prefix, entry.rel), size=entry.size,
-        mtime_ns=entry.mtime_ns, inode=entry.inode, partition=year_of(entry.rel, entry.mtime_ns, year_pattern),
-    )
+def task_for(entry: FileEntry, *, prefix: str, year_pattern: re.Pattern | None,
+             key_template: str = DEFAULT_TEMPLATE) -> FileTask:
+    year = year_of(entry.rel, entry.mtime_ns, year_pattern)
+    key = object_key(prefix, entry.rel) if key_template == DEFAULT_TEMPLATE else \
+        render_key(key_template, prefix=prefix, year=year, rel=entry.rel)
+    return FileTask(path=entry.path, rel=entry.rel, key=key, size=entry.size, mtime_ns=entry.mtime_ns,
+                    inode=entry.inode, partition=year)
 
 
 def batches(tasks: Iterable[FileTask], *, max_files: int, max_bytes: int) -> Iterator[Batch]:
