@@ -34,7 +34,7 @@ def test_default_template_is_the_source_layout(rel, prefix):
 
 
 @pytest.mark.parametrize("template,why", [
-    ("{year}/{nmae}", "unknown field"), ("{year}", "names no file"), ("{name:>10}", "format"), ("{year", "")])
+    ("{year}/{nmae}", "unknown field"), ("{year}", "names no file"), ("{name:>10}", "format"), ("{year", "expected")])
 def test_bad_templates_are_usage_errors(template, why):
     with pytest.raises(SettingsError, match=why):
         Settings(key_template=template).validated()
