@@ -48,7 +48,7 @@ def _abort(writer: asyncio.StreamWriter) -> None:
 
 
 async def _pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter, *, delay: float, not_before: float,
-                max_queued: int) -> None:
+                max_queued: int, meter=None) -> None:
     """Copy src to dst, each chunk `delay` after it was read (counting from `not_before` at the earliest).
     Returns after forwarding EOF or a reset; raises when dst fails."""
     loop = asyncio.get_running_loop()
@@ -88,6 +88,8 @@ async def _pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter, *, delay: 
                     dst.write_eof()
                 return
             dst.write(data)
+            if meter is not None:
+                meter(data)  # as it reaches the server's side of the link
             await dst.drain()
             queued -= len(data)
             if queued <= max_queued:
@@ -101,13 +103,16 @@ class DelayRelay:
     seconds of round trip added (half each way). Runs its own asyncio loop in a background thread."""
 
     def __init__(self, *, upstream: tuple[str, int], rtt: float, port: int = 0, handshake: bool = True,
-                 max_queued: int = _MAX_QUEUED):
+                 max_queued: int = _MAX_QUEUED, meter=None):
+        """meter: called with every chunk sent towards the upstream, as it is sent (bench/meter.py counts
+        bytes and requests over time with it)."""
         if rtt < 0:
             raise ValueError("rtt must be >= 0")
         self.upstream = upstream
         self.rtt = rtt
         self.handshake = handshake
         self.max_queued = max_queued
+        self.meter = meter
         # Bound here, so the port is known (and a taken port fails) before the thread starts.
         self._sock = socket.create_server((LOOPBACK, port))
         self.port: int = self._sock.getsockname()[1]
@@ -196,7 +201,8 @@ class DelayRelay:
             half = self.rtt / 2
             pipes = [
                 asyncio.create_task(_pipe(client_r, up_w, delay=half, max_queued=self.max_queued,
-                                          not_before=connected + self.rtt if self.handshake else 0.0)),
+                                          not_before=connected + self.rtt if self.handshake else 0.0,
+                                          meter=self.meter)),
                 asyncio.create_task(_pipe(up_r, client_w, delay=half, not_before=0.0, max_queued=self.max_queued)),
             ]
             self._pipes.update(pipes)

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from .config import Settings, SettingsError, parse_size
+from .config import Settings, SettingsError, parse_rate, parse_size
 from .errors import FatalError
 
 if TYPE_CHECKING:
@@ -31,6 +31,16 @@ class _Size(click.ParamType):
     def convert(self, value, param, ctx):
         try:
             return parse_size(value)
+        except SettingsError as exc:
+            self.fail(str(exc), param, ctx)
+
+
+class _Rate(click.ParamType):
+    name = "RATE"
+
+    def convert(self, value, param, ctx):
+        try:
+            return parse_rate(value)
         except SettingsError as exc:
             self.fail(str(exc), param, ctx)
 
@@ -194,6 +204,7 @@ def main() -> None:
 @_opt("fast_put", "--fast-put/--no-fast-put")
 @selection_options
 @_opt("year_pattern")
+@_opt("key_template")
 @_opt("follow_symlinks", "--follow-symlinks/--no-follow-symlinks")
 @_opt("batch_files", type=int)
 @_opt("batch_bytes", type=_Size())
@@ -202,6 +213,10 @@ def main() -> None:
 @_opt("dry_run", "--dry-run", is_flag=True)
 @_opt("json_output", "--json", is_flag=True)
 @_opt("progress_interval", type=float)
+@_opt("max_bandwidth", type=_Rate())
+@_opt("max_requests_per_second", type=click.FloatRange(min=0, min_open=True))
+@_opt("partition_pause", type=click.FloatRange(min=0))
+@_opt("report", type=click.Path(file_okay=False))
 @click.option("--failures-file", type=click.Path(dir_okay=False, writable=True),
               help="Write every failed file (JSON lines: path, key, reason) here.")
 @click.option("--config", type=click.Path(exists=True, dir_okay=False), is_eager=True, expose_value=False,
@@ -228,6 +243,9 @@ def upload(ctx: click.Context, source: str, dest: str, failures_file: str | None
     try:
         settings = build_settings(source, dest, **opts)
         settings = _autotune(ctx, settings)
+        from .dryrun import check_keys
+
+        check_keys(settings)  # two files to one key: a usage error before anything is sent
         if settings.dry_run:
             from .dryrun import dry_run
 
@@ -333,15 +351,58 @@ def _preflight_then_resume(settings: Settings, *, write: bool = True) -> ProbeRe
         _resume_collector()
 
 
+@main.command()
+@click.argument("path", required=False, type=click.Path(exists=True))
+@click.option("--journal", type=click.Path(dir_okay=False), help="List only the reports of the runs on this journal.")
+@_opt("json_output", "--json", is_flag=True)
+def report(path: str | None, journal: str | None, json_output: bool) -> None:
+    """List run reports, or draw report.html again from a report.json (PATH: the file or its folder).
+
+    \b
+    Every upload writes report.json and report.html, by default in a folder per run
+    beside its journal (JOURNAL-reports/), or in the folder given with --report.
+    """
+    import json
+
+    from .journal import state_dir
+    from .runreport import list_reports, reports_root, rerender
+
+    if path:
+        try:
+            html = rerender(path)
+        except (OSError, ValueError) as exc:
+            _fail_usage(f"cannot re-draw the report from {path}: {exc}")
+        click.echo(str(html))
+        return
+    roots = [reports_root(journal)] if journal else [state_dir() / "journals"]
+    found = list_reports(roots)
+    if json_output:
+        for r in found:
+            click.echo(json.dumps({"path": str(r.path), "started_at": r.started_at, "source": r.source,
+                                   "destination": r.destination, "uploaded": r.uploaded, "failed": r.failed,
+                                   "seconds": r.seconds, "outcome": r.outcome}))
+        return
+    if not found:
+        click.echo(f"no reports under {', '.join(str(r) for r in roots)}", err=True)
+        return
+    for r in found:
+        click.echo(f"{r.started_at}  {r.outcome:<11} {r.uploaded:>9} up {r.failed:>6} failed {r.seconds:>8.1f} s  "
+                   f"{r.source} -> {r.destination}\n    {r.path / 'report.html'}")
+
+
 def run_upload(settings: Settings, *, failures_file: str | None = None) -> int:
     from .coordinator import Coordinator
+    from .recorder import RecordingReporter, RunRecorder
     from .report import make_reporter, summary_dict
     from .stats import Stats
 
     reporter = make_reporter(json_output=settings.json_output, interval=settings.progress_interval)
     handle = open(failures_file, "w", encoding="utf-8") if failures_file else None  # noqa: SIM115
     try:
-        outcome = Coordinator(settings, reporter, failures_file=handle).run(preflight=_preflight_then_resume)
+        coordinator = Coordinator(settings, reporter, failures_file=handle)
+        recorder = RunRecorder(settings=coordinator.s)  # the coordinator's settings: journal and run id filled in
+        coordinator.reporter = RecordingReporter(reporter, recorder)
+        outcome = coordinator.run(preflight=_preflight_then_resume)
     finally:
         if handle:
             try:
@@ -349,12 +410,36 @@ def run_upload(settings: Settings, *, failures_file: str | None = None) -> int:
             except OSError:  # already reported as fatal when a write failed
                 pass
     if outcome.early:
-        _report_fatal(settings, outcome.fatal.message, summary_dict(Stats().snapshot(), fatal=outcome.fatal.message))
+        summary = summary_dict(Stats().snapshot(), fatal=outcome.fatal.message)
+        recorder.finish(outcome.snapshot, fatal=outcome.fatal.message)
+        _report_fatal(settings, outcome.fatal.message, summary)
     elif outcome.fatal is not None and not settings.json_output:
         click.echo(f"mpupload: fatal: {outcome.fatal.message}", err=True)
     elif outcome.halted:
         click.echo(f"mpupload: stopped: {outcome.halted}", err=True)
+    _write_report(settings, recorder, exit_code=outcome.exit_code)
     return outcome.exit_code
+
+
+def _write_report(settings: Settings, recorder, *, exit_code: int) -> None:
+    """report.json and report.html of this run; a report that cannot be written is a warning, never the
+    run's outcome (the files were uploaded, or not, either way)."""
+    import json
+
+    from .runreport import run_folder, write
+
+    doc = recorder.document(exit_code=exit_code)
+    folder = run_folder(journal=recorder.s.journal, started_at=doc["run"]["started_at"], run_id=recorder.s.run_id,
+                        chosen=settings.report)
+    try:
+        json_path, html_path = write(doc, folder)
+    except OSError as exc:
+        click.echo(f"mpupload: warning: cannot write the run report in {folder}: {exc}", err=True)
+        return
+    if settings.json_output:
+        click.echo(json.dumps({"event": "report", "json": str(json_path), "html": str(html_path)}))
+    else:
+        click.echo(f"Report: {html_path}")
 
 
 def _report_fatal(settings: Settings, message: str, summary: dict) -> None:

@@ -48,6 +48,17 @@ def parse_size(text: str | int) -> int:
     return int(float(m.group(1)) * _UNITS[m.group(2).lower()])
 
 
+def parse_rate(text: str | int | None) -> int | None:
+    """'50MB/s' -> 50000000 bytes per second ('/s' optional; the units of parse_size); None or '' = no limit."""
+    if text is None or text == "":
+        return None
+    if isinstance(text, str):
+        text = text.strip()
+        text = text[:-2] if text.lower().endswith("/s") else text
+    n = parse_size(text)
+    return n or None
+
+
 def format_size(n: float) -> str:
     for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
         if abs(n) < 1024 or unit == "TiB":
@@ -128,6 +139,10 @@ class Settings:
     exclude: tuple[str, ...] = _opt((), "Skip files whose relative path matches one of these globs.")
     year_pattern: str | None = _opt(None, "Regex with one group, applied to the relative path, giving the "
                                     "year when no folder is a year.")
+    key_template: str = _opt("{prefix}/{relpath}", "Object key of each file, from {prefix}, {year} (its partition), "
+                             "{relpath} (path under SOURCE), {name} (file name), {parent} (its folder under SOURCE), "
+                             "e.g. '{prefix}/{year}/{name}' to sort a flat folder into years. Two files mapping to "
+                             "one key stop the run before it starts.", "the source's own layout")
     follow_symlinks: bool = _opt(False, "Upload the targets of symlinks (loop-safe) instead of skipping them.")
     skip_existing: str = _opt("checksum", "What counts as already uploaded: 'journal' (unchanged since this "
                               "machine stored it), 'size' (also: an object of the same size exists), 'checksum' "
@@ -141,6 +156,17 @@ class Settings:
     batch_files: int = _opt(64, "Files per work batch handed to a worker.",
                             "small enough that idle workers steal work from big years")
     batch_bytes: int = _opt(256 * MIB, "Bytes per work batch handed to a worker.")
+    max_bandwidth: int | None = _opt(None, "Most bytes per second sent by all processes together, e.g. 50MB/s "
+                                     "(a limit makes the run slower, never failed).",
+                                     "none: as fast as the link and server allow")
+    max_requests_per_second: float | None = _opt(None, "Most PUT / part requests per second started by all processes "
+                                                 "together (a limit makes the run slower, never failed).",
+                                                 "none: the shared pace still backs off on throttling")
+    partition_pause: float = _opt(0.0, "Seconds with nothing sent between one partition (year) and the next, "
+                                  "for a link shared with others (the seed's pause between years).",
+                                  "0: no pause")
+    report: str | None = _opt(None, "Folder for this run's report.json and report.html (default: a folder per run "
+                              "beside the journal; `mpupload report` lists them).")
     json_output: bool = _opt(False, "JSON lines on stdout instead of the human view.")
     progress_interval: float = _opt(1.0, "Seconds between progress updates.")
 
@@ -190,6 +216,15 @@ class Settings:
                 raise SettingsError(f"--year-pattern is not a valid regex: {exc}") from None
             if rx.groups < 1:
                 raise SettingsError("--year-pattern needs one capturing group for the year, e.g. '_(\\d{4})_'")
+        from .keys import parse as parse_template
+
+        parse_template(self.key_template)
+        if self.max_bandwidth is not None and self.max_bandwidth < 1024:
+            raise SettingsError("--max-bandwidth must be at least 1KiB/s")
+        if self.max_requests_per_second is not None and self.max_requests_per_second <= 0:
+            raise SettingsError("--max-requests-per-second must be positive")
+        if self.partition_pause < 0:
+            raise SettingsError("--partition-pause must not be negative")
         if not 1 <= self.max_inflight <= 1024:
             raise SettingsError("--max-inflight must be between 1 and 1024")
         # A pool smaller than the threads would make threads queue for sockets.

@@ -24,6 +24,7 @@ from .concurrency import MIN_INFLIGHT, InflightController, SharedLimit, initial_
 from .config import Settings
 from .errors import FatalError
 from .journal import Journal, default_journal_path
+from .limits import Limits, PartitionPause
 from .messages import (
     FAILED,
     SKIP_JOURNAL,
@@ -114,6 +115,7 @@ class Coordinator:
         self._limit = SharedLimit(MIN_INFLIGHT)  # files in flight per worker process (concurrency.py)
         self._latency: float | None = None  # the preflight's measure of the link
         self._destination_empty = False  # the preflight found nothing under the prefix
+        self._pauser: PartitionPause | None = None  # HOOK(operator): --partition-pause
 
     # -- the feeder thread: scan -> plan -> batches -> work queue -------------------------------------
     def _feed(self, tasks, results, stop) -> None:
@@ -122,7 +124,8 @@ class Coordinator:
             journal = Journal(self.s.journal)
             check_remote = self._load_destination(journal, results)
             rx = re.compile(self.s.year_pattern) if self.s.year_pattern else None
-            batcher = Batcher(max_files=self.s.batch_files, max_bytes=self.s.batch_bytes)
+            batcher = Batcher(max_files=self.s.batch_files, max_bytes=self.s.batch_bytes,
+                              group=self.s.partition_pause > 0)  # HOOK(operator): runs of one partition
             found_files = found_bytes = 0
             local: list[UploadResult] = []
             for item in scan(self.s.source, follow_symlinks=self.s.follow_symlinks,
@@ -135,11 +138,12 @@ class Coordinator:
                     continue
                 assert isinstance(item, FileEntry)
                 found_bytes += item.size
-                task = task_for(item, prefix=self.s.prefix, year_pattern=rx)
+                task = task_for(item, prefix=self.s.prefix, year_pattern=rx,
+                                key_template=self.s.key_template)  # HOOK(operator): --key-template
                 problem = key_problem(task.key) or size_problem(task.size)
                 if problem:
                     local.append(UploadResult(rel=task.rel, key=task.key, status=FAILED, reason=problem,
-                                              size=task.size))
+                                              size=task.size, partition=task.partition))
                     continue
                 decided = self._already_stored(task, journal, check_remote)
                 if isinstance(decided, UploadResult):
@@ -201,7 +205,7 @@ class Coordinator:
         row = journal.stored(task.key)
         if row is not None and (row.size, row.mtime_ns, row.inode) == (task.size, task.mtime_ns, task.inode):
             return UploadResult(rel=task.rel, key=task.key, status=SKIPPED, size=task.size,
-                                reason=SKIP_JOURNAL)
+                                reason=SKIP_JOURNAL, partition=task.partition)
         if not check_remote:
             return task
         remote_size = journal.remote_size(task.key)
@@ -209,7 +213,7 @@ class Coordinator:
             return task
         if mode == "size":
             return UploadResult(rel=task.rel, key=task.key, status=SKIPPED, size=task.size,
-                                reason=SKIP_SAME_SIZE)
+                                reason=SKIP_SAME_SIZE, partition=task.partition)
         return replace(task, remote_size=remote_size)
 
     def _census(self, stop) -> None:
@@ -240,6 +244,7 @@ class Coordinator:
                   local: list[UploadResult]) -> tuple[int, int]:
         # Counts go out before the batch so "found" never trails "done".
         self._report_found(results, files, nbytes, local)
+        self._partition_pause(results).before(batch.partition, stop)  # HOOK(operator): --partition-pause
         with self._lock:
             self._outstanding[batch.batch_id] = {t.rel: t for t in batch.tasks}
         self._put(tasks, batch, stop)
@@ -283,7 +288,8 @@ class Coordinator:
             slot.done = True
             for t in orphans:
                 self._on_result(UploadResult(rel=t.rel, key=t.key, status=FAILED, size=t.size,
-                                             reason=f"worker process died (exit code {code})"))
+                                             reason=f"worker process died (exit code {code})",
+                                             partition=t.partition))
             return
         slot.respawns += 1
         self.stats.worker_restarts += 1
@@ -420,7 +426,9 @@ class Coordinator:
             tasks, results, stop = queue.Queue(maxsize=4), queue.Queue(), threading.Event()
         else:
             tasks, results, stop = ctx.Queue(maxsize=nproc * 2), ctx.Queue(), ctx.Event()
-        self._pace = Pace(ctx=ctx, base_delay=self.s.backoff_base / 4, max_delay=self.s.backoff_cap)
+        self._pace = Pace(ctx=ctx, base_delay=self.s.backoff_base / 4, max_delay=self.s.backoff_cap,
+                          limits=Limits(max_bandwidth=self.s.max_bandwidth,  # HOOK(operator): shared limits
+                                        max_rps=self.s.max_requests_per_second, ctx=ctx))
         prober = threading.Thread(target=self._probe_outages, args=(self._pace, stop), daemon=True, name="prober")
         feeder = threading.Thread(target=self._feed, args=(tasks, results, stop), daemon=True, name="feeder")
         slot_list = [_Slot(worker_id=0) for _ in range(nproc)]
@@ -481,7 +489,7 @@ class Coordinator:
         # The pace's counts ride along with the resource sample: how often the run slowed or held.
         link = {"inflight_limit": self._limit.value if self.s.adaptive else self.s.threads,
                 "latency_ms": round(self._latency * 1000, 1) if self._latency is not None else None}
-        snap = self.stats.snapshot({**self.monitor.sample(), **self._pace.counts(), **link})
+        snap = self.stats.snapshot({**self._tick_resources(), **link})  # HOOK(operator): same sample as a tick
         self.reporter.finish(snap, self.stats.failures, interrupted=self._interrupted,
                              fatal=self._fatal.message if self._fatal else self._halted)
         return Outcome(snapshot=snap, failures=self.stats.failures, interrupted=self._interrupted, fatal=self._fatal,
@@ -542,7 +550,27 @@ class Coordinator:
             now = time.monotonic()
             if now - last_draw >= self.s.progress_interval:
                 last_draw = now
-                self.reporter.progress(self.stats.snapshot(self.monitor.sample()))
+                self.reporter.progress(self.stats.snapshot(self._tick_resources()))  # HOOK(operator): + pace, limit
+
+    def _partition_pause(self, results) -> PartitionPause:
+        """HOOK(operator): --partition-pause, made on first use (the feeder thread is its only user)."""
+        if self._pauser is None:
+            def idle() -> bool:
+                with self._lock:
+                    return not self._outstanding
+
+            self._pauser = PartitionPause(self.s.partition_pause, idle=idle,
+                                          notify=lambda text: results.put(Notice(text)))
+        return self._pauser
+
+    def _tick_resources(self) -> dict:
+        """HOOK(operator): the tick's resource sample plus the pace's counts (throttles, outage holds, limit
+        waits) and the in-flight limit, so the live view and the run report show them over time."""
+        extra = self._pace.counts() if self._pace is not None else {}
+        if self._pauser is not None:
+            extra["partition_pauses"] = self._pauser.pauses
+        return {**self.monitor.sample(), **extra,
+                "inflight_limit": self._limit.value if self.s.adaptive else self.s.threads}
 
     @staticmethod
     def _stop_workers(slot_list: list[_Slot], *, kill: bool) -> None:

@@ -11,24 +11,50 @@ from .config import Settings, format_size
 from .plan import Batcher, key_problem, task_for
 from .scan import Matcher, Skipped, scan
 
+_SAMPLE_KEYS = 3  # per partition, so a key template can be checked before a run
+
+
+def planned_keys(s: Settings):
+    """(key, relative path) of every file the run would upload, as the planner makes them (metadata only)."""
+    rx = re.compile(s.year_pattern) if s.year_pattern else None
+    for item in scan(s.source, follow_symlinks=s.follow_symlinks, matcher=Matcher(s.include, s.exclude)):
+        if not isinstance(item, Skipped):
+            yield task_for(item, prefix=s.prefix, year_pattern=rx, key_template=s.key_template).key, item.rel
+
+
+def check_keys(s: Settings) -> None:
+    """SettingsError (a usage error) when the key template maps two files to one key. Only templates that
+    are not unique by construction cost the extra walk of the source."""
+    from .config import SettingsError
+    from .keys import collision_message, find_collisions, unique_by_construction
+
+    if unique_by_construction(s.key_template):
+        return
+    collisions = find_collisions(planned_keys(s))
+    if collisions:
+        raise SettingsError(collision_message(s.key_template, collisions))
+
 
 def dry_run(s: Settings, *, out: IO[str]) -> int:
     rx = re.compile(s.year_pattern) if s.year_pattern else None
     files: Counter[str] = Counter()
     sizes: Counter[str] = Counter()
     batches: Counter[str] = Counter()
+    samples: dict[str, list[str]] = {}
     problems: list[tuple[str, str]] = []
     batcher = Batcher(max_files=s.batch_files, max_bytes=s.batch_bytes)
     for item in scan(s.source, follow_symlinks=s.follow_symlinks, matcher=Matcher(s.include, s.exclude)):
         if isinstance(item, Skipped):
             problems.append((item.rel, "skip: " + item.reason))
             continue
-        task = task_for(item, prefix=s.prefix, year_pattern=rx)
+        task = task_for(item, prefix=s.prefix, year_pattern=rx, key_template=s.key_template)
         bad = key_problem(task.key)
         if bad:
             problems.append((item.rel, "fail: " + bad))
             continue
         files[task.partition] += 1
+        if len(keys := samples.setdefault(task.partition, [])) < _SAMPLE_KEYS:
+            keys.append(task.key)
         sizes[task.partition] += task.size
         for b in batcher.add(task):
             batches[b.partition] += 1
@@ -41,16 +67,18 @@ def dry_run(s: Settings, *, out: IO[str]) -> int:
             out.write(json.dumps({"event": "skipped" if kind == "skip" else "failed", "path": rel,
                                   "reason": reason}, ensure_ascii=False) + "\n")
         out.write(json.dumps({"event": "plan", "files": total_files, "bytes": total_bytes,
-                              "partitions": {p: {"files": files[p], "bytes": sizes[p], "batches": batches[p]}
+                              "partitions": {p: {"files": files[p], "bytes": sizes[p], "batches": batches[p],
+                                                 "sample_keys": samples.get(p, [])}
                                              for p in sorted(files)},
                               "not_uploadable": len(problems)}) + "\n")
         return 0
     dest = f"s3://{s.bucket}/{s.prefix}".rstrip("/")
     out.write(f"Dry run: {total_files} files, {format_size(total_bytes)} in {len(files)} partitions "
               f"-> {dest} ({s.effective_processes} processes x {s.threads} threads); nothing uploaded.\n")
-    out.write(f"{'partition':>10} {'files':>8} {'bytes':>12} {'batches':>8}\n")
+    out.write(f"{'partition':>10} {'files':>8} {'bytes':>12} {'batches':>8}  sample keys\n")
     for p in sorted(files):
-        out.write(f"{p:>10} {files[p]:>8} {format_size(sizes[p]):>12} {batches[p]:>8}\n")
+        out.write(f"{p:>10} {files[p]:>8} {format_size(sizes[p]):>12} {batches[p]:>8}  "
+                  f"{', '.join(samples.get(p, []))}\n")
     for rel, why in problems:
         out.write(f"  {rel}: {why}\n")
     return 0

@@ -50,6 +50,7 @@ class UploadResult:
     seconds: float = 0.0
     batch_id: int = 0
     parts_reused: int = 0  # multipart parts S3 already had from an earlier, interrupted run
+    partition: str = ""  # the year it was planned under (report.json totals per partition); "" when none
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,6 +20,7 @@ import time
 from typing import Any
 
 from .errors import is_connection_error, is_throttle
+from .limits import Limits, wait_until
 
 # Connection errors in a row (no success between, any worker) that make an outage: one reset is noise.
 OUTAGE_AFTER = 3
@@ -42,10 +43,12 @@ class Stopped(Exception):
 
 
 class Pace:
-    def __init__(self, *, ctx=None, base_delay: float, max_delay: float):
+    def __init__(self, *, ctx=None, base_delay: float, max_delay: float, limits: Limits | None = None):
         """ctx: a multiprocessing context when the workers are processes, None when they are threads.
         base_delay: the shared pause after a first throttle; it doubles with each further one, up to
-        max_delay, and decays with each success."""
+        max_delay, and decays with each success. limits: --max-bandwidth / --max-requests-per-second,
+        booked by every request on top of the throttle pace (limits.py)."""
+        self.limits = limits if limits is not None and limits.active else None
         make = _Cell if ctx is None else ctx.RawValue
         self._lock = threading.Lock() if ctx is None else ctx.Lock()
         self.base_delay, self.max_delay = max(base_delay, _MIN_DELAY), max(max_delay, _MIN_DELAY)
@@ -95,8 +98,17 @@ class Pace:
     def in_outage(self) -> bool:
         return self._outage_since.value != 0.0
 
-    def counts(self) -> dict[str, int]:
-        return {"throttles": self._throttles.value, "outages": self._outages.value}
+    def counts(self) -> dict[str, float]:
+        extra = self.limits.counts() if self.limits is not None else {}
+        return {"throttles": self._throttles.value, "outages": self._outages.value, **extra}
+
+    def within_limits(self, stop, *, nbytes: int) -> None:
+        """Book one request of `nbytes` on the run's limits and wait for its slot (raises Stopped if the
+        run stops meanwhile). Nothing to do, and no lock taken, without limits."""
+        if self.limits is None:
+            return
+        if not wait_until(self.limits.start_when(nbytes), stop):
+            raise Stopped("the run is stopping")
 
     def wait_turn(self, stop, *, limit: float) -> None:
         """Block until no shared pause or outage holds requests back, the run stops (raises Stopped), or
@@ -137,8 +149,12 @@ class Pace:
         """Make every HTTP request of `client` (retries and s3transfer's parts included) wait its turn
         first, and report how each attempt went."""
 
-        def before_send(**_kwargs):
+        def before_send(request=None, **_kwargs):
             self.wait_turn(stop, limit=limit)
+            if self.limits is not None:
+                # Every attempt botocore sends counts: a retry puts its bytes on the wire again.
+                length = getattr(request, "headers", {}).get("Content-Length") if request is not None else None
+                self.within_limits(stop, nbytes=int(length) if length else 0)
             return None  # None: botocore sends the request itself
 
         def after_attempt(response=None, caught_exception=None, **_kwargs):

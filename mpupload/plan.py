@@ -15,6 +15,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from .config import MAX_KEY_BYTES, MAX_OBJECT_SIZE, format_size
+from .keys import DEFAULT_TEMPLATE
+from .keys import render as render_key
 from .messages import Batch, FileTask
 from .scan import FileEntry
 
@@ -67,13 +69,21 @@ class _Pending:
 class Batcher:
     """Groups tasks by partition into batches capped at `max_files` files and `max_bytes` bytes."""
 
-    def __init__(self, *, max_files: int, max_bytes: int):
-        self.max_files, self.max_bytes = max_files, max_bytes
+    def __init__(self, *, max_files: int, max_bytes: int, group: bool = False):
+        """group: hand out a partition's partly filled batch as soon as a file of another partition comes,
+        so batches leave in runs of one partition (for --partition-pause) instead of the leftovers of
+        every partition at the end."""
+        self.max_files, self.max_bytes, self.group = max_files, max_bytes, group
         self._pending: dict[str, _Pending] = {}
         self._next_id = 0
+        self._last: str | None = None
 
     def add(self, task: FileTask) -> Iterator[Batch]:
         """Add one task; yields a batch when its partition's batch is full."""
+        if self.group and task.partition != self._last:
+            self._last = task.partition
+            for other in [k for k in self._pending if k != task.partition]:
+                yield self._make(other, self._pending.pop(other).tasks)
         p = self._pending.setdefault(task.partition, _Pending([]))
         p.tasks.append(task)
         p.size += task.size
@@ -92,11 +102,13 @@ class Batcher:
         return Batch(batch_id=self._next_id, partition=partition, tasks=tuple(tasks))
 
 
-def task_for(entry: FileEntry, *, prefix: str, year_pattern: re.Pattern | None) -> FileTask:
-    return FileTask(
-        path=entry.path, rel=entry.rel, key=object_key(prefix, entry.rel), size=entry.size,
-        mtime_ns=entry.mtime_ns, inode=entry.inode, partition=year_of(entry.rel, entry.mtime_ns, year_pattern),
-    )
+def task_for(entry: FileEntry, *, prefix: str, year_pattern: re.Pattern | None,
+             key_template: str = DEFAULT_TEMPLATE) -> FileTask:
+    year = year_of(entry.rel, entry.mtime_ns, year_pattern)
+    key = object_key(prefix, entry.rel) if key_template == DEFAULT_TEMPLATE else \
+        render_key(key_template, prefix=prefix, year=year, rel=entry.rel)
+    return FileTask(path=entry.path, rel=entry.rel, key=key, size=entry.size, mtime_ns=entry.mtime_ns,
+                    inode=entry.inode, partition=year)
 
 
 def batches(tasks: Iterable[FileTask], *, max_files: int, max_bytes: int) -> Iterator[Batch]:

@@ -79,6 +79,8 @@ def summary_dict(s: Snapshot, *, interrupted: str | bool = False, fatal: str | N
         "mb_per_s": round(s.bytes_uploaded / s.elapsed / 1e6, 3) if s.elapsed > 0 else 0.0,
         "peak_rss": res.get("peak_rss", 0),
         "throttles": res.get("throttles", 0), "outages": res.get("outages", 0),
+        "limit_waits": res.get("limit_waits", 0), "limit_wait_seconds": res.get("limit_wait_seconds", 0.0),
+        "partition_pauses": res.get("partition_pauses", 0),
         "latency_ms": res.get("latency_ms"), "inflight_per_process": res.get("inflight_limit"),
         "failures_by_reason": {g: n for g, n, _ in s.failure_reasons},
         "skips_by_reason": dict(s.skip_reasons),
@@ -121,6 +123,11 @@ class _HumanSummary:
             w(f"  {snap.parts_reused} multipart parts were already on S3 from an earlier run and not sent again.\n")
         if d["throttles"]:
             w(f"  the server throttled {d['throttles']} request(s): every worker slowed down\n")
+        if d["limit_waits"]:
+            w(f"  {d['limit_waits']} request(s) waited {d['limit_wait_seconds']:g} s in all for --max-bandwidth / "
+              "--max-requests-per-second: slower by design, nothing failed\n")
+        if d["partition_pauses"]:
+            w(f"  paused {d['partition_pauses']} time(s) between partitions (--partition-pause)\n")
         if d["outages"]:
             w(f"  the endpoint stopped answering {d['outages']} time(s): every worker paused while a probe waited for it\n")
         req = d["requests"]

@@ -126,6 +126,7 @@ class Transport:
             return None
         if self.pace is not None:
             self.pace.wait_turn(self.stop, limit=self.s.outage_timeout + self.s.backoff_cap + 10)
+            self.pace.within_limits(self.stop, nbytes=len(body))
         try:
             etag = lean.put(key=key, body=body, headers=lean_headers(params), query=query)
         except Declined as declined:

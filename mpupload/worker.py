@@ -168,7 +168,8 @@ class FileUploader:
                 return UploadResult(rel=task.rel, key=task.key, status=done.status, reason=done.reason,
                                     size=done.size, mtime_ns=done.mtime_ns, inode=task.inode, digest=done.digest,
                                     etag=done.etag, attempts=attempt, seconds=time.monotonic() - started,
-                                    batch_id=batch_id, parts_reused=done.parts_reused)
+                                    batch_id=batch_id, parts_reused=done.parts_reused,
+                                    partition=task.partition)
             except (CancelledError, Stopped):
                 reason = INTERRUPTED
                 break
@@ -186,7 +187,7 @@ class FileUploader:
                 self._backoff(attempt)
         return UploadResult(rel=task.rel, key=task.key, status=FAILED, reason=reason, size=task.size,
                             mtime_ns=task.mtime_ns, inode=task.inode, attempts=attempt,
-                            seconds=time.monotonic() - started, batch_id=batch_id)
+                            seconds=time.monotonic() - started, batch_id=batch_id, partition=task.partition)
 
     def _outage_held(self, exc: BaseException) -> bool:
         """After a connection error: if the endpoint is marked down, wait (bounded) until it is back."""
