@@ -9,7 +9,8 @@ from typing import IO
 
 from .config import Settings, format_size
 from .plan import Batcher, key_problem, task_for
-from .scan import Matcher, Skipped, scan
+from .planner import source_entries
+from .scan import Skipped
 
 
 def dry_run(s: Settings, *, out: IO[str]) -> int:
@@ -19,7 +20,7 @@ def dry_run(s: Settings, *, out: IO[str]) -> int:
     batches: Counter[str] = Counter()
     problems: list[tuple[str, str]] = []
     batcher = Batcher(max_files=s.batch_files, max_bytes=s.batch_bytes)
-    for item in scan(s.source, follow_symlinks=s.follow_symlinks, matcher=Matcher(s.include, s.exclude)):
+    for item in source_entries(s):
         if isinstance(item, Skipped):
             problems.append((item.rel, "skip: " + item.reason))
             continue
