@@ -79,6 +79,7 @@ class Coordinator:
             self.lock.release()
             raise
         self._fs_warning = network_fs_warning(journal)
+        self._journal_knows_files = self.journal.count_stored() > 0
         self.reporter = reporter
         self.stats = Stats()
         self.monitor = ResourceMonitor()
@@ -167,7 +168,9 @@ class Coordinator:
         force = False
         try:
             prober.start()
-            sup.start(pace=self._pace, limit=self._limit)
+            # A rerun (the journal knows files) may find nothing to upload: its workers start with the first
+            # batch. A first run starts them now, while the preflight's round trips are under way.
+            sup.start(lazily=self._journal_knows_files, pace=self._pace, limit=self._limit)
             if preflight is not None:
                 try:
                     self._latency = preflight(self.s)

@@ -53,13 +53,23 @@ class Supervisor:
         self._next_id = 0
         self._outstanding: dict[int, dict[str, FileTask]] = {}
         self._lock = threading.Lock()  # hand_out runs in the feeder thread, the rest in the main thread
+        self.started = False
         self.closed = False  # sentinels sent
         self.blocked = threading.Event()  # set the first time the work queue was full: the scan is ahead
 
     # -- the pool ----------------------------------------------------------------------------------------
-    def start(self, **worker_kwargs) -> None:
-        """Start every worker; `worker_kwargs` go to each (the shared pace and in-flight limit)."""
+    def start(self, *, lazily: bool = False, **worker_kwargs) -> None:
+        """Start every worker; `worker_kwargs` go to each (the shared pace and in-flight limit). `lazily`:
+        only when the first batch is handed out (a rerun that uploads nothing starts no process)."""
         self._kwargs = worker_kwargs
+        if not lazily:
+            self._start_all()
+
+    def _start_all(self) -> None:
+        with self._lock:
+            if self.started:
+                return
+            self.started = True
         for slot in self.slots:
             self._spawn(slot)
 
@@ -83,6 +93,8 @@ class Supervisor:
     # -- work out ------------------------------------------------------------------------------------------
     def hand_out(self, batch: Batch) -> bool:
         """Queue a batch (blocking: the bounded queue is the scan's backpressure); False once stopping."""
+        if not self.started:
+            self._start_all()
         with self._lock:
             self._outstanding[batch.batch_id] = {t.rel: t for t in batch.tasks}
         return self._put(batch)
@@ -108,10 +120,14 @@ class Supervisor:
             return not self._outstanding
 
     def close(self) -> None:
-        """No more work: one sentinel per worker."""
+        """No more work: one sentinel per worker (none started: nothing to end)."""
+        self.closed = True
+        if not self.started:
+            for slot in self.slots:
+                slot.done = True
+            return
         for _ in self.slots:
             self._put(None)
-        self.closed = True
 
     # -- work back -----------------------------------------------------------------------------------------
     def next_message(self, timeout: float):
@@ -153,16 +169,21 @@ class Supervisor:
         """Replace dead workers. A dead worker's last messages may still sit in the queue: they go to
         `dispatch` first. Its unfinished files go to the replacement; past the respawn limit (or once
         stopping) they come back to `dispatch` as failures."""
-        if not any(not s.done and not s.handle.is_alive() for s in self.slots):
+        if not self.started or not any(self._dead(s) for s in self.slots):
             return
         self.drain(dispatch, wait=0.0)
         for slot in self.slots:
-            if slot.done or slot.handle.is_alive():
+            if not self._dead(slot):
                 continue
             if self.closed:
                 slot.done = True  # nothing left to hand a replacement
             else:
                 self._replace(slot, dispatch)
+
+    @staticmethod
+    def _dead(slot: _Slot) -> bool:
+        # A slot without a handle is being started by the feeder thread (a lazy start): not dead.
+        return not slot.done and slot.handle is not None and not slot.handle.is_alive()
 
     def _replace(self, slot: _Slot, dispatch: Callable[[object], None]) -> None:
         code = getattr(slot.handle, "exitcode", None)
