@@ -52,6 +52,7 @@ class Supervisor:
         self._kwargs: dict = {}
         self._next_id = 0
         self._outstanding: dict[int, dict[str, FileTask]] = {}
+        self._spawn_lock = threading.Lock()
         self._lock = threading.Lock()  # hand_out runs in the feeder thread, the rest in the main thread
         self.started = False
         self.closed = False  # sentinels sent
@@ -74,17 +75,21 @@ class Supervisor:
             self._spawn(slot)
 
     def _spawn(self, slot: _Slot) -> None:
-        self._next_id += 1
-        slot.worker_id = self._next_id
-        slot.done = False
-        args = (slot.worker_id, self.settings, self.tasks, self.results, self.stop)
+        with self._spawn_lock:  # the feeder thread (a lazy start) and the main thread (a replacement)
+            self._next_id += 1
+            worker_id = self._next_id
+        args = (worker_id, self.settings, self.tasks, self.results, self.stop)
         if self.ctx is None:
-            slot.handle = threading.Thread(target=self.worker, args=args, kwargs={"own_process": False, **self._kwargs},
-                                           daemon=True, name=f"worker-{slot.worker_id}")
+            handle = threading.Thread(target=self.worker, args=args, kwargs={"own_process": False, **self._kwargs},
+                                      daemon=True, name=f"worker-{worker_id}")
         else:
-            slot.handle = self.ctx.Process(target=self.worker, args=args, kwargs=self._kwargs, daemon=True,
-                                           name=f"mpupload-worker-{slot.worker_id}")
-        slot.handle.start()
+            handle = self.ctx.Process(target=self.worker, args=args, kwargs=self._kwargs, daemon=True,
+                                      name=f"mpupload-worker-{worker_id}")
+        slot.worker_id, slot.done = worker_id, False  # before its first message can arrive
+        handle.start()
+        # Only a started handle goes in the slot: the main thread takes a slot whose handle is not alive
+        # for a dead worker.
+        slot.handle = handle
 
     @property
     def all_done(self) -> bool:
