@@ -1,3 +1,4 @@
+import os
 import sqlite3
 
 from mpupload.journal import Journal, MultipartRow, StoredFile, default_journal_path
@@ -58,3 +59,106 @@ def test_aborted_uploads_are_kept_until_forgotten(tmp_path):
     assert sorted(j.aborted_uploads()) == [("k", "u1"), ("k", "u2")]
     j.abort_confirmed("k", "u1")
     assert j.aborted_uploads() == [("k", "u2")]
+
+
+_V1 = """
+CREATE TABLE stored (key TEXT PRIMARY KEY, rel TEXT NOT NULL, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL,
+    inode INTEGER NOT NULL, digest TEXT NOT NULL, etag TEXT NOT NULL, stored_at REAL NOT NULL);
+CREATE TABLE multipart (key TEXT PRIMARY KEY, upload_id TEXT NOT NULL, size INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL, inode INTEGER NOT NULL, digest TEXT NOT NULL, part_size INTEGER NOT NULL,
+    run_id TEXT NOT NULL, created_at REAL NOT NULL);
+CREATE TABLE aborted (key TEXT NOT NULL, upload_id TEXT NOT NULL, PRIMARY KEY (key, upload_id));
+CREATE TABLE remote (key TEXT PRIMARY KEY, size INTEGER NOT NULL, etag TEXT NOT NULL);
+CREATE TABLE info (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+
+
+def test_a_journal_of_the_first_layout_is_migrated_and_keeps_everything(tmp_path):
+    path = tmp_path / "old.sqlite"
+    db = sqlite3.connect(path)
+    db.executescript(_V1)
+    db.execute("INSERT INTO stored VALUES ('p/1920/a', '1920/a', 5, 6, 7, ?, ?, 1.0)", ("ab" * 16, "cd" * 16))
+    db.execute("INSERT INTO stored VALUES ('renamed/x', 'orig/x y', 1, 2, 3, ?, 'ef-2', 1.0)", ("01" * 16,))
+    db.execute("INSERT INTO multipart VALUES ('p/big', 'u1', 9, 8, 7, 'dd', 5, 'r0', 1.0)")
+    db.execute("INSERT INTO remote VALUES ('p/1920/a', 5, 'x')")
+    db.commit()
+    db.close()
+    j = Journal(path)
+    assert j.db.execute("PRAGMA user_version").fetchone()[0] == 2
+    rows = j.stored_many(["p/1920/a", "renamed/x"])
+    assert (rows["p/1920/a"].digest, rows["p/1920/a"].etag) == ("ab" * 16, "cd" * 16)
+    assert (rows["renamed/x"].size, rows["renamed/x"].etag) == (1, "ef-2")
+    assert j.upload_in_progress("p/big").upload_id == "u1"
+    tables = {r[0] for r in j.db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    assert "remote" not in tables and "stored_v1" not in tables
+    # rel is kept only where the key does not end with it; digests are bytes
+    raw = dict(j.db.execute("SELECT key, rel FROM stored"))
+    assert raw == {"p/1920/a": None, "renamed/x": "orig/x y"}
+    assert isinstance(j.db.execute("SELECT digest FROM stored").fetchone()[0], bytes)
+    j.close()
+    assert Journal(path).stored("p/1920/a") is not None  # opening again migrates nothing twice
+
+
+def test_a_journal_of_a_newer_mpupload_is_refused(tmp_path):
+    import pytest
+
+    from mpupload.errors import FatalError
+
+    path = tmp_path / "new.sqlite"
+    db = sqlite3.connect(path)
+    db.execute("PRAGMA user_version=9")
+    db.commit()
+    db.close()
+    with pytest.raises(FatalError, match="newer mpupload"):
+        Journal(path)
+
+
+def test_journal_files_are_private(tmp_path):
+    import stat
+
+    from mpupload.runlock import RunLock
+
+    path = tmp_path / "state" / "j.sqlite"
+    lock = RunLock(path)
+    lock.acquire()
+    j = Journal(path)
+    j.record_stored([StoredFile("k", "k", 1, 2, 3, "ab" * 16, "cd" * 16)])
+    for name in ("j.sqlite", "j.sqlite-wal", "j.sqlite-shm", "j.sqlite.lock"):
+        assert stat.S_IMODE(os.stat(path.parent / name).st_mode) == 0o600, name
+    j.close()
+    lock.release()
+    old = tmp_path / "old.sqlite"
+    Journal(old).close()
+    os.chmod(old, 0o644)
+    Journal(old).close()
+    assert stat.S_IMODE(os.stat(old).st_mode) == 0o600  # an older, world-readable journal is closed up
+
+
+def test_a_second_lock_on_the_same_journal_names_the_holder(tmp_path):
+    import pytest
+
+    from mpupload.runlock import JournalBusy, RunLock
+
+    path = tmp_path / "j.sqlite"
+    first = RunLock(path)
+    first.acquire()
+    with pytest.raises(JournalBusy) as busy:
+        RunLock(path).acquire()
+    assert busy.value.pid == os.getpid() and f"pid {os.getpid()}" in busy.value.message
+    first.release()
+    again = RunLock(path)
+    again.acquire()  # released: the next run goes
+    again.release()
+
+
+def test_a_journal_on_a_network_filesystem_is_warned_about(tmp_path):
+    from mpupload.runlock import filesystem_type, network_fs_warning
+
+    mounts = tmp_path / "mounts"
+    (tmp_path / "nfs" / "state").mkdir(parents=True)
+    mounts.write_text(f"/dev/vda / ext4 rw 0 0\nserver:/export {tmp_path}/nfs nfs4 rw 0 0\n"
+                      f"server:/x {tmp_path}/nfs-not nfs rw 0 0\n")
+    assert filesystem_type(tmp_path / "nfs" / "a", mounts=str(mounts)) == "nfs4"
+    assert filesystem_type(tmp_path / "nfsx", mounts=str(mounts)) == "ext4"
+    assert "network filesystem (nfs4)" in network_fs_warning(tmp_path / "nfs" / "state" / "new" / "j.sqlite", mounts=str(mounts))
+    assert network_fs_warning(tmp_path / "local" / "j.sqlite", mounts=str(mounts)) is None
