@@ -50,8 +50,9 @@ def migrate(db: sqlite3.Connection) -> int:
     db.execute("BEGIN IMMEDIATE")  # one process migrates; the others wait, then find version 2
     try:
         version = db.execute("PRAGMA user_version").fetchone()[0]
+        migrated = version < SCHEMA_VERSION and "stored" in _tables(db)
         if version < SCHEMA_VERSION:
-            if "stored" in _tables(db):
+            if migrated:
                 _from_v1(db)
             _create(db)
             db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
@@ -59,6 +60,8 @@ def migrate(db: sqlite3.Connection) -> int:
     except BaseException:
         db.execute("ROLLBACK")
         raise
+    if migrated:
+        db.execute("VACUUM")  # once: give back the pages of the old layout
     return version
 
 
