@@ -12,11 +12,52 @@ A rerun whose journal knows every file lists nothing at all.
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Callable
+from urllib.parse import unquote_plus
+from xml.sax.saxutils import unescape
 
+_CONTENTS = re.compile(rb"<Contents>(.*?)</Contents>", re.S)
+_KEY, _SIZE, _ETAG = (re.compile(rb"<%s>(.*?)</%s>" % (n, n), re.S) for n in (b"Key", b"Size", b"ETag"))
+_ENTITIES = {"&quot;": '"', "&apos;": "'", "&#34;": '"', "&#39;": "'", "&#x9;": "\t", "&#xA;": "\n", "&#xD;": "\r"}
 UNKNOWN = ("?", "?")  # the listing failed: the planner leaves the decision to the worker's HEAD
-_AHEAD = 2  # folders listed ahead of the one being looked at
+_AHEAD = 8  # folders listed ahead of the one being looked at
+
+
+def fast_listing(client) -> None:
+    """Let `client` parse ListObjectsV2 pages itself: (key, size, ETag) of each object in `FastContents`.
+
+    botocore's generic XML parser spends ~100 µs of CPU per listed object (a million objects: 100 s, more
+    than the rest of a lost-journal rerun together). Before botocore parses a 200 page, this takes the
+    `<Contents>` out of the body with three regular expressions each (~5 µs) and leaves botocore the rest
+    (continuation token, common prefixes, errors): its signing, retries and error handling stay in use.
+    Keys arrive URL-encoded when botocore asked for `EncodingType=url` (it does by default)."""
+    client.meta.events.register("before-parse.s3.ListObjectsV2", _take_contents)
+
+
+def _take_contents(response_dict=None, customized_response_dict=None, **_kwargs) -> None:
+    if not response_dict or response_dict.get("status_code") != 200 or customized_response_dict is None:
+        return
+    body = response_dict.get("body")
+    if not isinstance(body, bytes) or b"<Contents>" not in body:
+        return
+    url = b"<EncodingType>url</EncodingType>" in body
+    rows = []
+    for m in _CONTENTS.finditer(body):
+        chunk = m.group(1)
+        key, size, etag = _KEY.search(chunk), _SIZE.search(chunk), _ETAG.search(chunk)
+        if key is None or size is None:
+            return  # not what we expect: botocore parses the whole page
+        name = key.group(1).decode("utf-8")
+        if "&" in name:
+            name = unescape(name, _ENTITIES)
+        if url:
+            name = unquote_plus(name)
+        tag = unescape(etag.group(1).decode("utf-8"), _ENTITIES).strip('"') if etag else ""
+        rows.append((name, int(size.group(1)), tag))
+    response_dict["body"] = _CONTENTS.sub(b"", body)
+    customized_response_dict["FastContents"] = rows
 
 
 class _Listing:
@@ -41,13 +82,15 @@ class _Listing:
             for page in client.get_paginator("list_objects_v2").paginate(**kwargs):
                 if self._closed.is_set():
                     break
-                objs = page.get("Contents", [])
+                objs = page.get("FastContents")
+                if objs is None:  # parsed by botocore
+                    objs = [(o["Key"], o["Size"], o.get("ETag", "").strip('"')) for o in page.get("Contents", [])]
                 subs = [p["Prefix"][cut:].rstrip("/") for p in page.get("CommonPrefixes", [])]
-                last = max([o["Key"] for o in objs[-1:]] + [p["Prefix"] for p in page.get("CommonPrefixes", [])[-1:]],
+                last = max([o[0] for o in objs[-1:]] + [p["Prefix"] for p in page.get("CommonPrefixes", [])[-1:]],
                            default="")
                 with self._cond:
-                    for o in objs:
-                        self.entries[o["Key"]] = (o["Size"], o.get("ETag", "").strip('"'))
+                    for key, size, etag in objs:
+                        self.entries[key] = (size, etag)
                     self.folders.extend(subs)
                     self._last = max(self._last, last)
                     self._cond.notify_all()
@@ -98,11 +141,13 @@ class DestinationIndex:
         """One request: does anything live under the prefix?"""
         if self._client is None:
             self._client = self._make_client()
+            fast_listing(self._client)
         return not self._client.list_objects_v2(Bucket=self.bucket, Prefix=self.base, MaxKeys=1).get("KeyCount", 0)
 
     def _listing(self, prefix: str, *, delimiter: bool) -> _Listing:
         if self._client is None:
             self._client = self._make_client()
+            fast_listing(self._client)
         self.requests_started += 1
         return _Listing(client=self._client, bucket=self.bucket, prefix=prefix, delimiter=delimiter,
                         closed=self._closed)
