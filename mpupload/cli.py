@@ -1,7 +1,7 @@
 """The command line. Options take their defaults and help from `Settings` (config.py), so the settings
 live in one place; this module only maps flags to fields and the outcome to an exit code:
-0 all uploaded or skipped, 1 some failed, 2 usage error, 3 fatal (credentials, bucket, endpoint),
-130 interrupted."""
+0 all uploaded or skipped, 1 some failed, 2 usage error (or another run holds the journal), 3 fatal
+(credentials, bucket, endpoint), 130 interrupted."""
 
 from __future__ import annotations
 
@@ -394,12 +394,17 @@ def run_upload(settings: Settings, *, failures_file: str | None = None) -> int:
     from .coordinator import Coordinator
     from .recorder import RecordingReporter, RunRecorder
     from .report import make_reporter, summary_dict
+    from .runlock import EXIT_BUSY, JournalBusy
     from .stats import Stats
 
     reporter = make_reporter(json_output=settings.json_output, interval=settings.progress_interval)
     handle = open(failures_file, "w", encoding="utf-8") if failures_file else None  # noqa: SIM115
     try:
-        coordinator = Coordinator(settings, reporter, failures_file=handle)
+        try:
+            coordinator = Coordinator(settings, reporter, failures_file=handle)
+        except JournalBusy as exc:  # another run on this source and destination: a usage error, not a fault
+            click.echo(f"mpupload: error: {exc.message}", err=True)
+            return EXIT_BUSY
         recorder = RunRecorder(settings=coordinator.s)  # the coordinator's settings: journal and run id filled in
         coordinator.reporter = RecordingReporter(reporter, recorder)
         outcome = coordinator.run(preflight=_preflight_then_resume)

@@ -9,7 +9,8 @@ from typing import IO
 
 from .config import Settings, format_size
 from .plan import Batcher, key_problem, task_for
-from .scan import Matcher, Skipped, scan
+from .planner import source_entries
+from .scan import Skipped
 
 _SAMPLE_KEYS = 3  # per partition, so a key template can be checked before a run
 
@@ -17,7 +18,7 @@ _SAMPLE_KEYS = 3  # per partition, so a key template can be checked before a run
 def planned_keys(s: Settings):
     """(key, relative path) of every file the run would upload, as the planner makes them (metadata only)."""
     rx = re.compile(s.year_pattern) if s.year_pattern else None
-    for item in scan(s.source, follow_symlinks=s.follow_symlinks, matcher=Matcher(s.include, s.exclude)):
+    for item in source_entries(s):
         if not isinstance(item, Skipped):
             yield task_for(item, prefix=s.prefix, year_pattern=rx, key_template=s.key_template).key, item.rel
 
@@ -43,7 +44,7 @@ def dry_run(s: Settings, *, out: IO[str]) -> int:
     samples: dict[str, list[str]] = {}
     problems: list[tuple[str, str]] = []
     batcher = Batcher(max_files=s.batch_files, max_bytes=s.batch_bytes)
-    for item in scan(s.source, follow_symlinks=s.follow_symlinks, matcher=Matcher(s.include, s.exclude)):
+    for item in source_entries(s):
         if isinstance(item, Skipped):
             problems.append((item.rel, "skip: " + item.reason))
             continue

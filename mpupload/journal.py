@@ -1,20 +1,21 @@
-"""The journal: an embedded SQLite record (WAL) of what is safely stored, so a rerun does only what is left.
+"""The journal: an embedded SQLite store (WAL) of what is safely stored, so a rerun does only what is left.
 
-- `stored`: one row per object, written by the coordinator only after S3 confirmed the upload (or after a
-  destination check proved the object matches). A file whose size, mtime and inode still match its row is
-  neither hashed nor uploaded again.
-- `multipart`: the upload id of each multipart upload in progress, with the identity and digest of the file
-  it carries, written by the worker right after CreateMultipartUpload. Which parts S3 already has is asked
-  of S3 itself (ListParts) on resume: the server is the truth for parts, the journal only says which
-  upload belongs to which version of which file.
-- `aborted`: uploads we aborted. A part still in flight when its upload is aborted may land afterwards and
-  bring the upload back (S3 documents this), so each is aborted again at the end of the run until S3 says
-  it is gone.
-- `remote`: this run's listing of the destination, for destination-aware skipping without holding
-  millions of keys in memory.
+Its API speaks of the domain, not of rows:
+- *stored* objects: written by the ledger only after S3 confirmed the upload (or a check proved the object
+  holds the file's bytes). A file whose size, mtime and inode still match is neither hashed nor uploaded.
+- *uploads in progress*: the upload id of each multipart upload, with the identity and digest of the file
+  version it carries, written by the worker around CreateMultipartUpload. Which parts S3 holds is asked of
+  S3 itself (ListParts): the server is the truth for parts, the journal only says which upload belongs to
+  which version of which file.
+- *aborted* uploads: a part still in flight when its upload is aborted may land afterwards and bring the
+  upload back (S3 documents this), so each is aborted again at the end of the run until S3 says it is gone.
 
-Several processes open the same file: WAL lets readers run beside the one writer, and busy_timeout makes a
-writer wait for another instead of failing.
+The destination listing is not kept here any more (listing.py streams it).
+
+Schema versions live in `PRAGMA user_version` (0 with tables: the first layout, migrated on open). Files
+are created 0600: the journal names every file and object. One run at a time holds it (runlock.py);
+within a run several processes open it: WAL lets readers run beside the one writer, and busy_timeout makes
+a writer wait for another instead of failing.
 """
 
 from __future__ import annotations
@@ -27,26 +28,13 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import NamedTuple, TypeVar
 
 from .errors import FatalError
+from .journal_schema import SCHEMA_VERSION, migrate
 
 _T = TypeVar("_T")
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS stored (
-    key TEXT PRIMARY KEY, rel TEXT NOT NULL, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL,
-    inode INTEGER NOT NULL, digest TEXT NOT NULL, etag TEXT NOT NULL, stored_at REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS multipart (
-    key TEXT PRIMARY KEY, upload_id TEXT NOT NULL, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL,
-    inode INTEGER NOT NULL, digest TEXT NOT NULL, part_size INTEGER NOT NULL, run_id TEXT NOT NULL,
-    created_at REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS aborted (key TEXT NOT NULL, upload_id TEXT NOT NULL, PRIMARY KEY (key, upload_id));
-CREATE TABLE IF NOT EXISTS remote (key TEXT PRIMARY KEY, size INTEGER NOT NULL, etag TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS info (name TEXT PRIMARY KEY, value TEXT NOT NULL);
-"""
+_LOOKUP_CHUNK = 900  # keys per query: below SQLite's oldest host-parameter limit (999)
 
 
 def state_dir() -> Path:
@@ -65,7 +53,7 @@ class JournalError(FatalError):
     """The journal cannot be written (disk full, quota, read-only or vanished folder): a fatal condition.
     Uploading on would store objects no journal records; stopping keeps what is recorded true."""
 
-    def __init__(self, path: Path, error: BaseException):
+    def __init__(self, path: Path, error: BaseException | str):
         super().__init__("journal", f"cannot write the journal {path}: {error}. Free space there (or give "
                          "--journal PATH on another filesystem) and run the same command again: it resumes "
                          "from what the journal recorded, and finds the rest at the destination.")
@@ -82,6 +70,33 @@ def _writes(method: Callable[..., _T]) -> Callable[..., _T]:
             raise JournalError(self.path, exc) from None
 
     return wrapper
+
+
+def pack_hex(value: str) -> bytes | str:
+    """Hex digests and MD5 ETags are kept as bytes (half the size); anything else (a multipart ETag
+    "…-12") as text."""
+    if value and len(value) % 2 == 0:
+        try:
+            return bytes.fromhex(value)
+        except ValueError:
+            pass
+    return value
+
+
+def unpack_hex(value: bytes | str) -> str:
+    return value.hex() if isinstance(value, bytes) else value
+
+
+class StoredFile(NamedTuple):
+    """One object S3 confirmed, and the version of the file it holds."""
+
+    key: str
+    rel: str
+    size: int
+    mtime_ns: int
+    inode: int
+    digest: str
+    etag: str
 
 
 @dataclass(frozen=True)
@@ -105,6 +120,9 @@ class MultipartRow:
     run_id: str
 
 
+_MP_COLUMNS = "key, upload_id, size, mtime_ns, inode, digest, part_size, run_id"
+
+
 class Journal:
     """One connection; use one Journal per thread (sqlite3 connections are not shared across threads)."""
 
@@ -115,13 +133,24 @@ class Journal:
     @_writes
     def _open(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        # Created 0600 before SQLite opens it: SQLite gives its -wal and -shm files the mode of the database.
+        os.close(os.open(self.path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o600))
+        for suffix in ("", "-wal", "-shm"):  # a journal from before this rule may be world-readable
+            try:
+                os.chmod(f"{self.path}{suffix}", 0o600)
+            except FileNotFoundError:
+                pass
         self.db = sqlite3.connect(str(self.path), timeout=60, isolation_level=None, check_same_thread=True)
+        self.db.execute("PRAGMA busy_timeout=60000")
         self.db.execute("PRAGMA journal_mode=WAL")
         # NORMAL in WAL mode survives a process crash (kill -9); only an OS crash can lose the last commits,
         # and then the destination check on the rerun still finds what landed.
         self.db.execute("PRAGMA synchronous=NORMAL")
-        self.db.execute("PRAGMA busy_timeout=60000")
-        self.db.executescript(_SCHEMA)
+        version = migrate(self.db)
+        if version > SCHEMA_VERSION:
+            self.db.close()
+            raise FatalError("journal", f"the journal {self.path} was written by a newer mpupload (schema "
+                             f"{version}; this one knows up to {SCHEMA_VERSION}): upgrade, or give --journal PATH")
 
     def close(self) -> None:
         self.db.close()
@@ -131,82 +160,82 @@ class Journal:
         with self.db:
             self.db.executemany("INSERT OR REPLACE INTO info(name, value) VALUES (?, ?)", values.items())
 
-    # -- stored ---------------------------------------------------------------------------------------
+    # -- stored objects -------------------------------------------------------------------------------
+    def stored_many(self, keys: list[str]) -> dict[str, StoredRow]:
+        """The stored row of each of `keys` the journal knows: one query per few hundred keys."""
+        found: dict[str, StoredRow] = {}
+        for i in range(0, len(keys), _LOOKUP_CHUNK):
+            part = keys[i:i + _LOOKUP_CHUNK]
+            marks = ",".join("?" * len(part))
+            for key, size, mtime_ns, inode, digest, etag in self.db.execute(
+                    f"SELECT key, size, mtime_ns, inode, digest, etag FROM stored WHERE key IN ({marks})", part):
+                found[key] = StoredRow(size, mtime_ns, inode, unpack_hex(digest), unpack_hex(etag))
+        return found
+
     def stored(self, key: str) -> StoredRow | None:
-        row = self.db.execute("SELECT size, mtime_ns, inode, digest, etag FROM stored WHERE key=?", (key,)).fetchone()
-        return StoredRow(*row) if row else None
+        return self.stored_many([key]).get(key)
 
     @_writes
-    def record_stored(self, rows: Iterable[tuple[str, str, int, int, int, str, str]]) -> None:
-        """rows of (key, rel, size, mtime_ns, inode, digest, etag); one transaction for the lot."""
-        now = time.time()
+    def record_stored(self, files: Iterable[StoredFile]) -> None:
+        """One transaction for the lot. `rel` is kept only where the key does not end with it (it is the
+        key minus the prefix otherwise)."""
+        rows = [(f.key, None if f.key.endswith(f.rel) else f.rel, f.size, f.mtime_ns, f.inode,
+                 pack_hex(f.digest), pack_hex(f.etag)) for f in files]
         with self.db:
             self.db.execute("BEGIN")
-            self.db.executemany(
-                "INSERT OR REPLACE INTO stored(key, rel, size, mtime_ns, inode, digest, etag, stored_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)", [(*r, now) for r in rows])
+            self.db.executemany("INSERT OR REPLACE INTO stored(key, rel, size, mtime_ns, inode, digest, etag) "
+                                "VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
 
     @_writes
-    def forget_stored(self) -> None:
+    def forget_everything_stored(self) -> None:
         with self.db:
             self.db.execute("DELETE FROM stored")
 
     def count_stored(self) -> int:
         return self.db.execute("SELECT count(*) FROM stored").fetchone()[0]
 
-    # -- multipart ------------------------------------------------------------------------------------
-    def multipart(self, key: str) -> MultipartRow | None:
-        row = self.db.execute("SELECT key, upload_id, size, mtime_ns, inode, digest, part_size, run_id "
-                              "FROM multipart WHERE key=?", (key,)).fetchone()
+    # -- uploads in progress --------------------------------------------------------------------------
+    def upload_in_progress(self, key: str) -> MultipartRow | None:
+        row = self.db.execute(f"SELECT {_MP_COLUMNS} FROM multipart WHERE key=?", (key,)).fetchone()
         return MultipartRow(*row) if row else None
 
     @_writes
-    def record_multipart(self, m: MultipartRow) -> None:
+    def upload_started(self, m: MultipartRow) -> None:
+        """Record (or replace) the upload of `m.key`; an empty upload id marks a create not yet answered."""
         with self.db:
-            self.db.execute("INSERT OR REPLACE INTO multipart VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            self.db.execute(f"INSERT OR REPLACE INTO multipart({_MP_COLUMNS}, created_at) "
+                            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                             (m.key, m.upload_id, m.size, m.mtime_ns, m.inode, m.digest, m.part_size, m.run_id,
                              time.time()))
 
     @_writes
-    def touch_multipart(self, key: str, run_id: str) -> None:
+    def upload_resumed(self, key: str, run_id: str) -> None:
+        """This run carries the upload on: the end-of-run sweep leaves it alone."""
         with self.db:
             self.db.execute("UPDATE multipart SET run_id=? WHERE key=?", (run_id, key))
 
     @_writes
-    def forget_multipart(self, key: str, upload_id: str) -> None:
+    def upload_ended(self, key: str, upload_id: str) -> None:
+        """Completed, or given up (aborted, gone): no longer in progress."""
         with self.db:
             self.db.execute("DELETE FROM multipart WHERE key=? AND upload_id=?", (key, upload_id))
 
-    def multipart_not_in_run(self, run_id: str) -> list[MultipartRow]:
-        rows = self.db.execute("SELECT key, upload_id, size, mtime_ns, inode, digest, part_size, run_id "
-                               "FROM multipart WHERE run_id != ?", (run_id,)).fetchall()
+    def uploads_left_behind(self, run_id: str) -> list[MultipartRow]:
+        """Uploads in progress that run `run_id` did not touch."""
+        rows = self.db.execute(f"SELECT {_MP_COLUMNS} FROM multipart WHERE run_id != ?", (run_id,)).fetchall()
         return [MultipartRow(*r) for r in rows]
 
+    # -- aborted uploads ------------------------------------------------------------------------------
     @_writes
-    def record_aborted(self, key: str, upload_id: str) -> None:
+    def upload_aborted(self, key: str, upload_id: str) -> None:
         with self.db:
             self.db.execute("INSERT OR IGNORE INTO aborted(key, upload_id) VALUES (?, ?)", (key, upload_id))
 
-    def aborted(self) -> list[tuple[str, str]]:
+    def aborted_uploads(self) -> list[tuple[str, str]]:
         return self.db.execute("SELECT key, upload_id FROM aborted").fetchall()
 
     @_writes
-    def forget_aborted(self, key: str, upload_id: str) -> None:
+    def abort_confirmed(self, key: str, upload_id: str) -> None:
+        """S3 says the aborted upload is gone."""
         with self.db:
             self.db.execute("DELETE FROM aborted WHERE key=? AND upload_id=?", (key, upload_id))
-
-    # -- remote listing -------------------------------------------------------------------------------
-    @_writes
-    def clear_remote(self) -> None:
-        with self.db:
-            self.db.execute("DELETE FROM remote")
-
-    @_writes
-    def add_remote(self, rows: Iterable[tuple[str, int, str]]) -> None:
-        with self.db:
-            self.db.execute("BEGIN")
-            self.db.executemany("INSERT OR REPLACE INTO remote(key, size, etag) VALUES (?, ?, ?)", rows)
-
-    def remote_size(self, key: str) -> int | None:
-        row = self.db.execute("SELECT size FROM remote WHERE key=?", (key,)).fetchone()
-        return row[0] if row else None

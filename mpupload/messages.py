@@ -10,8 +10,9 @@ UPLOADED, SKIPPED, FAILED = "uploaded", "skipped", "failed"
 # Reasons for the skips that are the point of a rerun (routine, not news to the user).
 SKIP_JOURNAL = "unchanged since it was stored (journal)"
 SKIP_SAME_DIGEST = "already at the destination (same size and xxh3-128)"
+SKIP_SAME_MD5 = "already at the destination (same size and MD5)"
 SKIP_SAME_SIZE = "an object of the same size is already at the destination"
-ROUTINE_SKIPS = frozenset({SKIP_JOURNAL, SKIP_SAME_DIGEST, SKIP_SAME_SIZE})
+ROUTINE_SKIPS = frozenset({SKIP_JOURNAL, SKIP_SAME_DIGEST, SKIP_SAME_MD5, SKIP_SAME_SIZE})
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +52,17 @@ class UploadResult:
     batch_id: int = 0
     parts_reused: int = 0  # multipart parts S3 already had from an earlier, interrupted run
     partition: str = ""  # the year it was planned under (report.json totals per partition); "" when none
+
+
+@dataclass(frozen=True, slots=True)
+class Skips:
+    """From the planner: files it skipped for `reason`, counted rather than sent one by one. `stored` holds
+    journal rows (key, rel, size, mtime_ns, inode, digest, etag) for skips the journal did not know yet."""
+
+    reason: str
+    files: int
+    nbytes: int
+    stored: tuple[tuple, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -65,10 +65,10 @@ class MultipartUploader:
             if journal is not None:
                 # Journaled before the create: a crash between S3's answer and our record leaves a marker
                 # that lets the next run find and abort the upload it cannot name.
-                journal.record_multipart(row)
+                journal.upload_started(row)
             upload_id = self.client.create_multipart_upload(Bucket=self.s.bucket, Key=key, **params)["UploadId"]
             if journal is not None:
-                journal.record_multipart(replace(row, upload_id=upload_id))
+                journal.upload_started(replace(row, upload_id=upload_id))
         futures = [self.pool.submit(self._part, path=path, key=key, upload_id=upload_id, number=n,
                                     offset=(n - 1) * part_size, length=min(part_size, size - (n - 1) * part_size),
                                     existing=have.get(n))
@@ -85,31 +85,31 @@ class MultipartUploader:
         resp = self.client.complete_multipart_upload(
             Bucket=self.s.bucket, Key=key, UploadId=upload_id, MultipartUpload={"Parts": [p for p, _ in parts]})
         if journal is not None:
-            journal.forget_multipart(key, upload_id)
+            journal.upload_ended(key, upload_id)
         return resp.get("ETag", "").strip('"'), reused
 
     def _resume(self, journal: Journal | None, *, key: str, size: int, mtime_ns: int, inode: int, digest: str,
                 part_size: int) -> tuple[str | None, dict[int, dict]]:
-        row = journal.multipart(key) if journal is not None else None
+        row = journal.upload_in_progress(key) if journal is not None else None
         if row is None:
             return None, {}
         if row.upload_id == PENDING:
             # Created, but the crash came before its id was recorded: the key is ours, so are its uploads.
             self._retire(journal, key, open_uploads_to(self.client, bucket=self.s.bucket, key=key) or [])
-            journal.forget_multipart(key, PENDING)
+            journal.upload_ended(key, PENDING)
             return None, {}
         if (row.size, row.mtime_ns, row.inode, row.digest, row.part_size) != (size, mtime_ns, inode, digest, part_size):
             self._retire(journal, key, [row.upload_id])  # ours, and it carries another version of the file
-            journal.forget_multipart(key, row.upload_id)
+            journal.upload_ended(key, row.upload_id)
             return None, {}
         try:
             have = self.list_parts(key, row.upload_id)
         except Exception as exc:
             if error_code(exc) == "NoSuchUpload" or http_status(exc) == 404:
-                journal.forget_multipart(key, row.upload_id)
+                journal.upload_ended(key, row.upload_id)
                 return None, {}
             raise
-        journal.touch_multipart(key, self.s.run_id)
+        journal.upload_resumed(key, self.s.run_id)
         return row.upload_id, have
 
     def list_parts(self, key: str, upload_id: str) -> dict[int, dict]:
@@ -176,7 +176,7 @@ def retire(client, *, bucket: str, journal: Journal | None, key: str, upload_ids
     for upload_id in upload_ids:
         abort_upload(client, bucket=bucket, key=key, upload_id=upload_id)
         if journal is not None:
-            journal.record_aborted(key, upload_id)
+            journal.upload_aborted(key, upload_id)
 
 
 def sweep_stale(client, *, bucket: str, journal: Journal, run_id: str) -> None:
@@ -184,16 +184,16 @@ def sweep_stale(client, *, bucket: str, journal: Journal, run_id: str) -> None:
     gone, changed or were skipped: nothing will complete them, and their parts would be paid for forever),
     and abort again every upload aborted earlier until S3 says it is gone. Rows stay while S3 cannot be
     asked, for the next run."""
-    for row in journal.multipart_not_in_run(run_id):
+    for row in journal.uploads_left_behind(run_id):
         ids = [row.upload_id] if row.upload_id != PENDING else open_uploads_to(client, bucket=bucket, key=row.key)
         if ids is None:
             continue
         for upload_id in ids:
-            journal.record_aborted(row.key, upload_id)
-        journal.forget_multipart(row.key, row.upload_id)
-    for key, upload_id in journal.aborted():
+            journal.upload_aborted(row.key, upload_id)
+        journal.upload_ended(row.key, row.upload_id)
+    for key, upload_id in journal.aborted_uploads():
         if abort_upload(client, bucket=bucket, key=key, upload_id=upload_id) == GONE:
-            journal.forget_aborted(key, upload_id)
+            journal.abort_confirmed(key, upload_id)
 
 
 def _same_part(existing: dict, data: bytes, crc: str | None, checksum_param: str) -> bool:

@@ -263,6 +263,3 @@ def list_destination(client, *, bucket: str, prefix: str, threads: int = 8):
         yield from (row for rows in pool.map(one, subprefixes) for row in rows)
 
 
-def destination_is_empty(client, *, bucket: str, prefix: str) -> bool:
-    base = f"{prefix.strip('/')}/" if prefix.strip("/") else ""
-    return not client.list_objects_v2(Bucket=bucket, Prefix=base, MaxKeys=1).get("KeyCount", 0)

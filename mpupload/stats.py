@@ -114,6 +114,12 @@ class Stats:
             if len(self.failures) < self.keep_failures:
                 self.failures.append(r)
 
+    def skipped_many(self, reason: str, *, files: int, nbytes: int) -> None:
+        """Routine skips decided by the planner, counted in bulk."""
+        self.counts[SKIPPED] += files
+        self.bytes_skipped += nbytes
+        self.skip_counts[reason_group(reason)] += files
+
     def _rates(self, now: float) -> tuple[float, float]:
         done = self.counts[UPLOADED] + self.counts[SKIPPED] + self.counts[FAILED]
         self._window.append((now, self.bytes_sent, done))

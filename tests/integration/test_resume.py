@@ -79,7 +79,7 @@ def test_lost_journal_skips_by_destination_checksum_but_not_a_wrong_object(
     s = summary_of(again.stdout)
     assert again.returncode == 0
     assert (s["uploaded"], s["skipped"]) == (1, len(files) - 1)
-    assert s["skips_by_reason"] == {"already at the destination (same size and xxh3-128)": len(files) - 1}
+    assert s["skips_by_reason"] == {"already at the destination (same size and MD5)": len(files) - 1}
     assert_landed(s3client, bucket, prefix, files)
     # Those skips were journaled: a third run needs neither hashing nor HEADs.
     third = summary_of(run_cli(up(tmp_path / "a", bucket, prefix, s3server), fresh_state).stdout)

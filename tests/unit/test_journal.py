@@ -1,6 +1,7 @@
+import os
 import sqlite3
 
-from mpupload.journal import Journal, MultipartRow, default_journal_path
+from mpupload.journal import Journal, MultipartRow, StoredFile, default_journal_path
 
 
 def test_default_path_is_stable_per_source_and_destination(tmp_path, monkeypatch):
@@ -14,12 +15,15 @@ def test_default_path_is_stable_per_source_and_destination(tmp_path, monkeypatch
 
 def test_stored_rows_round_trip_and_replace(tmp_path):
     j = Journal(tmp_path / "j.sqlite")
-    j.record_stored([("k/a", "a", 10, 111, 5, "d1", "e1"), ("k/b", "b", 0, 222, 6, "d2", "e2")])
-    j.record_stored([("k/a", "a", 11, 333, 5, "d3", "e3")])
+    d1, d3, e1 = "ab" * 16, "cd" * 16, "0f" * 16
+    j.record_stored([StoredFile("k/a", "a", 10, 111, 5, d1, e1), StoredFile("k/b", "b", 0, 222, 6, d1, "e2-3")])
+    j.record_stored([StoredFile("k/a", "a", 11, 333, 5, d3, "9a" * 16 + "-12")])
     row = j.stored("k/a")
-    assert (row.size, row.mtime_ns, row.inode, row.digest, row.etag) == (11, 333, 5, "d3", "e3")
+    assert (row.size, row.mtime_ns, row.inode, row.digest, row.etag) == (11, 333, 5, d3, "9a" * 16 + "-12")
+    assert j.stored_many(["k/b", "missing", "k/a"]).keys() == {"k/a", "k/b"}
+    assert j.stored_many(["k/b"])["k/b"].etag == "e2-3"
     assert j.stored("missing") is None and j.count_stored() == 2
-    j.forget_stored()
+    j.forget_everything_stored()
     assert j.count_stored() == 0
 
 
@@ -27,7 +31,7 @@ def test_wal_mode_and_a_second_connection_sees_commits(tmp_path):
     path = tmp_path / "j.sqlite"
     writer = Journal(path)
     reader = Journal(path)
-    writer.record_stored([("k", "r", 1, 2, 3, "d", "e")])
+    writer.record_stored([StoredFile("k", "r", 1, 2, 3, "d", "e")])
     assert reader.stored("k") is not None
     assert sqlite3.connect(path).execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
@@ -35,31 +39,126 @@ def test_wal_mode_and_a_second_connection_sees_commits(tmp_path):
 def test_multipart_rows_by_run(tmp_path):
     j = Journal(tmp_path / "j.sqlite")
     old = MultipartRow(key="a", upload_id="u1", size=1, mtime_ns=2, inode=3, digest="d", part_size=5, run_id="r1")
-    j.record_multipart(old)
-    j.record_multipart(MultipartRow(key="b", upload_id="", size=1, mtime_ns=2, inode=3, digest="d", part_size=5,
+    j.upload_started(old)
+    j.upload_started(MultipartRow(key="b", upload_id="", size=1, mtime_ns=2, inode=3, digest="d", part_size=5,
                                     run_id="r2"))
-    assert [r.key for r in j.multipart_not_in_run("r2")] == ["a"]
-    j.touch_multipart("a", "r2")
-    assert j.multipart_not_in_run("r2") == []
-    j.forget_multipart("a", "wrong-id")
-    assert j.multipart("a") is not None
-    j.forget_multipart("a", "u1")
-    assert j.multipart("a") is None
-
-
-def test_remote_listing_table(tmp_path):
-    j = Journal(tmp_path / "j.sqlite")
-    j.add_remote([("x/1", 5, "e"), ("x/2", 0, "f")])
-    assert (j.remote_size("x/1"), j.remote_size("x/2"), j.remote_size("x/3")) == (5, 0, None)
-    j.clear_remote()
-    assert j.remote_size("x/1") is None
+    assert [r.key for r in j.uploads_left_behind("r2")] == ["a"]
+    j.upload_resumed("a", "r2")
+    assert j.uploads_left_behind("r2") == []
+    j.upload_ended("a", "wrong-id")
+    assert j.upload_in_progress("a") is not None
+    j.upload_ended("a", "u1")
+    assert j.upload_in_progress("a") is None
 
 
 def test_aborted_uploads_are_kept_until_forgotten(tmp_path):
     j = Journal(tmp_path / "j.sqlite")
-    j.record_aborted("k", "u1")
-    j.record_aborted("k", "u1")  # the same abort twice is one row
-    j.record_aborted("k", "u2")
-    assert sorted(j.aborted()) == [("k", "u1"), ("k", "u2")]
-    j.forget_aborted("k", "u1")
-    assert j.aborted() == [("k", "u2")]
+    j.upload_aborted("k", "u1")
+    j.upload_aborted("k", "u1")  # the same abort twice is one row
+    j.upload_aborted("k", "u2")
+    assert sorted(j.aborted_uploads()) == [("k", "u1"), ("k", "u2")]
+    j.abort_confirmed("k", "u1")
+    assert j.aborted_uploads() == [("k", "u2")]
+
+
+_V1 = """
+CREATE TABLE stored (key TEXT PRIMARY KEY, rel TEXT NOT NULL, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL,
+    inode INTEGER NOT NULL, digest TEXT NOT NULL, etag TEXT NOT NULL, stored_at REAL NOT NULL);
+CREATE TABLE multipart (key TEXT PRIMARY KEY, upload_id TEXT NOT NULL, size INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL, inode INTEGER NOT NULL, digest TEXT NOT NULL, part_size INTEGER NOT NULL,
+    run_id TEXT NOT NULL, created_at REAL NOT NULL);
+CREATE TABLE aborted (key TEXT NOT NULL, upload_id TEXT NOT NULL, PRIMARY KEY (key, upload_id));
+CREATE TABLE remote (key TEXT PRIMARY KEY, size INTEGER NOT NULL, etag TEXT NOT NULL);
+CREATE TABLE info (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+
+
+def test_a_journal_of_the_first_layout_is_migrated_and_keeps_everything(tmp_path):
+    path = tmp_path / "old.sqlite"
+    db = sqlite3.connect(path)
+    db.executescript(_V1)
+    db.execute("INSERT INTO stored VALUES ('p/1920/a', '1920/a', 5, 6, 7, ?, ?, 1.0)", ("ab" * 16, "cd" * 16))
+    db.execute("INSERT INTO stored VALUES ('renamed/x', 'orig/x y', 1, 2, 3, ?, 'ef-2', 1.0)", ("01" * 16,))
+    db.execute("INSERT INTO multipart VALUES ('p/big', 'u1', 9, 8, 7, 'dd', 5, 'r0', 1.0)")
+    db.execute("INSERT INTO remote VALUES ('p/1920/a', 5, 'x')")
+    db.commit()
+    db.close()
+    j = Journal(path)
+    assert j.db.execute("PRAGMA user_version").fetchone()[0] == 2
+    rows = j.stored_many(["p/1920/a", "renamed/x"])
+    assert (rows["p/1920/a"].digest, rows["p/1920/a"].etag) == ("ab" * 16, "cd" * 16)
+    assert (rows["renamed/x"].size, rows["renamed/x"].etag) == (1, "ef-2")
+    assert j.upload_in_progress("p/big").upload_id == "u1"
+    tables = {r[0] for r in j.db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    assert "remote" not in tables and "stored_v1" not in tables
+    # rel is kept only where the key does not end with it; digests are bytes
+    raw = dict(j.db.execute("SELECT key, rel FROM stored"))
+    assert raw == {"p/1920/a": None, "renamed/x": "orig/x y"}
+    assert isinstance(j.db.execute("SELECT digest FROM stored").fetchone()[0], bytes)
+    j.close()
+    assert Journal(path).stored("p/1920/a") is not None  # opening again migrates nothing twice
+
+
+def test_a_journal_of_a_newer_mpupload_is_refused(tmp_path):
+    import pytest
+
+    from mpupload.errors import FatalError
+
+    path = tmp_path / "new.sqlite"
+    db = sqlite3.connect(path)
+    db.execute("PRAGMA user_version=9")
+    db.commit()
+    db.close()
+    with pytest.raises(FatalError, match="newer mpupload"):
+        Journal(path)
+
+
+def test_journal_files_are_private(tmp_path):
+    import stat
+
+    from mpupload.runlock import RunLock
+
+    path = tmp_path / "state" / "j.sqlite"
+    lock = RunLock(path)
+    lock.acquire()
+    j = Journal(path)
+    j.record_stored([StoredFile("k", "k", 1, 2, 3, "ab" * 16, "cd" * 16)])
+    for name in ("j.sqlite", "j.sqlite-wal", "j.sqlite-shm", "j.sqlite.lock"):
+        assert stat.S_IMODE(os.stat(path.parent / name).st_mode) == 0o600, name
+    j.close()
+    lock.release()
+    old = tmp_path / "old.sqlite"
+    Journal(old).close()
+    os.chmod(old, 0o644)
+    Journal(old).close()
+    assert stat.S_IMODE(os.stat(old).st_mode) == 0o600  # an older, world-readable journal is closed up
+
+
+def test_a_second_lock_on_the_same_journal_names_the_holder(tmp_path):
+    import pytest
+
+    from mpupload.runlock import JournalBusy, RunLock
+
+    path = tmp_path / "j.sqlite"
+    first = RunLock(path)
+    first.acquire()
+    with pytest.raises(JournalBusy) as busy:
+        RunLock(path).acquire()
+    assert busy.value.pid == os.getpid() and f"pid {os.getpid()}" in busy.value.message
+    first.release()
+    again = RunLock(path)
+    again.acquire()  # released: the next run goes
+    again.release()
+
+
+def test_a_journal_on_a_network_filesystem_is_warned_about(tmp_path):
+    from mpupload.runlock import filesystem_type, network_fs_warning
+
+    mounts = tmp_path / "mounts"
+    (tmp_path / "nfs" / "state").mkdir(parents=True)
+    mounts.write_text(f"/dev/vda / ext4 rw 0 0\nserver:/export {tmp_path}/nfs nfs4 rw 0 0\n"
+                      f"server:/x {tmp_path}/nfs-not nfs rw 0 0\n")
+    assert filesystem_type(tmp_path / "nfs" / "a", mounts=str(mounts)) == "nfs4"
+    assert filesystem_type(tmp_path / "nfsx", mounts=str(mounts)) == "ext4"
+    assert "network filesystem (nfs4)" in network_fs_warning(tmp_path / "nfs" / "state" / "new" / "j.sqlite", mounts=str(mounts))
+    assert network_fs_warning(tmp_path / "local" / "j.sqlite", mounts=str(mounts)) is None

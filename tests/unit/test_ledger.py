@@ -1,0 +1,65 @@
+"""The ledger fed messages by hand: counts, journal rows, notices once, fatal on a journal it cannot write."""
+
+from __future__ import annotations
+
+from mpupload.errors import FatalError
+from mpupload.journal import Journal, JournalError
+from mpupload.ledger import Ledger
+from mpupload.messages import (
+    FAILED,
+    SKIP_JOURNAL,
+    SKIP_SAME_MD5,
+    UPLOADED,
+    Notice,
+    ScanProgress,
+    Skips,
+    UploadResult,
+    WorkerReport,
+)
+from mpupload.stats import Stats
+
+
+class Quiet:
+    def __init__(self):
+        self.warnings, self.results = [], []
+
+    def warn(self, text):
+        self.warnings.append(text)
+
+    def result(self, r):
+        self.results.append(r)
+
+
+def test_results_and_planner_skips_are_counted_and_journaled(tmp_path):
+    j = Journal(tmp_path / "j.sqlite")
+    stats, out = Stats(), Quiet()
+    ledger = Ledger(journal=j, stats=stats, reporter=out)
+    assert not ledger.take(ScanProgress(files=5, nbytes=50))
+    assert not ledger.take(Skips(reason=SKIP_JOURNAL, files=3, nbytes=30))
+    assert not ledger.take(Skips(reason=SKIP_SAME_MD5, files=1, nbytes=10,
+                                 stored=(("p/a", "a", 10, 1, 2, "ab" * 16, "cd" * 16),)))
+    assert not ledger.take(WorkerReport(worker=1, bytes_sent=10, results=(
+        UploadResult(rel="b", key="p/b", status=UPLOADED, size=10, digest="ef" * 16, etag="01" * 16),)))
+    snap = stats.snapshot()
+    assert (snap.skipped, snap.uploaded, snap.bytes_skipped, snap.pending) == (4, 1, 40, 0)
+    assert dict(snap.skip_reasons) == {SKIP_JOURNAL: 3, SKIP_SAME_MD5: 1}
+    assert set(j.stored_many(["p/a", "p/b"])) == {"p/a", "p/b"}
+    assert [r.rel for r in out.results] == ["b"]  # the planner's skips are counts, not lines
+
+
+def test_the_same_notice_is_said_once_and_a_journal_failure_is_fatal(tmp_path):
+    j = Journal(tmp_path / "j.sqlite")
+    out = Quiet()
+    ledger = Ledger(journal=j, stats=Stats(), reporter=out)
+    ledger.take(Notice("lean path off"))
+    ledger.take(Notice("lean path off"))
+    assert out.warnings == ["lean path off"]
+
+    def full(_rows):
+        raise JournalError(j.path, "database or disk is full")
+
+    j.record_stored = full
+    stop = ledger.take(WorkerReport(worker=1, bytes_sent=0, results=(
+        UploadResult(rel="c", key="p/c", status=UPLOADED, size=1, digest="ab" * 16),
+        UploadResult(rel="d", key="p/d", status=FAILED, reason="x"))))
+    assert stop and isinstance(ledger.fatal, FatalError) and "disk is full" in ledger.fatal.message
