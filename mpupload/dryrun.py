@@ -9,7 +9,8 @@ from typing import IO
 
 from .config import Settings, format_size
 from .plan import Batcher, key_problem, task_for
-from .scan import Matcher, Skipped, scan
+from .scan import Skipped
+from .sources import iter_source
 
 
 def dry_run(s: Settings, *, out: IO[str]) -> int:
@@ -19,11 +20,11 @@ def dry_run(s: Settings, *, out: IO[str]) -> int:
     batches: Counter[str] = Counter()
     problems: list[tuple[str, str]] = []
     batcher = Batcher(max_files=s.batch_files, max_bytes=s.batch_bytes)
-    for item in scan(s.source, follow_symlinks=s.follow_symlinks, matcher=Matcher(s.include, s.exclude)):
+    for item in iter_source(s):
         if isinstance(item, Skipped):
-            problems.append((item.rel, "skip: " + item.reason))
+            problems.append((item.rel, ("fail: " if item.failed else "skip: ") + item.reason))
             continue
-        task = task_for(item, prefix=s.prefix, year_pattern=rx)
+        task = task_for(item, prefix=s.prefix, year_pattern=rx, normalization=s.key_normalization)
         bad = key_problem(task.key)
         if bad:
             problems.append((item.rel, "fail: " + bad))

@@ -15,6 +15,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from .config import MAX_KEY_BYTES, MAX_OBJECT_SIZE, format_size
+from .keys import normalize
 from .messages import Batch, FileTask
 from .scan import FileEntry
 
@@ -92,9 +93,12 @@ class Batcher:
         return Batch(batch_id=self._next_id, partition=partition, tasks=tuple(tasks))
 
 
-def task_for(entry: FileEntry, *, prefix: str, year_pattern: re.Pattern | None) -> FileTask:
+def task_for(entry: FileEntry, *, prefix: str, year_pattern: re.Pattern | None,
+             normalization: str = "nfc") -> FileTask:
+    """The task for one file. Its key is NFC-normalised unless `normalization` is "none" (keys.py); its
+    `rel` (and the source-path metadata) keeps the name as it is on disk."""
     return FileTask(
-        path=entry.path, rel=entry.rel, key=object_key(prefix, entry.rel), size=entry.size,
+        path=entry.path, rel=entry.rel, key=object_key(prefix, normalize(entry.rel, normalization)), size=entry.size,
         mtime_ns=entry.mtime_ns, inode=entry.inode, partition=year_of(entry.rel, entry.mtime_ns, year_pattern),
     )
 
