@@ -7,6 +7,7 @@ from __future__ import annotations
 import secrets
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import replace
 
 from .config import Settings, SettingsError, botocore_config
@@ -185,6 +186,55 @@ def list_destination(client, *, bucket: str, prefix: str, threads: int = 8):
 
     with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
         yield from (row for rows in pool.map(one, subprefixes) for row in rows)
+
+
+class ListingOrderError(RuntimeError):
+    """The server does not list keys in S3's order."""
+
+
+def list_in_order(client, *, bucket: str, prefix: str, read_ahead: int = 4) -> Iterator[tuple[str, int]]:
+    """Yield (key, size) for every object under prefix in the order S3 lists them (UTF-8 binary order),
+    streamed: one paginated listing, read ahead by a thread so the server's time overlaps the caller's,
+    at most `read_ahead` pages (of 1,000 keys) held. Raises RuntimeError if the server's order is not
+    strictly increasing (ListingOrderError: a merge with a sorted walk would then be wrong)."""
+    import queue
+
+    base = f"{prefix.strip('/')}/" if prefix.strip("/") else ""
+    pages: queue.Queue = queue.Queue(maxsize=read_ahead)
+    stop = threading.Event()
+
+    def put(item) -> bool:
+        while not stop.is_set():
+            try:
+                pages.put(item, timeout=0.5)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def read() -> None:
+        try:
+            for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=base):
+                if not put([(o["Key"], o["Size"]) for o in page.get("Contents", [])]):
+                    return
+            put(None)
+        except BaseException as exc:  # handed to the caller, raised there
+            put(exc)
+
+    threading.Thread(target=read, daemon=True, name="listing").start()
+    last = None
+    try:
+        while (page := pages.get()) is not None:
+            if isinstance(page, BaseException):
+                raise page
+            for key, size in page:
+                if last is not None and key <= last:
+                    raise ListingOrderError(f"the server listed {key!r} after {last!r}: not in S3's key order, "
+                                       "so verify cannot merge the listing with the source")
+                last = key
+                yield key, size
+    finally:
+        stop.set()  # the caller stopped early: the reader must not wait on a full queue forever
 
 
 def destination_is_empty(client, *, bucket: str, prefix: str) -> bool:
