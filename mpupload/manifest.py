@@ -1,7 +1,7 @@
 """`--files-from`: the files of a run read from a list (an inventory that came with a migration) instead of
 a walk, with the same `FileEntry` / `Skipped` output as `scan`.
 
-The list is sorted by key on disk first (runs of `RUN_LINES` lines sorted in memory, then merged), for the
+The list is sorted by key on disk first (extsort.py: runs sorted in memory, then merged), for the
 same reasons the walk yields keys in order: verify merges it with the destination listing, and two lines
 that name one key (a duplicate, or NFD and NFC spellings of one name) meet as neighbours. Memory stays
 that of one run whatever the length of the list. The sorted copy is made once per process and list (the
@@ -10,29 +10,23 @@ upload's census and its feeder both read it) and removed at exit.
 
 from __future__ import annotations
 
-import atexit
-import heapq
 import itertools
 import os
-import shutil
 import stat
 import sys
-import tempfile
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from functools import partial
 
+from . import extsort
 from .keys import normalize
 from .scan import FileEntry, Matcher, Resolver, Skipped, _display, collisions
 
-RUN_LINES = 50_000  # ~10 MB of lines in memory while sorting; 10 million lines make 200 runs
-MERGE_FAN_IN = 128  # runs merged at once (open files)
 _BLOCK = 1 << 20
 _BAD = b"\x01"  # marks a line that names nothing inside the source (kept to be reported, in order)
 
 _lock = threading.Lock()
 _sorted: dict[tuple, str] = {}
-_tmpdir: str | None = None
 
 
 def read_lines(path: str, *, null: bool) -> Iterator[bytes]:
@@ -73,38 +67,14 @@ def clean(line: bytes, root: str) -> str | None:
     return "/".join(parts)
 
 
-def _records(path: str, *, null: bool, root: str, mode: str) -> Iterator[tuple[str, bytes]]:
-    """(sort key, record) per line: the key form of the path and the path itself, or a marked bad line."""
+def _records(path: str, *, null: bool, root: str, mode: str) -> Iterator[bytes]:
+    """One record per line: the path inside the source, or the line marked as naming nothing there."""
     for line in read_lines(path, null=null):
         rel = clean(line, root)
         if rel is None:
-            yield "", _BAD + line
+            yield _BAD + line
         elif rel:
-            yield normalize(rel, mode), os.fsencode(rel)
-
-
-def _temp_dir() -> str:
-    global _tmpdir
-    if _tmpdir is None:
-        _tmpdir = tempfile.mkdtemp(prefix="mpupload-files-from-")
-        atexit.register(shutil.rmtree, _tmpdir, True)
-    return _tmpdir
-
-
-def _write_run(records: Iterable[bytes]) -> str:
-    fd, name = tempfile.mkstemp(dir=_temp_dir(), suffix=".run")
-    with os.fdopen(fd, "wb") as f:
-        for rec in records:
-            f.write(rec + b"\0")
-    return name
-
-
-def _read_run(name: str) -> Iterator[bytes]:
-    with open(name, "rb") as f:
-        tail = b""
-        while block := f.read(_BLOCK):
-            *recs, tail = (tail + block).split(b"\0")
-            yield from recs
+            yield os.fsencode(rel)
 
 
 def _order(rec: bytes, mode: str) -> str:
@@ -113,20 +83,7 @@ def _order(rec: bytes, mode: str) -> str:
 
 def _sort(path: str, *, null: bool, root: str, mode: str) -> str:
     """One file of records sorted by key: bad lines first, then paths in S3's key order."""
-    runs: list[str] = []
-    records = _records(path, null=null, root=root, mode=mode)
-    while chunk := list(itertools.islice(records, RUN_LINES)):
-        chunk.sort(key=lambda r: r[0])
-        runs.append(_write_run(rec for _, rec in chunk))
-    if not runs:
-        return _write_run(())
-    while len(runs) > 1:  # a few levels at most: 128 x 128 runs are 800 million lines
-        merged = [_write_run(heapq.merge(*map(_read_run, group), key=partial(_order, mode=mode)))
-                  for group in (runs[i:i + MERGE_FAN_IN] for i in range(0, len(runs), MERGE_FAN_IN))]
-        for name in runs:
-            os.unlink(name)
-        runs = merged
-    return runs[0]
+    return extsort.sort_to_file(_records(path, null=null, root=root, mode=mode), key=partial(_order, mode=mode))
 
 
 def sorted_list(path: str, *, null: bool, root: str, mode: str) -> str:
@@ -147,7 +104,7 @@ def entries(root: str, files_from: str, *, null: bool = False, follow_symlinks: 
     two lines for one key are both failed; a missing file fails; a folder is skipped (list its files)."""
     root = os.path.abspath(root)
     resolver = Resolver(follow_symlinks=follow_symlinks, matcher=matcher or Matcher())
-    records = _read_run(sorted_list(files_from, null=null, root=root, mode=normalization))
+    records = extsort.read(sorted_list(files_from, null=null, root=root, mode=normalization))
     for _, same_key in itertools.groupby(records, key=lambda r: r if r.startswith(_BAD) else _order(r, normalization)):
         found = []
         for rec in dict.fromkeys(same_key):  # a path listed twice is one file

@@ -188,15 +188,11 @@ def list_destination(client, *, bucket: str, prefix: str, threads: int = 8):
         yield from (row for rows in pool.map(one, subprefixes) for row in rows)
 
 
-class ListingOrderError(RuntimeError):
-    """The server does not list keys in S3's order."""
-
-
-def list_in_order(client, *, bucket: str, prefix: str, read_ahead: int = 4) -> Iterator[tuple[str, int]]:
-    """Yield (key, size) for every object under prefix in the order S3 lists them (UTF-8 binary order),
-    streamed: one paginated listing, read ahead by a thread so the server's time overlaps the caller's,
-    at most `read_ahead` pages (of 1,000 keys) held. Raises RuntimeError if the server's order is not
-    strictly increasing (ListingOrderError: a merge with a sorted walk would then be wrong)."""
+def iter_listing(client, *, bucket: str, prefix: str, read_ahead: int = 4) -> Iterator[tuple[str, int]]:
+    """Yield (key, size) for every object under prefix as the server lists them, streamed: one paginated
+    listing, read ahead by a thread so the server's time overlaps the caller's, at most `read_ahead`
+    pages (of 1,000 keys) held. The order is the server's: S3 lists in UTF-8 binary order, but SeaweedFS,
+    for one, lists folder by folder ("a/b" before "a-b"), so a caller that needs S3's order sorts."""
     import queue
 
     base = f"{prefix.strip('/')}/" if prefix.strip("/") else ""
@@ -222,17 +218,11 @@ def list_in_order(client, *, bucket: str, prefix: str, read_ahead: int = 4) -> I
             put(exc)
 
     threading.Thread(target=read, daemon=True, name="listing").start()
-    last = None
     try:
         while (page := pages.get()) is not None:
             if isinstance(page, BaseException):
                 raise page
-            for key, size in page:
-                if last is not None and key <= last:
-                    raise ListingOrderError(f"the server listed {key!r} after {last!r}: not in S3's key order, "
-                                       "so verify cannot merge the listing with the source")
-                last = key
-                yield key, size
+            yield from page
     finally:
         stop.set()  # the caller stopped early: the reader must not wait on a full queue forever
 

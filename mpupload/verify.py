@@ -6,7 +6,8 @@ bytes themselves, which catches an object changed behind our back with its metad
 prefix that no local file accounts for are reported as extra.
 
 Memory does not grow with the number of objects: the source comes out in S3's key order (sources.py,
-keys.py) and the listing is read page by page in that same order, so the two are merged like two sorted
+keys.py), the listing is put in that same order on disk (extsort.py: written once when the server lists
+in S3's order, as S3 does; SeaweedFS lists folder by folder), and the two are merged like two sorted
 files, neither held. Objects to check go to the pool in chunks, a bounded number in flight, and findings
 are written as they come; only their counts are kept.
 """
@@ -15,7 +16,6 @@ from __future__ import annotations
 
 import json
 import multiprocessing as mp
-import sys
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, ThreadPoolExecutor, wait
@@ -24,11 +24,12 @@ from typing import IO
 
 import xxhash
 
+from . import extsort
 from .config import Settings, transfer_config
 from .hashing import META_DIGEST, xxh3_file
 from .keys import normalize
 from .plan import object_key
-from .remote import PROBE_MARK, ListingOrderError, list_in_order, make_client
+from .remote import PROBE_MARK, iter_listing, make_client
 from .scan import FileEntry, Matcher, Skipped
 from .sources import iter_source
 
@@ -232,16 +233,25 @@ def _merge(s: Settings, listing: Iterator[tuple[str, int]], checks: _Checks) -> 
     yield from checks.finish()
 
 
+def _listing_bytes(rec: bytes) -> bytes:
+    return rec[rec.index(b" ") + 1:]  # "SIZE KEY": the key's UTF-8 bytes are S3's order
+
+
+def sorted_listing(s: Settings) -> Iterator[tuple[str, int]]:
+    """(key, size) of every object under the prefix, in S3's key order whatever the server's order."""
+    listing = iter_listing(make_client(s), bucket=s.bucket, prefix=s.prefix)
+    records = (b"%d %s" % (size, key.encode("utf-8", "surrogateescape")) for key, size in listing)
+    for rec in extsort.read(extsort.sort_to_file(records, key=_listing_bytes)):
+        size, _, key = rec.partition(b" ")
+        yield key.decode("utf-8", "surrogateescape"), int(size)
+
+
 def verify(s: Settings, *, deep: bool, out: IO[str]) -> int:
     """Run the check; write findings (human or JSON lines); return the exit code (0 only if all match)."""
-    client = make_client(s)
     output = _Output(out, json_output=s.json_output)
     checks = _Checks(s, deep=deep)
     try:
-        output.add(_merge(s, list_in_order(client, bucket=s.bucket, prefix=s.prefix), checks))
-    except ListingOrderError as exc:
-        sys.stderr.write(f"mpupload: verify: {exc}\n")
-        return 3
+        output.add(_merge(s, sorted_listing(s), checks))
     finally:
         checks.close()
     output.summary(deep=deep)

@@ -7,7 +7,7 @@ import random
 
 import pytest
 
-from mpupload import manifest
+from mpupload import extsort, manifest
 from mpupload.config import Settings
 from mpupload.keys import key_bytes, normalize
 from mpupload.scan import FileEntry, Matcher, Skipped
@@ -48,8 +48,8 @@ def _tree(root, rels):
 
 @pytest.mark.parametrize("run_lines, fan_in", [(50_000, 128), (3, 2)], ids=["one-run", "many-runs-three-levels"])
 def test_entries_in_key_order_duplicates_once(tmp_path, monkeypatch, run_lines, fan_in):
-    monkeypatch.setattr(manifest, "RUN_LINES", run_lines)
-    monkeypatch.setattr(manifest, "MERGE_FAN_IN", fan_in)
+    monkeypatch.setattr(extsort, "RUN_RECORDS", run_lines)
+    monkeypatch.setattr(extsort, "FAN_IN", fan_in)
     src = tmp_path / "src"
     rels = [f"{y}/{n}" for y in ("1920", "1920-x", "a b", NFD_E, "z") for n in ("p.jp2", "p-1.jp2", "q")]
     _tree(src, rels)
