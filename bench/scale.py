@@ -61,7 +61,8 @@ def _summary(log: Path) -> dict:
     return {}
 
 
-def run(*, files: int, per_year: int, work: Path, out: Path, timeout: float) -> list[dict]:
+def run(*, files: int, per_year: int, work: Path, out: Path, timeout: float, only: set[str] | None = None,
+        bucket: str | None = None) -> list[dict]:
     from mpupload import localserver
 
     src = work / f"tree-{files}"
@@ -69,11 +70,14 @@ def run(*, files: int, per_year: int, work: Path, out: Path, timeout: float) -> 
     server = localserver.start(work / "server")
     rows = []
     try:
-        bucket = f"scale-{int(time.time())}"
-        server.client().create_bucket(Bucket=bucket)
+        if bucket is None:
+            bucket = f"scale-{int(time.time())}"
+            server.client().create_bucket(Bucket=bucket)
         env = {**os.environ, **server.env(), "PYTHONPATH": str(REPO), "XDG_STATE_HOME": str(work / "state")}
         state = Path(tempfile.mkdtemp(dir=work, prefix="journals-"))
         for name, args in steps(src, f"s3://{bucket}/archive", state / "j.sqlite", state / "fresh.sqlite", "1900"):
+            if only and name not in only:
+                continue
             log = out / f"log-{name.replace(' ', '-').replace(',', '')}.txt"
             m = run_measured([sys.executable, "-m", "mpupload", *args, "--endpoint-url", server.endpoint_url],
                              env=env, timeout=timeout, server_pid=server.process.pid, log_path=str(log))
@@ -140,12 +144,16 @@ def main() -> None:
                     help="where the tree, the server's data and the journals go")
     ap.add_argument("--out", default="bench/results/scale")
     ap.add_argument("--timeout", type=float, default=7200)
+    ap.add_argument("--steps", help="only these steps (comma-separated names, e.g. 'verify all,verify 1900')")
+    ap.add_argument("--bucket", help="an existing bucket of an earlier session: its server data are kept")
     a = ap.parse_args()
     out, work = Path(a.out), Path(a.work)
     out.mkdir(parents=True, exist_ok=True)
     work.mkdir(parents=True, exist_ok=True)
-    shutil.rmtree(work / "server", ignore_errors=True)
-    rows = run(files=a.files, per_year=a.per_year, work=work, out=out, timeout=a.timeout)
+    if not a.bucket:
+        shutil.rmtree(work / "server", ignore_errors=True)
+    rows = run(files=a.files, per_year=a.per_year, work=work, out=out, timeout=a.timeout, bucket=a.bucket,
+               only=set(a.steps.split(",")) if a.steps else None)
     write(rows, out, files=a.files)
 
 
