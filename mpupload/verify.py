@@ -144,9 +144,9 @@ class _Checks:
             self._submit(c)
         return self._collect(most=0)
 
-    def close(self) -> None:
+    def close(self, *, wait: bool = True) -> None:
         if self.pool is not None:
-            self.pool.shutdown(wait=True, cancel_futures=True)
+            self.pool.shutdown(wait=wait, cancel_futures=True)
 
     def _submit(self, chunk: list[tuple[str, str, str]]) -> None:
         self.running.add(self.pool.submit(_check_chunk, self.s.bucket, chunk, self.deep, self.s.threads))
@@ -252,7 +252,9 @@ def verify(s: Settings, *, deep: bool, out: IO[str]) -> int:
     checks = _Checks(s, deep=deep)
     try:
         output.add(_merge(s, sorted_listing(s), checks))
-    finally:
-        checks.close()
+    except BaseException:
+        checks.close(wait=False)  # stopped (a signal, an error): chunks still running are not waited for
+        raise
+    checks.close()
     output.summary(deep=deep)
     return 0 if set(output.counts) <= {OK} else 1
