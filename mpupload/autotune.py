@@ -84,15 +84,18 @@ def choose(*, cpus: int, mix: SizeMix) -> Choice:
 
 
 def sample_mix(source: str, *, threshold: int, follow_symlinks: bool = False, matcher=None,
-               limit: int = SAMPLE_FILES, seconds: float = SAMPLE_SECONDS) -> SizeMix:
-    """Sizes of the first `limit` files the scan yields (bounded in count and time)."""
+               limit: int = SAMPLE_FILES, seconds: float = SAMPLE_SECONDS, items=None) -> SizeMix:
+    """Sizes of the first `limit` files the scan (or `items`, e.g. sources.iter_source) yields (bounded
+    in count and time)."""
     from .scan import FileEntry, scan
 
     counts = [0, 0, 0, 0]
     seen = 0
     deadline = time.monotonic() + seconds
     complete = True
-    for item in scan(source, follow_symlinks=follow_symlinks, matcher=matcher):
+    if items is None:
+        items = scan(source, follow_symlinks=follow_symlinks, matcher=matcher)
+    for item in items:
         if not isinstance(item, FileEntry):
             continue
         big = item.size >= threshold

@@ -90,6 +90,12 @@ selection_options = _stack(
     _opt("include", multiple=True, show_default=False),
     _opt("exclude", multiple=True, show_default=False),
 )
+# Which files, under which keys: the walk of SOURCE or a list of them (sources.py).
+listing_options = _stack(
+    _opt("files_from", type=click.Path(exists=True, dir_okay=False, allow_dash=True), show_default=False),
+    _opt("null", "--null", "-0", is_flag=True),
+    _opt("key_normalization"),
+)
 pool_options = _stack(
     _opt("processes", "--processes", "-p", type=int),
     _opt("threads", "--threads", "-t", type=int),
@@ -148,7 +154,7 @@ def _autotune(ctx: click.Context, settings: Settings) -> Settings:
     from click.core import ParameterSource
 
     from .autotune import choose, sample_mix
-    from .scan import Matcher
+    from .sources import iter_source
 
     auto = [n for n in ("processes", "threads") if ctx.get_parameter_source(n) == ParameterSource.DEFAULT]
     if "threads" in auto:
@@ -157,8 +163,7 @@ def _autotune(ctx: click.Context, settings: Settings) -> Settings:
         auto.remove("threads")
     if not auto:
         return settings
-    mix = sample_mix(settings.source, threshold=settings.multipart_threshold, follow_symlinks=settings.follow_symlinks,
-                     matcher=Matcher(settings.include, settings.exclude))
+    mix = sample_mix(settings.source, threshold=settings.multipart_threshold, items=iter_source(settings))
     choice = choose(cpus=os.cpu_count() or 2, mix=mix)
     picked = {n: getattr(choice, n) for n in auto}
     if not settings.json_output:
@@ -203,6 +208,7 @@ def main() -> None:
 @_opt("checksum")
 @_opt("fast_put", "--fast-put/--no-fast-put")
 @selection_options
+@listing_options
 @_opt("year_pattern")
 @_opt("key_template")
 @_opt("follow_symlinks", "--follow-symlinks/--no-follow-symlinks")
@@ -267,6 +273,7 @@ def upload(ctx: click.Context, source: str, dest: str, failures_file: str | None
 @source_and_destination
 @pool_options
 @selection_options
+@listing_options
 @_opt("follow_symlinks", "--follow-symlinks/--no-follow-symlinks")
 @_opt("json_output", "--json", is_flag=True)
 @click.option("--deep", is_flag=True, help="Download every object and hash its bytes (slow, thorough).")

@@ -137,6 +137,18 @@ class Settings:
     ca_bundle: str | None = _opt(None, "CA bundle for TLS verification.")
     include: tuple[str, ...] = _opt((), "Only files whose relative path matches one of these globs.")
     exclude: tuple[str, ...] = _opt((), "Skip files whose relative path matches one of these globs.")
+    files_from: str | None = _opt(None, "Upload (or verify) only the files listed in this file, one path "
+                                  "relative to SOURCE per line (absolute paths inside SOURCE are accepted too); "
+                                  "'-' reads the list from stdin. A listed file that is missing fails; listed "
+                                  "folders are skipped (list their files). The list is sorted on disk first, "
+                                  "so it may hold tens of millions of lines.")
+    null: bool = _opt(False, "--files-from entries are separated by NUL bytes (find -print0), not newlines: "
+                      "names may then hold newlines.")
+    key_normalization: str = _opt("nfc", "Unicode form of object keys: nfc (a name written on macOS, in NFD, "
+                                  "gets the same key as the same name typed elsewhere; two local names that "
+                                  "become one key are both reported failed) or none (keys keep the bytes "
+                                  "of the names).", "NFC is what most systems and keyboards produce",
+                                  choices=("nfc", "none"))
     year_pattern: str | None = _opt(None, "Regex with one group, applied to the relative path, giving the "
                                     "year when no folder is a year.")
     key_template: str = _opt("{prefix}/{relpath}", "Object key of each file, from {prefix}, {year} (its partition), "
@@ -225,6 +237,10 @@ class Settings:
             raise SettingsError("--max-requests-per-second must be positive")
         if self.partition_pause < 0:
             raise SettingsError("--partition-pause must not be negative")
+        if self.null and not self.files_from:
+            raise SettingsError("--null only applies to --files-from")
+        if self.key_normalization not in ("nfc", "none"):
+            raise SettingsError("--key-normalization must be nfc or none")
         if not 1 <= self.max_inflight <= 1024:
             raise SettingsError("--max-inflight must be between 1 and 1024")
         # A pool smaller than the threads would make threads queue for sockets.

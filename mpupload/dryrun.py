@@ -9,8 +9,8 @@ from typing import IO
 
 from .config import Settings, format_size
 from .plan import Batcher, key_problem, task_for
-from .planner import source_entries
 from .scan import Skipped
+from .sources import iter_source
 
 _SAMPLE_KEYS = 3  # per partition, so a key template can be checked before a run
 
@@ -18,9 +18,10 @@ _SAMPLE_KEYS = 3  # per partition, so a key template can be checked before a run
 def planned_keys(s: Settings):
     """(key, relative path) of every file the run would upload, as the planner makes them (metadata only)."""
     rx = re.compile(s.year_pattern) if s.year_pattern else None
-    for item in source_entries(s):
+    for item in iter_source(s):
         if not isinstance(item, Skipped):
-            yield task_for(item, prefix=s.prefix, year_pattern=rx, key_template=s.key_template).key, item.rel
+            yield task_for(item, prefix=s.prefix, year_pattern=rx, key_template=s.key_template,
+                           normalization=s.key_normalization).key, item.rel
 
 
 def check_keys(s: Settings) -> None:
@@ -44,11 +45,12 @@ def dry_run(s: Settings, *, out: IO[str]) -> int:
     samples: dict[str, list[str]] = {}
     problems: list[tuple[str, str]] = []
     batcher = Batcher(max_files=s.batch_files, max_bytes=s.batch_bytes)
-    for item in source_entries(s):
+    for item in iter_source(s):
         if isinstance(item, Skipped):
-            problems.append((item.rel, "skip: " + item.reason))
+            problems.append((item.rel, ("fail: " if item.failed else "skip: ") + item.reason))
             continue
-        task = task_for(item, prefix=s.prefix, year_pattern=rx, key_template=s.key_template)
+        task = task_for(item, prefix=s.prefix, year_pattern=rx, key_template=s.key_template,
+                        normalization=s.key_normalization)
         bad = key_problem(task.key)
         if bad:
             problems.append((item.rel, "fail: " + bad))

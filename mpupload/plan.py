@@ -15,6 +15,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from .config import MAX_KEY_BYTES, MAX_OBJECT_SIZE, format_size
+from .keyorder import normalize
 from .keys import DEFAULT_TEMPLATE
 from .keys import render as render_key
 from .messages import Batch, FileTask
@@ -103,10 +104,14 @@ class Batcher:
 
 
 def task_for(entry: FileEntry, *, prefix: str, year_pattern: re.Pattern | None,
-             key_template: str = DEFAULT_TEMPLATE) -> FileTask:
+             key_template: str = DEFAULT_TEMPLATE, normalization: str = "nfc") -> FileTask:
+    """The task for one file. Its key is NFC-normalised unless `normalization` is "none" (keyorder.py) and
+    laid out by `key_template` (keys.py); its `rel` (and the source-path metadata) keeps the name as it is
+    on disk."""
     year = year_of(entry.rel, entry.mtime_ns, year_pattern)
-    key = object_key(prefix, entry.rel) if key_template == DEFAULT_TEMPLATE else \
-        render_key(key_template, prefix=prefix, year=year, rel=entry.rel)
+    rel = normalize(entry.rel, normalization)
+    key = object_key(prefix, rel) if key_template == DEFAULT_TEMPLATE else \
+        render_key(key_template, prefix=prefix, year=year, rel=rel)
     return FileTask(path=entry.path, rel=entry.rel, key=key, size=entry.size, mtime_ns=entry.mtime_ns,
                     inode=entry.inode, partition=year)
 

@@ -42,7 +42,8 @@ from .messages import (
     WorkerReport,
 )
 from .plan import Batcher, key_problem, size_problem, task_for
-from .scan import FileEntry, Matcher, Skipped, open_regular, scan
+from .scan import FileEntry, Skipped, open_regular
+from .sources import iter_source
 
 CHUNK = 512  # keys asked of the journal at once, and files per message to the ledger
 
@@ -55,9 +56,9 @@ SAME_SIZE = "same-size"  # --skip-existing size
 
 
 def source_entries(s: Settings) -> Iterator[FileEntry | Skipped]:
-    """The one place the source is read: the planner, the census and the dry run all walk this (a
-    manifest of files, or names normalised to NFC, plug in here)."""
-    return scan(s.source, follow_symlinks=s.follow_symlinks, matcher=Matcher(s.include, s.exclude))
+    """The one place the source is read: the planner and the census walk this (the folder, or the list of
+    --files-from: sources.py)."""
+    return iter_source(s)
 
 
 def count_source(s: Settings, *, on_count: Callable[..., None], stop: threading.Event) -> None:
@@ -193,9 +194,12 @@ class Planner:
                 return
             out.found(getattr(item, "size", 0))
             if isinstance(item, Skipped):
-                out.local(UploadResult(rel=item.rel, key="", status=SKIPPED, reason=item.reason))
+                # `failed`: two files whose names give one key, a listed file that is missing, ...
+                out.local(UploadResult(rel=item.rel, key="", status=FAILED if item.failed else SKIPPED,
+                                       reason=item.reason))
                 continue
-            task = task_for(item, prefix=self.s.prefix, year_pattern=self._rx, key_template=self.s.key_template)
+            task = task_for(item, prefix=self.s.prefix, year_pattern=self._rx, key_template=self.s.key_template,
+                            normalization=self.s.key_normalization)
             problem = key_problem(task.key) or size_problem(task.size)
             if problem:
                 out.local(UploadResult(rel=task.rel, key=task.key, status=FAILED, reason=problem, size=task.size,

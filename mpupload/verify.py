@@ -4,6 +4,12 @@ For every local file: the object exists, has the same size, and its `xxh3-128` m
 current digest. `--deep` downloads every object (streaming, in parallel across processes) and hashes the
 bytes themselves, which catches an object changed behind our back with its metadata kept. Objects under the
 prefix that no local file accounts for are reported as extra.
+
+Memory does not grow with the number of objects: the source comes out in S3's key order (sources.py,
+keys.py), the listing is put in that same order on disk (extsort.py: written once when the server lists
+in S3's order, as S3 does; SeaweedFS lists folder by folder), and the two are merged like two sorted
+files, neither held. Objects to check go to the pool in chunks, a bounded number in flight, and findings
+are written as they come; only their counts are kept.
 """
 
 from __future__ import annotations
@@ -11,20 +17,25 @@ from __future__ import annotations
 import json
 import multiprocessing as mp
 from collections import Counter
-from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from collections.abc import Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import IO
 
 import xxhash
 
+from . import extsort
 from .config import Settings, transfer_config
 from .hashing import META_DIGEST, xxh3_file
+from .keyorder import normalize
 from .plan import object_key
-from .remote import PROBE_MARK, list_destination, make_client
-from .scan import FileEntry, Matcher, scan
+from .remote import PROBE_MARK, iter_listing, make_client
+from .scan import FileEntry, Matcher, Skipped
+from .sources import iter_source
 
 OK, MISSING, SIZE, CHECKSUM, EXTRA, ERROR = "ok", "missing", "size_mismatch", "checksum_mismatch", "extra", "error"
-_CHUNK = 64
+_CHUNK = 64  # objects per task sent to a pool process
+_IN_FLIGHT = 2  # chunks per pool process queued or running: keeps every process busy, memory bounded
 
 
 @dataclass(frozen=True)
@@ -91,58 +102,159 @@ def _check_chunk(bucket: str, items: list[tuple[str, str, str]], deep: bool, thr
         return list(pool.map(lambda it: _check_one(bucket, it, deep), items))
 
 
+class _Checks:
+    """HEADs (and --deep downloads) in chunks of `_CHUNK`: in this process for a job of one chunk or with
+    --processes 0, else in a spawned pool with at most `_IN_FLIGHT` chunks per process outstanding."""
+
+    def __init__(self, s: Settings, *, deep: bool):
+        self.s, self.deep = s, deep
+        self.nproc = 0 if s.processes == 0 else s.effective_processes
+        self.chunk: list[tuple[str, str, str]] = []
+        self.held: list[tuple[str, str, str]] | None = None  # a job of one chunk needs no pool
+        self.pool: ProcessPoolExecutor | None = None
+        self.running: set[Future] = set()
+        self.ready_here = False
+
+    def add(self, item: tuple[str, str, str]) -> list[Finding]:
+        """Queue one (rel, path, key); returns the findings of chunks that finished meanwhile."""
+        self.chunk.append(item)
+        if len(self.chunk) < _CHUNK:
+            return []
+        chunk, self.chunk = self.chunk, []
+        if not self.nproc:
+            return self._here(chunk)
+        if self.pool is None:
+            if self.held is None:
+                self.held = chunk
+                return []
+            self.pool = ProcessPoolExecutor(max_workers=self.nproc, mp_context=mp.get_context("spawn"),
+                                            initializer=_init_pool_process, initargs=(self.s,))
+            self._submit(self.held)
+            self.held = None
+        self._submit(chunk)
+        return self._collect(most=_IN_FLIGHT * self.nproc - 1)
+
+    def finish(self) -> list[Finding]:
+        """Check what is left and wait for every chunk."""
+        rest = [c for c in (self.held, self.chunk) if c]
+        self.held, self.chunk = None, []
+        if self.pool is None:
+            return [f for c in rest for f in self._here(c)]
+        for c in rest:
+            self._submit(c)
+        return self._collect(most=0)
+
+    def close(self, *, wait: bool = True) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(wait=wait, cancel_futures=True)
+
+    def _submit(self, chunk: list[tuple[str, str, str]]) -> None:
+        self.running.add(self.pool.submit(_check_chunk, self.s.bucket, chunk, self.deep, self.s.threads))
+
+    def _collect(self, *, most: int) -> list[Finding]:
+        """Wait until at most `most` chunks are outstanding."""
+        found: list[Finding] = []
+        while len(self.running) > most:
+            done, self.running = wait(self.running, return_when=FIRST_COMPLETED)
+            for fut in done:
+                found.extend(fut.result())
+        return found
+
+    def _here(self, chunk: list[tuple[str, str, str]]) -> list[Finding]:
+        if not self.ready_here:
+            _init_process(self.s)
+            self.ready_here = True
+        return _check_chunk(self.s.bucket, chunk, self.deep, self.s.threads)
+
+
+class _Output:
+    """Writes each problem as it is found (human lines or JSON lines) and counts every finding."""
+
+    def __init__(self, out: IO[str], *, json_output: bool):
+        self.out, self.json_output = out, json_output
+        self.counts: Counter[str] = Counter()
+
+    def add(self, found: Iterator[Finding] | list[Finding]) -> None:
+        for f in found:
+            self.counts[f.status] += 1
+            if f.status == OK:
+                continue
+            if self.json_output:
+                self.out.write(json.dumps({"event": f.status, "path": f.path, "key": f.key, "detail": f.detail},
+                                          ensure_ascii=False) + "\n")
+            else:
+                self.out.write(f"{f.status:18} {f.key or f.path}: {f.detail}\n")
+
+    def summary(self, *, deep: bool) -> None:
+        c = self.counts
+        match = set(c) <= {OK}
+        if self.json_output:
+            self.out.write(json.dumps({"event": "verify_summary", "deep": deep, "ok": c[OK], "missing": c[MISSING],
+                                       "size_mismatch": c[SIZE], "checksum_mismatch": c[CHECKSUM],
+                                       "extra": c[EXTRA], "errors": c[ERROR], "match": match}) + "\n")
+            return
+        self.out.write(f"{'MATCH' if match else 'MISMATCH'}: {c[OK]} ok, {c[MISSING]} missing, {c[SIZE]} size "
+                       f"mismatches, {c[CHECKSUM]} checksum mismatches, {c[EXTRA]} extra, {c[ERROR]} errors"
+                       f" ({'deep: bytes hashed' if deep else 'metadata checked; --deep hashes the bytes'}).\n")
+
+
+def _merge(s: Settings, listing: Iterator[tuple[str, int]], checks: _Checks) -> Iterator[Finding]:
+    """The source and the listing, both in key order, walked side by side."""
+    base = f"{s.prefix}/" if s.prefix else ""
+    matcher = Matcher(s.include, s.exclude)
+
+    def extra(key: str) -> Iterator[Finding]:
+        # An object the selection leaves out (--include / --exclude) is not the source's to account for.
+        if PROBE_MARK not in key and matcher.wants(key[len(base):]):
+            yield Finding(EXTRA, "", key, "no local file for this object")
+
+    remote = next(listing, None)
+    for item in iter_source(s):
+        if isinstance(item, Skipped):
+            if item.failed:  # the upload reported it failed: not at the destination under its own key
+                yield Finding(ERROR, item.rel, "", item.reason)
+            continue
+        assert isinstance(item, FileEntry)
+        key = object_key(s.prefix, normalize(item.rel, s.key_normalization))
+        while remote is not None and remote[0] < key:
+            yield from extra(remote[0])
+            remote = next(listing, None)
+        if remote is None or remote[0] != key:
+            yield Finding(MISSING, item.rel, key, "no object at this key")
+            continue
+        size, remote = remote[1], next(listing, None)
+        if size != item.size:
+            yield Finding(SIZE, item.rel, key, f"object has {size} bytes, file has {item.size}")
+        else:
+            yield from checks.add((item.rel, item.path, key))
+    while remote is not None:
+        yield from extra(remote[0])
+        remote = next(listing, None)
+    yield from checks.finish()
+
+
+def _listing_bytes(rec: bytes) -> bytes:
+    return rec[rec.index(b" ") + 1:]  # "SIZE KEY": the key's UTF-8 bytes are S3's order
+
+
+def sorted_listing(s: Settings) -> Iterator[tuple[str, int]]:
+    """(key, size) of every object under the prefix, in S3's key order whatever the server's order."""
+    listing = iter_listing(make_client(s), bucket=s.bucket, prefix=s.prefix)
+    records = (b"%d %s" % (size, key.encode("utf-8", "surrogateescape")) for key, size in listing)
+    for rec in extsort.read(extsort.sort_to_file(records, key=_listing_bytes)):
+        size, _, key = rec.partition(b" ")
+        yield key.decode("utf-8", "surrogateescape"), int(size)
+
+
 def verify(s: Settings, *, deep: bool, out: IO[str]) -> int:
     """Run the check; write findings (human or JSON lines); return the exit code (0 only if all match)."""
-    client = make_client(s)
-    remote = {key: size for key, size, _ in list_destination(client, bucket=s.bucket, prefix=s.prefix,
-                                                             threads=s.threads)}
-    findings: list[Finding] = []
-    to_check: list[tuple[str, str, str]] = []
-    seen: set[str] = set()
-    for item in scan(s.source, follow_symlinks=s.follow_symlinks, matcher=Matcher(s.include, s.exclude)):
-        if not isinstance(item, FileEntry):
-            continue
-        key = object_key(s.prefix, item.rel)
-        seen.add(key)
-        if key not in remote:
-            findings.append(Finding(MISSING, item.rel, key, "no object at this key"))
-        elif remote[key] != item.size:
-            findings.append(Finding(SIZE, item.rel, key, f"object has {remote[key]} bytes, file has {item.size}"))
-        else:
-            to_check.append((item.rel, item.path, key))
-    chunks = [to_check[i:i + _CHUNK] for i in range(0, len(to_check), _CHUNK)]
-    nproc = 0 if s.processes == 0 else min(s.effective_processes, max(1, len(chunks)))
-    if nproc and len(chunks) > 1:
-        with ProcessPoolExecutor(max_workers=nproc, mp_context=mp.get_context("spawn"), initializer=_init_pool_process,
-                                 initargs=(s,)) as pool:
-            for found in pool.map(_check_chunk, [s.bucket] * len(chunks), chunks, [deep] * len(chunks),
-                                  [s.threads] * len(chunks)):
-                findings.extend(found)
-    else:
-        _init_process(s)
-        for chunk in chunks:
-            findings.extend(_check_chunk(s.bucket, chunk, deep, s.threads))
-    for key in sorted(set(remote) - seen):
-        if PROBE_MARK not in key:
-            findings.append(Finding(EXTRA, "", key, "no local file for this object"))
-    counts = Counter(f.status for f in findings)
-    _write(out, findings, counts, json_output=s.json_output, deep=deep)
-    return 0 if set(counts) <= {OK} else 1
-
-
-def _write(out: IO[str], findings: list[Finding], counts: Counter, *, json_output: bool, deep: bool) -> None:
-    problems = [f for f in findings if f.status != OK]
-    if json_output:
-        for f in problems:
-            out.write(json.dumps({"event": f.status, "path": f.path, "key": f.key, "detail": f.detail},
-                                 ensure_ascii=False) + "\n")
-        out.write(json.dumps({"event": "verify_summary", "deep": deep, "ok": counts[OK], "missing": counts[MISSING],
-                              "size_mismatch": counts[SIZE], "checksum_mismatch": counts[CHECKSUM],
-                              "extra": counts[EXTRA], "errors": counts[ERROR], "match": not problems}) + "\n")
-        return
-    for f in problems:
-        out.write(f"{f.status:18} {f.key}: {f.detail}\n")
-    verdict = "MATCH" if not problems else "MISMATCH"
-    out.write(f"{verdict}: {counts[OK]} ok, {counts[MISSING]} missing, {counts[SIZE]} size mismatches, "
-              f"{counts[CHECKSUM]} checksum mismatches, {counts[EXTRA]} extra, {counts[ERROR]} errors"
-              f" ({'deep: bytes hashed' if deep else 'metadata checked; --deep hashes the bytes'}).\n")
+    output = _Output(out, json_output=s.json_output)
+    checks = _Checks(s, deep=deep)
+    try:
+        output.add(_merge(s, sorted_listing(s), checks))
+    except BaseException:
+        checks.close(wait=False)  # stopped (a signal, an error): chunks still running are not waited for
+        raise
+    checks.close()
+    output.summary(deep=deep)
+    return 0 if set(output.counts) <= {OK} else 1

@@ -4,6 +4,7 @@ crashes, every good file lands, every bad entry is reported with its reason; exi
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import queue
@@ -128,16 +129,32 @@ def test_file_changed_between_scan_and_upload_fails_with_reason(tmp_path, s3serv
     assert_landed(s3client, bucket, prefix, {"1960/stays.jp2": src / "1960" / "stays.jp2"})
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="runs as root here: chmod 000 does not stop root from reading, "
-                                               "so an unreadable file cannot be made without privileges we lack")
-def test_file_unreadable_at_upload_fails_with_reason(tmp_path, s3server, proxy, bucket, prefix, monkeypatch):
+def _refuse_reading(path, monkeypatch) -> None:
+    """Make `path` unreadable to this process, root included: chmod 000 stops anyone else, and where it
+    cannot (root, as in CI) `os.open` of that one path fails as the kernel would for another user."""
+    path.chmod(0)
+    if os.geteuid() != 0:
+        return
+    real_open, target = os.open, os.fsencode(path)
+
+    def refusing_open(file, flags, *args, **kwargs):
+        if os.fsencode(file) == target:
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(file))
+        return real_open(file, flags, *args, **kwargs)
+
+    monkeypatch.setattr(os, "open", refusing_open)
+
+
+def test_file_unreadable_at_upload_fails_with_reason(tmp_path, s3server, s3client, proxy, bucket, prefix, monkeypatch):
     for k, v in s3server.env().items():
         monkeypatch.setenv(k, v)
     src = tmp_path / "src"
     (src / "1960").mkdir(parents=True)
     (src / "1960" / "locked.jp2").write_bytes(b"secret")
     entries = [e for e in scan(str(src)) if isinstance(e, FileEntry)]
-    (src / "1960" / "locked.jp2").chmod(0)
     uploader, _ = _uploader(s3server, proxy, bucket, prefix, tmp_path)
+    _refuse_reading(src / "1960" / "locked.jp2", monkeypatch)
     r = uploader.upload(task_for(entries[0], prefix=prefix, year_pattern=None), 1)
-    assert r.status == FAILED and "unreadable" in r.reason
+    assert r.status == FAILED and "unreadable" in r.reason and "denied" in r.reason, r
+    assert r.attempts == 1  # permanent: another try cannot fix a permission
+    assert not s3client.list_objects_v2(Bucket=bucket, Prefix=f"{prefix}/").get("KeyCount")
