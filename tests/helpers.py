@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import xxhash
@@ -17,6 +18,24 @@ def run_cli(args: list[str], env: dict, *, timeout: float = 240, stdin=subproces
     """`python -m mpupload ARGS`, as a user runs it; bounded in time."""
     return subprocess.run([sys.executable, "-m", "mpupload", *args], env=env, capture_output=True, text=True,
                           timeout=timeout, stdin=stdin)
+
+
+def start_cli(args: list[str], env: dict) -> subprocess.Popen:
+    """`python -m mpupload ARGS` in the background, in its own session (signals reach only what the test
+    sends them to)."""
+    return subprocess.Popen([sys.executable, "-m", "mpupload", *args], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+
+
+def wait_for(condition, *, timeout: float, what: str, interval: float = 0.05):
+    """Poll a real condition (bounded); return its first truthy value."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 def json_events(stdout: str) -> list[dict]:

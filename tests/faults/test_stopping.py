@@ -13,14 +13,13 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
 
 import psutil
 import pytest
-from helpers import assert_landed, json_events, list_keys, local_files, run_cli, summary_of
+from helpers import assert_landed, json_events, list_keys, local_files, run_cli, start_cli, summary_of, wait_for
 
 from .proxy import FaultPlan
 
@@ -35,22 +34,6 @@ def small_tree(root: Path, n: int) -> dict[str, Path]:
 
 def up(src, bucket, prefix, endpoint, *extra):
     return ["upload", str(src), f"s3://{bucket}/{prefix}", "--endpoint-url", endpoint, "--json", *extra]
-
-
-def start_cli(args: list[str], env: dict) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "mpupload", *args], env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, start_new_session=True)
-
-
-def wait_for(condition, *, timeout: float, what: str, interval: float = 0.05):
-    """Poll a real condition (bounded); return its first truthy value."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 def run_processes(proc: subprocess.Popen) -> list[psutil.Process]:

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
-from helpers import MIB, assert_landed, json_events, list_keys, local_files, run_cli, summary_of
+from helpers import MIB, assert_landed, json_events, list_keys, local_files, run_cli, start_cli, summary_of, wait_for
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
 from make_archive import make_archive  # noqa: E402
@@ -26,22 +24,6 @@ def small_tree(root: Path, n: int = 40) -> dict[str, Path]:
         p.parent.mkdir(parents=True, exist_ok=True)
         p.write_bytes(os.urandom(1000 + i))
     return local_files(root)
-
-
-def start_cli(args: list[str], env: dict) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "mpupload", *args], env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, start_new_session=True)
-
-
-def wait_for(condition, *, timeout: float, what: str, interval: float = 0.05):
-    """Poll a real condition (bounded); return its first truthy value."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 def test_rerun_skips_everything_through_the_journal(tmp_path, s3server, s3client, s3env, bucket, prefix):
