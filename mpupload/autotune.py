@@ -80,7 +80,7 @@ def choose(*, cpus: int, mix: SizeMix) -> Choice:
             return Choice(procs, 8, f"only {mix.files} files: {procs} process(es), since start-up outweighs "
                                     "another process")
     return Choice(per_core, 8, f"mostly small files ({mix.small_files} of {mix.files} sampled): one process "
-                               f"per core ({per_core}), 8 threads each")
+                               f"per core ({per_core}); small files in flight follow the link")
 
 
 def sample_mix(source: str, *, threshold: int, follow_symlinks: bool = False, matcher=None,

@@ -211,8 +211,9 @@ class Coordinator:
                 how = f"{self._limit.value} files in flight each to start ({link}; follows the link)"
             else:
                 how = f"{self.s.threads} threads each"
+            pool = "no worker process (threads of this one)" if self.s.processes == 0 else f"{nproc} process(es)"
             self.reporter.start(f"Uploading {self.s.source} to s3://{self.s.bucket}/{self.s.prefix} with "
-                                f"{nproc} process(es), {how}; journal {self.s.journal}")
+                                f"{pool}, {how}; journal {self.s.journal}")
             if self._fs_warning:
                 self.ledger.warn(self._fs_warning)
             signals.graceful = True
