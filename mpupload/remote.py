@@ -242,27 +242,6 @@ def _first_line(exc: BaseException) -> str:
     return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
 
 
-def list_destination(client, *, bucket: str, prefix: str, threads: int = 8):
-    """Yield (key, size, etag) for every object under prefix. The top level is split by "/" and the
-    sub-prefixes (the years, usually) are listed in parallel, each paginated."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    base = f"{prefix.strip('/')}/" if prefix.strip("/") else ""
-    paginator = client.get_paginator("list_objects_v2")
-    subprefixes: list[str] = []
-    for page in paginator.paginate(Bucket=bucket, Prefix=base, Delimiter="/"):
-        for obj in page.get("Contents", []):
-            yield obj["Key"], obj["Size"], obj.get("ETag", "").strip('"')
-        subprefixes.extend(p["Prefix"] for p in page.get("CommonPrefixes", []))
-
-    def one(sub: str) -> list[tuple[str, int, str]]:
-        return [(o["Key"], o["Size"], o.get("ETag", "").strip('"'))
-                for page in paginator.paginate(Bucket=bucket, Prefix=sub) for o in page.get("Contents", [])]
-
-    with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
-        yield from (row for rows in pool.map(one, subprefixes) for row in rows)
-
-
 def iter_listing(client, *, bucket: str, prefix: str, read_ahead: int = 4) -> Iterator[tuple[str, int]]:
     """Yield (key, size) for every object under prefix as the server lists them, streamed: one paginated
     listing, read ahead by a thread so the server's time overlaps the caller's, at most `read_ahead`

@@ -49,10 +49,6 @@ class Route:
         default = 443 if self.https else 80
         return self.host if self.port == default else f"{self.host}:{self.port}"
 
-    @property
-    def virtual_hosted(self) -> bool:
-        return self.base_path == ""
-
 
 def tls_verify(session, *, verify_tls: bool, ca_bundle: str | None) -> bool | str:
     """What botocore verifies against: the explicit bundle, no verification when turned off, the session's

@@ -32,7 +32,7 @@ def warm_up(settings: Settings) -> None:
     make_client(settings)
 
 
-def worker_context(*, fork: bool):
-    """The multiprocessing context to start one worker with. Queues, events and shared values are always
-    made with the spawn context: they work in forked and spawned workers alike."""
-    return mp.get_context("fork" if fork and can_fork() else "spawn")
+def worker_context():
+    """The multiprocessing context to start one worker with now: fork while that is safe, else spawn.
+    Queues, events and shared values are always made with the spawn context: they work in both."""
+    return mp.get_context("fork" if can_fork() else "spawn")

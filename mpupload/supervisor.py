@@ -89,7 +89,7 @@ class Supervisor:
             # Forked while this process has no other thread (the first workers of a first run), else spawned
             # (a lazy start from the planner's thread, a replacement): spawning.py. Queues and shared values
             # are the spawn context's either way.
-            ctx = worker_context(fork=True)
+            ctx = worker_context()
             handle = ctx.Process(target=self.worker, args=args, kwargs=self._kwargs, daemon=True,
                                  name=f"mpupload-worker-{worker_id}")
         slot.worker_id, slot.done = worker_id, False  # before its first message can arrive
