@@ -29,17 +29,19 @@ from .config import Settings, SettingsError
 from .errors import FatalError
 
 if TYPE_CHECKING:
-    from .remote import ProbeResult
+    from .preflight import ProbeResult
 from .stopping import exit_code_for
 
 
 def _preflight_or_exit(settings: Settings, *, write: bool) -> ProbeResult:
     """The fatal-error probe for commands other than upload (which overlaps it with worker start-up);
     returns what it learned on the way (the link's latency among it)."""
-    from .remote import preflight
+    from .preflight import preflight
 
     try:
-        return preflight(settings, write=write)
+        probe = preflight(settings, write=write)
+        probe.finish_cleanup()  # nothing here waits on the first upload: tidy up at once
+        return probe
     except FatalError as exc:
         click.echo(f"mpupload: fatal: {exc.message}", err=True)
         sys.exit(3)
@@ -250,13 +252,13 @@ def _resume_collector() -> None:
     gc.enable()
 
 
-def _preflight_then_resume(settings: Settings, *, write: bool = True) -> ProbeResult:
+def _preflight_then_resume(settings: Settings, *, write: bool = True, checksum_verdict=None) -> ProbeResult:
     """The preflight probe, after which start-up is over (the coordinator runs it once its workers are
     starting): the collector resumes whatever the probe found."""
-    from .remote import preflight
+    from .preflight import preflight
 
     try:
-        return preflight(settings, write=write)
+        return preflight(settings, write=write, checksum_verdict=checksum_verdict)
     finally:
         _resume_collector()
 

@@ -23,6 +23,7 @@ from typing import IO
 from .concurrency import MIN_INFLIGHT, InflightController, SharedLimit, initial_inflight
 from .config import Settings
 from .errors import FatalError
+from .hashing import AUTO
 from .journal import Journal, default_journal_path
 from .ledger import Ledger
 from .limits import Limits, PartitionPause
@@ -32,13 +33,15 @@ from .monitor import ResourceMonitor
 from .multipart import sweep_stale
 from .pacing import Pace
 from .planner import Planner, count_source
-from .remote import ProbeResult, make_client
+from .preflight import ProbeResult
+from .remote import make_client
 from .report import Reporter
 from .runlock import RunLock, network_fs_warning
 from .stats import Snapshot, Stats
 from .stopping import ForcedStop, StopRequests, exit_code_for
 from .supervisor import TICK, Supervisor
 from .worker import run_worker
+from .xxprobe import SharedVerdict
 
 _PROBE_EVERY = 1.0  # seconds between probes of an endpoint that stopped answering
 
@@ -92,6 +95,8 @@ class Coordinator:
         self._pauser: PartitionPause | None = None  # --partition-pause
         self._limit = SharedLimit(MIN_INFLIGHT)  # files in flight per worker process (concurrency.py)
         self._latency: float | None = None  # the preflight's measure of the link
+        self._dest_empty = False  # the preflight found nothing under the prefix: the planner need not look
+        self._probe: ProbeResult | None = None
 
     @property
     def reporter(self) -> Reporter:
@@ -113,7 +118,8 @@ class Coordinator:
         s = self.s
         return Planner(s, open_journal=lambda: Journal(s.journal),
                        open_destination=lambda: DestinationIndex(make_client=lambda: make_client(s), bucket=s.bucket,
-                                                                 prefix=s.prefix, stop=sup.stop))
+                                                                 prefix=s.prefix, stop=sup.stop,
+                                                                 known_empty=self._dest_empty))
 
     def _census(self, sup: Supervisor) -> None:
         """Count the source ahead of the planner for the progress view's total, but only once the planner is
@@ -175,6 +181,8 @@ class Coordinator:
                           limits=Limits(max_bandwidth=self.s.max_bandwidth,  # shared limits (limits.py)
                                         max_rps=self.s.max_requests_per_second, ctx=sup.ctx))
         self._limit = SharedLimit(MIN_INFLIGHT, ctx=sup.ctx)
+        # --checksum auto: one probe for the run, in the preflight; the workers wait for its verdict.
+        verdict = SharedVerdict(ctx=sup.ctx) if self.s.checksum.upper() == AUTO else None
         controller = InflightController(self._limit, cap=self.s.max_inflight) if self.s.adaptive else None
         prober = threading.Thread(target=self._probe_outages, args=(self._pace, stop), daemon=True, name="prober")
         planner = self._planner(sup)
@@ -193,12 +201,15 @@ class Coordinator:
             # A rerun (the journal knows files) may find nothing to upload: its workers start with the first
             # batch. A first run starts them now, while the preflight's round trips are under way, forked
             # before this process starts any thread (spawning.py).
-            sup.start(lazily=self._journal_knows_files, pace=self._pace, limit=self._limit)
+            sup.start(lazily=self._journal_knows_files, pace=self._pace, limit=self._limit,
+                      checksum_verdict=verdict)
             prober.start()
+            if preflight is None and verdict is not None:
+                verdict.ask_workers()
             if preflight is not None:
                 try:
-                    probe = preflight(self.s)
-                    self._latency = probe.latency
+                    probe = preflight(self.s, checksum_verdict=verdict)
+                    self._probe, self._latency, self._dest_empty = probe, probe.latency, probe.empty
                 except FatalError as exc:
                     sup.shutdown(kill=True)  # they hold nothing yet
                     self.journal.close()
@@ -232,6 +243,8 @@ class Coordinator:
             feeder.join(timeout=5)
         prober.join(timeout=10)
         self.ledger.flush()  # anything a cut-short shutdown left unwritten
+        if self._probe is not None:
+            self._probe.finish_cleanup()  # the probes' own objects and uploads go before the run ends
         self.stats.worker_restarts = sup.restarts
         finished = (not self._interrupted and self._fatal is None and self._halted is None and self.stats.scan_done)
         # (Write probes a killed run left behind are aborted by the next preflight, beside its own probes.)

@@ -18,6 +18,8 @@ from collections.abc import Callable
 from urllib.parse import unquote_plus
 from xml.sax.saxutils import unescape
 
+from .xxprobe import only_probe_among
+
 _CONTENTS = re.compile(rb"<Contents>(.*?)</Contents>", re.S)
 _KEY, _SIZE, _ETAG = (re.compile(rb"<%s>(.*?)</%s>" % (n, n), re.S) for n in (b"Key", b"Size", b"ETag"))
 _ENTITIES = {"&quot;": '"', "&apos;": "'", "&#34;": '"', "&#39;": "'", "&#x9;": "\t", "&#xA;": "\n", "&#xD;": "\r"}
@@ -128,8 +130,10 @@ class DestinationIndex:
     """Lookups of (size, ETag) by key, for keys under `prefix`."""
 
     def __init__(self, *, make_client: Callable[[], object], bucket: str, prefix: str,
-                 stop: threading.Event | None = None):
+                 stop: threading.Event | None = None, known_empty: bool = False):
+        """`known_empty`: the preflight just found nothing under the prefix (one round trip saved)."""
         self._make_client, self._client = make_client, None
+        self._known_empty = known_empty
         self.bucket, self.stop = bucket, stop
         self.base = f"{prefix.strip('/')}/" if prefix.strip("/") else ""
         self._closed = threading.Event()
@@ -139,10 +143,14 @@ class DestinationIndex:
 
     def is_empty(self) -> bool:
         """One request: does anything live under the prefix?"""
+        if self._known_empty:
+            return True
         if self._client is None:
             self._client = self._make_client()
             fast_listing(self._client)
-        return not self._client.list_objects_v2(Bucket=self.bucket, Prefix=self.base, MaxKeys=1).get("KeyCount", 0)
+        listed = self._client.list_objects_v2(Bucket=self.bucket, Prefix=self.base, MaxKeys=2)
+        keys = [row[0] for row in listed.get("FastContents", [])] + [o["Key"] for o in listed.get("Contents", [])]
+        return only_probe_among(keys, self.base.rstrip("/"))
 
     def _listing(self, prefix: str, *, delimiter: bool) -> _Listing:
         if self._client is None:

@@ -23,6 +23,7 @@ from .config import Settings, sign_payload
 from .hashing import AUTO, XXHASH128, TransportChecksum, fallback_crc
 from .lean import SERVER_ERROR, THROTTLED, Declined, LeanPut
 from .pacing import Pace
+from .xxprobe import SharedVerdict
 
 # Lean declines in a row, each followed by a botocore success, that turn the lean path off: one is noise
 # (a reset connection), five with botocore succeeding every time is a setup the lean path cannot follow.
@@ -51,8 +52,9 @@ class Transport:
 
     def __init__(self, *, client, settings: Settings, stop: threading.Event, pace: Pace | None = None,
                  lean: LeanPut | None = None, lean_unavailable: str = "",
-                 notify: Callable[[str], None] | None = None):
+                 notify: Callable[[str], None] | None = None, verdict: SharedVerdict | None = None):
         self.client, self.s, self.stop, self.pace = client, settings, stop, pace
+        self._verdict = verdict  # the run's checksum probe (xxprobe.py); None: probe here
         self.lean = lean
         self._notify = notify or (lambda _text: None)
         self._lock = threading.Lock()
@@ -69,7 +71,8 @@ class Transport:
     # -- what the worker asks ------------------------------------------------------------------------------
     @property
     def checksum(self) -> TransportChecksum:
-        """The transport checksum of this run; with `auto`, decided by one probe per process."""
+        """The transport checksum of this run; with `auto`, decided by the run's probe (or this process's own,
+        when the run's did not come)."""
         if self._checksum is None:
             with self._lock:
                 if self._checksum is None:
@@ -160,7 +163,12 @@ class Transport:
     def _probe_checksum(self) -> TransportChecksum:
         from .xxprobe import server_validates_xxhash128
 
-        validates, why = server_validates_xxhash128(self.client, bucket=self.s.bucket, prefix=self.s.prefix)
+        # Bounded: the preflight's probe runs with short timeouts and three attempts.
+        known = self._verdict.wait(self.stop, timeout=120.0) if self._verdict is not None else None
+        if known is not None:
+            validates, why = known
+        else:
+            validates, why = server_validates_xxhash128(self.client, bucket=self.s.bucket, prefix=self.s.prefix)
         chosen = TransportChecksum(XXHASH128 if validates else fallback_crc())
         self._counts[CHECKSUM + chosen.algorithm] += 1  # under self._lock (checksum property)
         if not validates:
@@ -170,7 +178,7 @@ class Transport:
 
 
 def open_transport(*, client, settings: Settings, stop: threading.Event, pace: Pace | None = None,
-                   notify: Callable[[str], None] | None = None) -> Transport:
+                   notify: Callable[[str], None] | None = None, verdict: SharedVerdict | None = None) -> Transport:
     """The worker process's transport: the lean PUT along the route botocore resolved for the bucket (when
     --fast-put and it can follow), else botocore alone. The reason it cannot follow is counted, not raised."""
     from .remote import botocore_session
@@ -192,4 +200,4 @@ def open_transport(*, client, settings: Settings, stop: threading.Event, pace: P
         except Exception:  # noqa: BLE001 - botocore will meet (and report) whatever broke here
             unavailable = "setup-failed"
     return Transport(client=client, settings=settings, stop=stop, pace=pace, lean=lean,
-                     lean_unavailable=unavailable, notify=notify)
+                     lean_unavailable=unavailable, notify=notify, verdict=verdict)

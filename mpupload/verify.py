@@ -29,7 +29,8 @@ from .config import Settings, transfer_config
 from .hashing import META_DIGEST, xxh3_file
 from .keyorder import normalize
 from .plan import object_key
-from .remote import PROBE_MARK, iter_listing, make_client
+from .preflight import PROBE_MARK
+from .remote import iter_listing, make_client
 from .scan import FileEntry, Matcher, Skipped
 from .sources import iter_source
 

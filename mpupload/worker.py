@@ -55,6 +55,7 @@ from .pacing import Pace, Stopped
 from .scan import open_regular
 from .stopping import become_worker
 from .transport import Transport, open_transport
+from .xxprobe import SharedVerdict
 
 INTERRUPTED = "interrupted before it finished"
 _FLUSH_SECONDS = 0.25  # results cross the process boundary at most ~4 times a second per worker
@@ -262,16 +263,18 @@ class FileUploader:
 
 
 def run_worker(worker_id: int, settings: Settings, tasks, results, stop, *, own_process: bool = True,
-               pace: Pace | None = None, limit: SharedLimit | None = None) -> None:
+               pace: Pace | None = None, limit: SharedLimit | None = None,
+               checksum_verdict: SharedVerdict | None = None) -> None:
     """Take batches until a None sentinel (or `stop`), upload them, report back. Never raises.
-    `pace` is shared by all workers: throttling and outages slow or hold every one of them."""
+    `pace` is shared by all workers: throttling and outages slow or hold every one of them.
+    `checksum_verdict`: the run's XXHASH128 probe (xxprobe.py); None: this worker probes for itself."""
     if own_process:
         # Only the coordinator decides when to stop; and no worker outlives it (stopping.py).
         become_worker()
     results.put(WorkerStarted(worker=worker_id, pid=os.getpid()))
     sender = ResultSender(results, worker_id)
     try:
-        _serve(worker_id, settings, tasks, results, stop, sender, pace, limit)
+        _serve(worker_id, settings, tasks, results, stop, sender, pace, limit, checksum_verdict)
     except FatalError as exc:
         sender.flush()
         results.put(Fatal(worker=worker_id, kind=exc.kind, message=exc.message))
@@ -282,17 +285,19 @@ def run_worker(worker_id: int, settings: Settings, tasks, results, stop, *, own_
 
 
 def _serve(worker_id: int, settings: Settings, tasks, results, stop, sender: ResultSender,
-           pace: Pace | None = None, limit: SharedLimit | None = None) -> None:
+           pace: Pace | None = None, limit: SharedLimit | None = None,
+           checksum_verdict: SharedVerdict | None = None) -> None:
     from .remote import make_client
 
     client = make_client(settings)
     if pace is not None:
         # Bounded: an outage ends by the prober or by the coordinator stopping the run at the timeout.
         pace.attach(client, stop, limit=settings.outage_timeout + settings.backoff_cap + 10)
-    transport = open_transport(client=client, settings=settings, stop=stop, pace=pace, notify=sender.notice)
+    transport = open_transport(client=client, settings=settings, stop=stop, pace=pace, notify=sender.notice,
+                               verdict=checksum_verdict)
     sender.counters = transport.take_counts
-    # The checksum probe (--checksum auto: three requests, once per process) runs while the worker waits
-    # for its first batch (the coordinator's preflight), not in front of its first file.
+    # The checksum (--checksum auto: the run's probe, xxprobe.py) is settled while the worker waits for its
+    # first batch, not in front of its first file.
     threading.Thread(target=lambda: transport.checksum, daemon=True, name=f"w{worker_id}-checksum").start()
     # Parts get their own pool: a file thread waits on its parts, so sharing one pool could deadlock.
     parts_pool = ThreadPoolExecutor(max_workers=settings.threads, thread_name_prefix=f"w{worker_id}-part")

@@ -8,9 +8,16 @@ a checksum nobody checks proves nothing. So before trusting it: a PUT of a few b
 under the destination prefix, so a probe that cannot delete leaves at most one tiny object behind.
 
 Multipart uploads keep CRC32 parts (transport.py says why).
+
+Once per run: the coordinator's preflight probes beside its other probes (`decide_for_run`) and hands the
+verdict to every worker through a `SharedVerdict`; over a 100 ms link a probe per worker process, waited for
+in front of its first file, cost three round trips of start-up and three requests per process.
 """
 
 from __future__ import annotations
+
+import threading
+import time
 
 from .hashing import XXHASH128, TransportChecksum
 
@@ -18,9 +25,19 @@ PROBE_NAME = ".mpupload-checksum-probe"
 _BODY = b"mpupload checks whether this server validates XXHASH128 checksums\n"
 
 
+def probe_key(prefix: str) -> str:
+    return f"{prefix}/{PROBE_NAME}".lstrip("/")
+
+
+def only_probe_among(keys: list[str], prefix: str) -> bool:
+    """The keys a listing of `prefix` found (ask for two) are nothing but the probe's object, which may
+    exist for a moment while the run starts: the destination is empty all the same."""
+    return all(k == probe_key(prefix) for k in keys)
+
+
 def server_validates_xxhash128(client, *, bucket: str, prefix: str) -> tuple[bool, str]:
     """(True, "") when a wrong XXHASH128 is refused and the right one accepted; else (False, why not)."""
-    key = f"{prefix}/{PROBE_NAME}".lstrip("/")
+    key = probe_key(prefix)
     try:
         return _probe(client, bucket=bucket, key=key)
     finally:
@@ -28,6 +45,64 @@ def server_validates_xxhash128(client, *, bucket: str, prefix: str) -> tuple[boo
             client.delete_object(Bucket=bucket, Key=key)
         except Exception:  # noqa: BLE001, S110 - at worst one probe object of 66 bytes stays
             pass
+
+
+def decide_for_run(client, *, bucket: str, prefix: str, verdict: SharedVerdict) -> None:
+    """Probe, tell the workers, then delete the probe object (they do not wait for that)."""
+    key = probe_key(prefix)
+    try:
+        validates, why = _probe(client, bucket=bucket, key=key)
+    except Exception:  # unexpected: every worker then probes for itself
+        verdict.ask_workers()
+        raise
+    verdict.set(validates, why)
+    try:
+        client.delete_object(Bucket=bucket, Key=key)
+    except Exception:  # noqa: BLE001, S110 - at worst one probe object of 66 bytes stays
+        pass
+
+
+class SharedVerdict:
+    """The run's answer to "does the server check XXHASH128?", across processes: written once (by the
+    preflight in the coordinator), read by every worker. Unset until then; `ask_workers` (no preflight ran,
+    or it broke) sends each worker to probe for itself."""
+
+    _UNSET, _NO, _YES, _ASK = -1, 0, 1, 2
+    _WHY_BYTES = 240
+
+    def __init__(self, *, ctx=None):
+        if ctx is not None:
+            self._state = ctx.RawValue("b", self._UNSET)
+            self._why = ctx.RawArray("c", self._WHY_BYTES)
+            self._ready = ctx.Event()
+        else:  # workers are threads of this process
+            self._state, self._why, self._ready = _Box(self._UNSET), _Box(b""), threading.Event()
+
+    def set(self, validates: bool, why: str = "") -> None:
+        self._why.value = why.encode("utf-8", "replace")[: self._WHY_BYTES - 1]
+        self._state.value = self._YES if validates else self._NO
+        self._ready.set()  # after the values: a reader that sees the event sees them
+
+    def ask_workers(self) -> None:
+        self._state.value = self._ASK
+        self._ready.set()
+
+    def wait(self, stop: threading.Event, *, timeout: float) -> tuple[bool, str] | None:
+        """(validates, why) once known; None when the workers must probe for themselves (asked to, the run
+        is stopping, or no verdict came within `timeout`)."""
+        deadline = time.monotonic() + timeout
+        while not self._ready.wait(0.2):
+            if stop.is_set() or time.monotonic() > deadline:
+                return None
+        state = self._state.value
+        if state == self._ASK:
+            return None
+        return state == self._YES, self._why.value.decode("utf-8", "replace")
+
+
+class _Box:
+    def __init__(self, value):
+        self.value = value
 
 
 def _probe(client, *, bucket: str, key: str) -> tuple[bool, str]:

@@ -126,3 +126,30 @@ def test_where_the_server_checks_xxhash128_a_corrupted_body_is_refused(tmp_path,
     assert summary["uploaded"] == len(files) and summary["failed"] == 0
     assert_landed(s3client, bucket, prefix, files)
     assert not s3client.list_objects_v2(Bucket=bucket, Prefix=f"{prefix}/{PROBE_NAME}").get("Contents")
+
+
+def test_start_up_asks_the_server_once_per_run(tmp_path, s3server, s3client, s3env, bucket, prefix):
+    """Every sequential round trip of start-up delays the first file by a round trip of the link, and every
+    request is paid for. So, seen on the wire: the XXHASH128 probe runs once per run however many worker
+    processes there are (SeaweedFS takes the wrong checksum, so one PUT tells); an empty destination is
+    listed once (the preflight's listing), not again by the planner; no small body waits for a
+    `100 Continue` (botocore asks for one with every PUT or POST body); and the probe's object is gone."""
+    seen: list[tuple[str, dict]] = []
+    proxy = FaultProxy(s3server.endpoint_url,
+                       refuse=lambda head: seen.append((head.start_line, dict(head.headers))) and False).start()
+    try:
+        files = _tree(tmp_path / "src")
+        r = run_cli(["upload", str(tmp_path / "src"), f"s3://{bucket}/{prefix}", "--endpoint-url", proxy.endpoint_url,
+                     "--processes", "2", *_MP], s3env)
+    finally:
+        proxy.stop()
+    assert r.returncode == 0, r.stderr
+    assert summary_of(r.stdout)["uploaded"] == len(files)
+    lines = [line for line, _ in seen]
+    assert len([x for x in lines if x.startswith("PUT ") and PROBE_NAME in x]) == 1, lines
+    assert len([x for x in lines if x.startswith("GET ") and "list-type=2" in x]) == 1, lines
+    expecting = [(line, int(h.get("content-length", 0))) for line, h in seen if "expect" in h]
+    assert all(size >= MIB for _, size in expecting), expecting
+    assert any(line.startswith("POST ") and "uploadId=" in line for line in lines)  # a completion went out
+    assert_landed(s3client, bucket, prefix, files)
+    assert not s3client.list_objects_v2(Bucket=bucket, Prefix=f"{prefix}/{PROBE_NAME}").get("Contents")
