@@ -26,9 +26,12 @@ import math
 import threading
 import time
 
-# Small PUTs one worker process can drive per second: ~1-2 ms of client CPU each on the lean path,
-# beside an S3 server sharing the cores (bench/results/main); the controller raises it where it pays.
-PROCESS_RATE = 300.0
+# Small PUTs one worker process should be able to drive per second. The client CPU of a small PUT on the
+# lean path (~1.3 ms) allows ~600; on a busy machine a request also waits its turn for the GIL among the
+# process's threads, which the round trip alone does not count, and too few in flight costs far more than
+# too many: at 100 ms, 64 in flight per process beat 32 by 10-30% and 128 lost only a little
+# (bench/results/wan-matrix). The controller moves on from there.
+PROCESS_RATE = 600.0
 MIN_INFLIGHT = 8  # the loopback optimum found by the seed's bench; never fewer
 MAX_INFLIGHT = 128  # per process: threads are cheap while they wait, but each holds a file's bytes
 
