@@ -183,6 +183,8 @@ class Settings:
                                   "0: no pause")
     report: str | None = _opt(None, "Folder for this run's report.json and report.html (default: a folder per run "
                               "beside the journal; `mpupload report` lists them).")
+    log_file: str | None = _opt(None, "Append one JSON record per file (uploaded, skipped or failed, with the reason, "
+                                "attempts and seconds) to this file, between a start and an end record of the run.")
     json_output: bool = _opt(False, "JSON lines on stdout instead of the human view.")
     progress_interval: float = _opt(1.0, "Seconds between progress updates.")
 
