@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING
 import click
 
 from .cli_options import (
-    _load_config_file,
     _opt,
     _Rate,
     _Size,
@@ -27,6 +26,7 @@ from .cli_options import (
 )
 from .config import Settings, SettingsError
 from .errors import FatalError
+from .settings_layers import with_config_options
 
 if TYPE_CHECKING:
     from .preflight import ProbeResult
@@ -129,9 +129,8 @@ def main() -> None:
 @_opt("report", type=click.Path(file_okay=False))
 @click.option("--failures-file", type=click.Path(dir_okay=False, writable=True),
               help="Write every failed file (JSON lines: path, key, reason) here.")
-@click.option("--config", type=click.Path(exists=True, dir_okay=False), is_eager=True, expose_value=False,
-              callback=_load_config_file, help="Settings file (TOML [upload] table, or JSON), e.g. from "
-              "`mpupload tune --write-config`: its values become the defaults; flags given here win.")
+@_opt("log_file", type=click.Path(dir_okay=False))
+@with_config_options
 @click.pass_context
 def upload(ctx: click.Context, source: str, dest: str, failures_file: str | None, **opts) -> None:
     """Upload SOURCE (a folder) to s3://BUCKET/PREFIX: key = PREFIX/<path relative to SOURCE>.
@@ -182,6 +181,9 @@ def upload(ctx: click.Context, source: str, dest: str, failures_file: str | None
 @_opt("follow_symlinks", "--follow-symlinks/--no-follow-symlinks")
 @_opt("json_output", "--json", is_flag=True)
 @click.option("--deep", is_flag=True, help="Download every object and hash its bytes (slow, thorough).")
+@_opt("key_template")
+@_opt("year_pattern")
+@with_config_options
 def verify(source: str, dest: str, deep: bool, **opts) -> None:
     """Check that s3://BUCKET/PREFIX matches SOURCE: every file present, same size, same xxh3-128.
 
@@ -207,6 +209,7 @@ def verify(source: str, dest: str, deep: bool, **opts) -> None:
               help="Seconds to spend sweeping (the first trial always runs).")
 @click.option("--write-config", type=click.Path(dir_okay=False, writable=True),
               help="Write the recommended settings here (TOML, or JSON for a .json name) for `upload --config`.")
+@with_config_options
 def tune(source: str, dest: str, budget: float, write_config: str | None, **opts) -> None:
     """Find fast settings for this machine, network and server: upload a sample of SOURCE to a scratch
     prefix under s3://BUCKET/PREFIX with several processes x threads (x part sizes when the sample has
@@ -236,6 +239,21 @@ def tune(source: str, dest: str, budget: float, write_config: str | None, **opts
                        f"{len(rec.trials)} trials on a sample of {settings.source}",
                        f"{rec.bound}: {rec.why}"])
         click.echo(f"wrote {write_config} (use: mpupload upload --config {write_config} ...)")
+
+
+@main.group()
+def config() -> None:
+    """Settings: defaults, the settings file ($XDG_CONFIG_HOME/mpupload/config.toml or --config) and its
+    presets, environment variables (MPUPLOAD_<OPTION>), flags."""
+
+
+def _add_config_commands() -> None:
+    from .configshow import show_command
+
+    config.add_command(show_command(upload))
+
+
+_add_config_commands()
 
 
 def _pause_collector() -> None:

@@ -1,6 +1,6 @@
 """The command line's options: each takes its default and help from `Settings` (config.py), so every knob
-lives in one place; option groups shared by the commands; a settings file as defaults; flags into a
-validated `Settings`."""
+lives in one place, and an environment variable MPUPLOAD_<OPTION>; option groups shared by the commands;
+flags into a validated `Settings`. Settings files and presets as defaults: settings_layers.py."""
 
 from __future__ import annotations
 
@@ -36,11 +36,23 @@ def _Rate() -> _Parsed:  # noqa: N802
     return _Parsed("RATE", parse_rate)
 
 
+def envvar_for(decls: tuple[str, ...], name: str) -> str:
+    """MPUPLOAD_ and the option's long name: --multipart-chunksize -> MPUPLOAD_MULTIPART_CHUNKSIZE."""
+    long = next((d.split("/")[0] for d in decls if d.startswith("--")), "--" + name.replace("_", "-"))
+    return "MPUPLOAD_" + long[2:].replace("-", "_").upper()
+
+
+# botocore already reads AWS_PROFILE; an MPUPLOAD_PROFILE beside it would be read as --preset's by many.
+_NO_ENVVAR = {"profile"}
+
+
 def _opt(name: str, *decls: str, **kw):
-    """A click option for Settings field `name`, with its default and help."""
+    """A click option for Settings field `name`, with its default, help and environment variable."""
     f = _FIELDS[name]
     kw.setdefault("default", getattr(_DEFAULTS, name))
     kw.setdefault("show_default", True)
+    if name not in _NO_ENVVAR:
+        kw.setdefault("envvar", envvar_for(decls, name))
     help_text = f.metadata.get("help", "")
     if f.metadata.get("source"):
         help_text += f" [default chosen by: {f.metadata['source']}]"
@@ -59,7 +71,7 @@ def _stack(*decorators):
 
 
 connection_options = _stack(
-    _opt("endpoint_url", envvar="AWS_ENDPOINT_URL_S3"),
+    _opt("endpoint_url", envvar=["MPUPLOAD_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3"]),
     _opt("region"),
     _opt("profile"),
     _opt("addressing_style"),
@@ -71,10 +83,11 @@ connection_options = _stack(
     _opt("verify_tls", "--verify-tls/--no-verify-tls"),
     _opt("ca_bundle", type=click.Path(exists=True, dir_okay=False)),
 )
-# Every command takes a source folder and a destination, and reaches it the same way.
+# Every command takes a source folder and a destination (or a --preset that names it), and reaches it the
+# same way.
 source_and_destination = _stack(
     click.argument("source", type=click.Path(file_okay=False)),
-    click.argument("dest", metavar="s3://BUCKET[/PREFIX]"),
+    click.argument("dest", metavar="[s3://BUCKET[/PREFIX]]", required=False),
     connection_options,
 )
 selection_options = _stack(
@@ -93,25 +106,15 @@ pool_options = _stack(
 )
 
 
-def _load_config_file(ctx: click.Context, param, value: str | None) -> None:
-    """Eager: the file's values become this command's defaults before any other option is read."""
-    if not value:
-        return
-    from .configfile import load
-
-    try:
-        values = load(value)
-    except (SettingsError, OSError) as exc:
-        raise click.BadParameter(str(exc), ctx=ctx, param=param) from None
-    ctx.default_map = {**(ctx.default_map or {}), **values}
-
-
-def build_settings(source: str, dest: str, **opts) -> Settings:
+def build_settings(source: str | None, dest: str | None, *, check_source: bool = True, require_dest: bool = True,
+                   **opts) -> Settings:
     from .remote import parse_s3_url
 
-    if not os.path.isdir(source):
+    if check_source and not os.path.isdir(source or ""):
         raise SettingsError(f"source {source!r} is not a folder")
-    bucket, prefix = parse_s3_url(dest)
+    if not dest and require_dest:
+        raise SettingsError("no destination: give s3://BUCKET[/PREFIX], or --preset NAME for a preset with a dest")
+    bucket, prefix = parse_s3_url(dest) if dest else ("", "")
     known = {k: v for k, v in opts.items() if k in _FIELDS}
     for k in ("include", "exclude"):
         if k in known:
@@ -119,4 +122,4 @@ def build_settings(source: str, dest: str, **opts) -> Settings:
     if "checksum" in known:
         value = known["checksum"]
         known["checksum"] = value.lower() if value.lower() in ("none", "auto") else value.upper()
-    return Settings(source=os.path.abspath(source), bucket=bucket, prefix=prefix, **known).validated()
+    return Settings(source=os.path.abspath(source) if source else "", bucket=bucket, prefix=prefix, **known).validated()

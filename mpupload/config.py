@@ -23,11 +23,11 @@ MAX_PART_SIZE = 5 * GIB
 MAX_KEY_BYTES = 1024
 MAX_OBJECT_SIZE = 5 * 1024**4  # 5 TiB: the largest object S3 stores, whatever the part size
 
-_UNITS = {
-    "": 1, "b": 1,
-    "k": 1000, "kb": 1000, "m": 1000**2, "mb": 1000**2, "g": 1000**3, "gb": 1000**3, "t": 1000**4, "tb": 1000**4,
-    "ki": KIB, "kib": KIB, "mi": MIB, "mib": MIB, "gi": GIB, "gib": GIB, "ti": 1024**4, "tib": 1024**4,
-}
+# Every unit is 1024-based, as in the AWS CLI (`multipart_chunksize = 8MB` and `max_bandwidth = 50MB/s` in
+# ~/.aws/config mean MiB): a value copied from an AWS CLI configuration means the same bytes here. `MB` and
+# `MiB` are one unit; for powers of ten write the bytes (50000000). What mpupload prints as MB/s is 10^6.
+_UNITS = {"": 1, "b": 1, **{spelling: 1024**power for power, letter in enumerate("kmgt", start=1)
+                             for spelling in (letter, letter + "b", letter + "i", letter + "ib")}}
 _CHECKSUMS = ("auto", "XXHASH128", "CRC32", "CRC32C", "CRC64NVME", "SHA256", "none")
 _SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*$")
 
@@ -37,19 +37,22 @@ class SettingsError(ValueError):
 
 
 def parse_size(text: str | int) -> int:
-    """'8MiB' -> 8388608, '64MB' -> 64000000, '1024' -> 1024. Units are case-insensitive."""
+    """'8MiB' = '8MB' = '8M' -> 8388608, '1024' -> 1024: 1024-based like the AWS CLI, case-insensitive. The one
+    parser of sizes (the CLI's SIZE type, settings files and environment variables all come through it)."""
     if isinstance(text, int):
         if text < 0:
             raise SettingsError(f"size must not be negative: {text}")
         return text
     m = _SIZE_RE.match(text)
     if not m or m.group(2).lower() not in _UNITS:
-        raise SettingsError(f"not a size: {text!r} (use bytes, or a unit such as 8MiB, 64MB, 1GiB)")
+        raise SettingsError(f"not a size: {text!r} (use bytes, or a unit such as 8MB, 64MiB, 1GB; "
+                             "units are 1024-based, as in the AWS CLI)")
     return int(float(m.group(1)) * _UNITS[m.group(2).lower()])
 
 
 def parse_rate(text: str | int | None) -> int | None:
-    """'50MB/s' -> 50000000 bytes per second ('/s' optional; the units of parse_size); None or '' = no limit."""
+    """'50MB/s' -> 52428800 bytes per second ('/s' optional; the units of parse_size, 1024-based like the AWS
+    CLI's max_bandwidth); None or '' = no limit."""
     if text is None or text == "":
         return None
     if isinstance(text, str):
@@ -169,7 +172,8 @@ class Settings:
                             "small enough that idle workers steal work from big years")
     batch_bytes: int = _opt(256 * MIB, "Bytes per work batch handed to a worker.")
     max_bandwidth: int | None = _opt(None, "Most bytes per second sent by all processes together, e.g. 50MB/s "
-                                     "(a limit makes the run slower, never failed).",
+                                     "(1024-based as in the AWS CLI: 50MB/s = 52,428,800 bytes/s; write bytes, e.g. "
+                                     "50000000, for 10^6-based; a limit makes the run slower, never failed).",
                                      "none: as fast as the link and server allow")
     max_requests_per_second: float | None = _opt(None, "Most PUT / part requests per second started by all processes "
                                                  "together (a limit makes the run slower, never failed).",
@@ -179,6 +183,8 @@ class Settings:
                                   "0: no pause")
     report: str | None = _opt(None, "Folder for this run's report.json and report.html (default: a folder per run "
                               "beside the journal; `mpupload report` lists them).")
+    log_file: str | None = _opt(None, "Append one JSON record per file (uploaded, skipped or failed, with the reason, "
+                                "attempts and seconds) to this file, between a start and an end record of the run.")
     json_output: bool = _opt(False, "JSON lines on stdout instead of the human view.")
     progress_interval: float = _opt(1.0, "Seconds between progress updates.")
 

@@ -23,6 +23,7 @@ from typing import IO
 from .concurrency import MIN_INFLIGHT, InflightController, SharedLimit, initial_inflight
 from .config import Settings
 from .errors import FatalError
+from .eventlog import close_log, open_log
 from .hashing import AUTO
 from .journal import Journal, default_journal_path
 from .ledger import Ledger
@@ -79,6 +80,7 @@ class Coordinator:
             self.journal = Journal(journal)
             self.journal.set_info(source=self.s.source, bucket=self.s.bucket, prefix=self.s.prefix,
                                   endpoint=self.s.endpoint_url or "aws")
+            log = open_log(self.s)  # --log-file: its start line
         except BaseException:
             self.lock.release()
             raise
@@ -88,7 +90,7 @@ class Coordinator:
         self.stats = Stats()
         self.monitor = ResourceMonitor()
         self.ledger = Ledger(journal=self.journal, stats=self.stats, reporter=reporter, source=self.s.source,
-                             failures_file=failures_file)
+                             failures_file=failures_file, log=log)
         self._interrupted: str | bool = False
         self._halted: str | None = None
         self._pace: Pace | None = None
@@ -165,10 +167,14 @@ class Coordinator:
         """Upload everything; `preflight` (the fatal-error probe) runs while the workers start up, since
         spawning them and importing boto3 costs about as long as the probe's round trips.
         SIGINT, SIGTERM and SIGHUP stop the run gracefully (stopping.py); a second one stops it at once."""
+        outcome = None
         try:
             with StopRequests() as signals:
-                return self._run(signals, preflight)
+                outcome = self._run(signals, preflight)
+                return outcome
         finally:
+            log, self.ledger.log = self.ledger.log, None
+            close_log(log, run_id=self.s.run_id, outcome=outcome, warn=self._reporter.warn)
             self.lock.release()
 
     def _run(self, signals: StopRequests, preflight: Callable[[Settings], ProbeResult] | None) -> Outcome:
@@ -309,6 +315,7 @@ class Coordinator:
             if now - last_draw >= self.s.progress_interval:
                 last_draw = now
                 self.reporter.progress(self.stats.snapshot(self._tick_resources()))
+                self.ledger.tick()
 
     def _tick_resources(self) -> dict:
         """The tick's resource sample plus the pace's counts (throttles, outage holds, limit waits), the

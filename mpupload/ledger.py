@@ -12,6 +12,7 @@ import json
 from typing import IO
 
 from .errors import FatalError
+from .eventlog import EventLog
 from .journal import Journal, StoredFile
 from .messages import (
     FAILED,
@@ -30,8 +31,9 @@ from .stats import Stats
 
 class Ledger:
     def __init__(self, *, journal: Journal, stats: Stats, reporter: Reporter, source: str = "",
-                 failures_file: IO[str] | None = None):
+                 failures_file: IO[str] | None = None, log: EventLog | None = None):
         self.journal, self.stats, self.reporter = journal, stats, reporter
+        self.log = log  # --log-file: one line per file, written here alone
         self.source = source
         self.failures_file = failures_file
         self.fatal: FatalError | None = None
@@ -49,6 +51,8 @@ class Ledger:
         elif isinstance(msg, Skips):
             self.stats.skipped_many(msg.reason, files=msg.files, nbytes=msg.nbytes)
             self._to_journal.extend(StoredFile(*row) for row in msg.stored)
+            if msg.listed:
+                self._logged(lambda log: log.skipped(msg.reason, msg.listed))
             self.flush()
         elif isinstance(msg, ScanProgress):
             self.stats.found(msg.files, msg.nbytes)
@@ -75,6 +79,7 @@ class Ledger:
             self._to_journal.append(StoredFile(key=r.key, rel=r.rel, size=r.size, mtime_ns=r.mtime_ns,
                                                inode=r.inode, digest=r.digest, etag=r.etag))
         self.reporter.result(r)
+        self._logged(lambda log: log.result(r))
         if r.status == FAILED and self.failures_file is not None:
             self._write_failure(r)
 
@@ -88,6 +93,19 @@ class Ledger:
             self.failures_file = None
             # The list of failures is what the user asked for: without it, stop.
             self._fail(FatalError("failures-file", f"cannot write the failures file {name}: {exc}"))
+
+    def tick(self) -> None:
+        self._logged(lambda log: log.flush_if_due())
+
+    def _logged(self, write) -> None:
+        if self.log is None:
+            return
+        try:
+            write(self.log)
+        except OSError as exc:
+            path, self.log = self.log.path, None
+            # The record the user asked for: without it, stop (the rerun resumes).
+            self._fail(FatalError("log-file", f"cannot write the log file {path}: {exc}"))
 
     def _fail(self, exc: FatalError) -> None:
         if self.fatal is None:

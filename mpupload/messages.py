@@ -63,6 +63,8 @@ class Skips:
     files: int
     nbytes: int
     stored: tuple[tuple, ...] = ()
+    # With --log-file only: (rel, key, size, partition) of each file, so the log names every one.
+    listed: tuple[tuple[str, str, int, str], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -187,7 +187,7 @@ class Planner:
     def _plan(self, journal: JournalReader, destination: Destination | None, *, post, hand_out, stop) -> None:
         # With --partition-pause, runs of one partition: one pause per year, not one per stray batch.
         batcher = Batcher(max_files=self.s.batch_files, max_bytes=self.s.batch_bytes, group=self.s.partition_pause > 0)
-        out = _Outbox(post)
+        out = _Outbox(post, itemize=bool(self.s.log_file))
         chunk: list[FileTask] = []
         for item in self._entries():
             if stop.is_set():
@@ -260,11 +260,12 @@ def _unchanged(row: StoredRow, task: FileTask) -> bool:
 class _Outbox:
     """What the planner tells the ledger, gathered per chunk: counts, not a message per file."""
 
-    def __init__(self, post: Callable[[object], None]):
-        self._post = post
+    def __init__(self, post: Callable[[object], None], *, itemize: bool = False):
+        """itemize: name each skipped file too (for --log-file), not only count them."""
+        self._post, self._itemize = post, itemize
         self._files = self._bytes = 0
         self._local: list[UploadResult] = []
-        self._skips: dict[str, list] = {}  # reason -> [files, bytes, rows to journal]
+        self._skips: dict[str, list] = {}  # reason -> [files, bytes, rows to journal, files named]
 
     def found(self, nbytes: int) -> None:
         self._files += 1
@@ -274,18 +275,20 @@ class _Outbox:
         self._local.append(r)
 
     def skip(self, reason: str, task: FileTask, *, stored: tuple | None = None) -> None:
-        entry = self._skips.setdefault(reason, [0, 0, []])
+        entry = self._skips.setdefault(reason, [0, 0, [], []])
         entry[0] += 1
         entry[1] += task.size
         if stored is not None:
             entry[2].append(stored)
+        if self._itemize:
+            entry[3].append((task.rel, task.key, task.size, task.partition))
 
     def send(self) -> None:
         if self._files or self._bytes:
             self._post(ScanProgress(files=self._files, nbytes=self._bytes))
             self._files = self._bytes = 0
-        for reason, (files, nbytes, rows) in self._skips.items():
-            self._post(Skips(reason=reason, files=files, nbytes=nbytes, stored=tuple(rows)))
+        for reason, (files, nbytes, rows, named) in self._skips.items():
+            self._post(Skips(reason=reason, files=files, nbytes=nbytes, stored=tuple(rows), listed=tuple(named)))
         self._skips.clear()
         if self._local:
             self._post(WorkerReport(worker=-1, results=tuple(self._local), bytes_sent=0))

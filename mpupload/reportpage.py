@@ -51,7 +51,7 @@ def charts(doc: dict) -> list[str]:
     bw = limits.get("max_bandwidth")
     out = [line_chart(title="Throughput over time", unit="MB/s (bytes sent per interval)",
                       series=[("sent", _rates(samples))], limit=bw / 1e6 if bw else None,
-                      limit_label=f"--max-bandwidth {bw / 1e6:g} MB/s" if bw else "", fmt=_mb)]
+                      limit_label=f"--max-bandwidth: {bw / 1e6:.1f} MB/s" if bw else "", fmt=_mb)]
     cpu = [("all processes", [(s["t"], s["cpu_percent"] or 0) for s in samples if s.get("cpu_percent") is not None])]
     names = sorted({n for s in samples for n in (s.get("processes") or {})})
     if 1 < len(names) <= 6:

@@ -10,12 +10,16 @@ keys.py), the listing is put in that same order on disk (extsort.py: written onc
 in S3's order, as S3 does; SeaweedFS lists folder by folder), and the two are merged like two sorted
 files, neither held. Objects to check go to the pool in chunks, a bounded number in flight, and findings
 are written as they come; only their counts are kept.
+
+With --key-template the keys are the template's (`{year}/{name}`), as the upload laid them out; they come in
+another order than the walk, so the (key, file) pairs are sorted on disk before the merge.
 """
 
 from __future__ import annotations
 
 import json
 import multiprocessing as mp
+import re
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, ThreadPoolExecutor, wait
@@ -28,7 +32,8 @@ from . import extsort
 from .config import Settings, transfer_config
 from .hashing import META_DIGEST, xxh3_file
 from .keyorder import normalize
-from .plan import object_key
+from .keys import DEFAULT_TEMPLATE
+from .plan import object_key, task_for
 from .preflight import PROBE_MARK
 from .remote import iter_listing, make_client
 from .scan import FileEntry, Matcher, Skipped
@@ -199,24 +204,62 @@ class _Output:
                        f" ({'deep: bytes hashed' if deep else 'metadata checked; --deep hashes the bytes'}).\n")
 
 
+def _keyed_source(s: Settings) -> Iterator[tuple[str, FileEntry] | Finding]:
+    """(key, file) in S3's key order, and findings for files the upload reports failed. With the default
+    layout the walk is already in key order; a --key-template (`{year}/{name}`) puts keys in another order
+    than their paths, so the pairs are sorted on disk first (extsort.py: memory stays flat)."""
+    if s.key_template == DEFAULT_TEMPLATE:
+        for item in iter_source(s):
+            if isinstance(item, Skipped):
+                if item.failed:  # the upload reported it failed: not at the destination under its own key
+                    yield Finding(ERROR, item.rel, "", item.reason)
+                continue
+            yield object_key(s.prefix, normalize(item.rel, s.key_normalization)), item
+        return
+    rx = re.compile(s.year_pattern) if s.year_pattern else None
+    failed: list[Finding] = []
+
+    def records() -> Iterator[bytes]:
+        for item in iter_source(s):
+            if isinstance(item, Skipped):
+                if item.failed:
+                    failed.append(Finding(ERROR, item.rel, "", item.reason))
+                continue
+            key = task_for(item, prefix=s.prefix, year_pattern=rx, key_template=s.key_template,
+                           normalization=s.key_normalization).key
+            # JSON (ASCII, escapes included) holds no NUL, the sort's record separator, whatever the names.
+            yield json.dumps([key, item.path, item.rel, item.size, item.mtime_ns, item.inode]).encode("ascii")
+
+    ordered = extsort.sort_to_file(records(), key=_record_key)
+    yield from failed
+    for rec in extsort.read(ordered):
+        key, path, rel, size, mtime_ns, inode = json.loads(rec)
+        yield key, FileEntry(path=path, rel=rel, size=size, mtime_ns=mtime_ns, inode=inode)
+
+
+def _record_key(rec: bytes) -> bytes:
+    return json.loads(rec)[0].encode("utf-8", "surrogateescape")
+
+
 def _merge(s: Settings, listing: Iterator[tuple[str, int]], checks: _Checks) -> Iterator[Finding]:
     """The source and the listing, both in key order, walked side by side."""
     base = f"{s.prefix}/" if s.prefix else ""
     matcher = Matcher(s.include, s.exclude)
+    # Under a key template an object's key is no relative path the selection could be asked about.
+    laid_out = s.key_template != DEFAULT_TEMPLATE
 
     def extra(key: str) -> Iterator[Finding]:
         # An object the selection leaves out (--include / --exclude) is not the source's to account for.
-        if PROBE_MARK not in key and matcher.wants(key[len(base):]):
+        wanted = not (s.include or s.exclude) if laid_out else matcher.wants(key[len(base):])
+        if PROBE_MARK not in key and wanted:
             yield Finding(EXTRA, "", key, "no local file for this object")
 
     remote = next(listing, None)
-    for item in iter_source(s):
-        if isinstance(item, Skipped):
-            if item.failed:  # the upload reported it failed: not at the destination under its own key
-                yield Finding(ERROR, item.rel, "", item.reason)
+    for item in _keyed_source(s):
+        if isinstance(item, Finding):
+            yield item
             continue
-        assert isinstance(item, FileEntry)
-        key = object_key(s.prefix, normalize(item.rel, s.key_normalization))
+        key, item = item
         while remote is not None and remote[0] < key:
             yield from extra(remote[0])
             remote = next(listing, None)

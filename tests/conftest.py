@@ -56,9 +56,10 @@ def slow_link(s3server):
 @pytest.fixture
 def s3env(s3server, tmp_path):
     """Environment for a CLI run: credentials via the standard chain, nothing else inherited from AWS_*."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "MPUPLOAD_"))}
     env.update(s3server.env())
     env["AWS_CONFIG_FILE"] = str(tmp_path / "no-aws-config")
     env["AWS_SHARED_CREDENTIALS_FILE"] = str(tmp_path / "no-aws-credentials")
     env["XDG_STATE_HOME"] = str(tmp_path / "state")  # each test its own journals
+    env["XDG_CONFIG_HOME"] = str(tmp_path / "config")  # and no settings file but its own
     return env

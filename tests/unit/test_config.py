@@ -1,11 +1,23 @@
 import pytest
 
-from mpupload.config import MIB, Settings, SettingsError, botocore_config, parse_size, part_size_for, transfer_config
+from mpupload.config import (
+    MIB,
+    Settings,
+    SettingsError,
+    botocore_config,
+    parse_rate,
+    parse_size,
+    part_size_for,
+    transfer_config,
+)
 
 
 @pytest.mark.parametrize("text, n", [
-    ("8MiB", 8 * MIB), ("8mib", 8 * MIB), ("64MB", 64_000_000), ("1024", 1024), ("1.5GiB", 3 * 512 * MIB),
-    ("5 MiB", 5 * MIB), ("10k", 10_000), ("2KiB", 2048), (4096, 4096),
+    ("8MiB", 8 * MIB), ("8mib", 8 * MIB), ("1024", 1024), ("1.5GiB", 3 * 512 * MIB),
+    ("5 MiB", 5 * MIB), ("2KiB", 2048), (4096, 4096),
+    # As the AWS CLI reads ~/.aws/config (multipart_chunksize = 8MB is 8 MiB): every unit is 1024-based.
+    ("64MB", 64 * MIB), ("8mb", 8 * MIB), ("10k", 10_240), ("10KB", 10_240), ("1GB", 1024**3), ("1TB", 1024**4),
+    ("5M", 5 * MIB), ("50000000", 50_000_000),
 ])
 def test_parse_size(text, n):
     assert parse_size(text) == n
@@ -59,3 +71,9 @@ def test_part_size_grows_to_fit_10000_parts():
 def test_default_processes_from_cpu_count():
     assert Settings().effective_processes >= 2
     assert Settings(processes=0).effective_processes == 1
+
+
+@pytest.mark.parametrize("text, n", [("50MB/s", 50 * MIB), ("50MiB/s", 50 * MIB), ("50000000", 50_000_000),
+                                     ("20 mb/S", 20 * MIB), ("", None), (None, None)])
+def test_parse_rate_reads_mb_as_the_aws_cli(text, n):
+    assert parse_rate(text) == n
