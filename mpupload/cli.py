@@ -121,6 +121,7 @@ def main() -> None:
 @_opt("dry_run", "--dry-run", is_flag=True)
 @_opt("json_output", "--json", is_flag=True)
 @_opt("progress_interval", type=float)
+@_opt("quiet", "--quiet", "-q", is_flag=True)
 @_opt("max_bandwidth", type=_Rate())
 @_opt("max_requests_per_second", type=click.FloatRange(min=0, min_open=True))
 @_opt("partition_pause", type=click.FloatRange(min=0))
@@ -302,12 +303,14 @@ def report(path: str | None, journal: str | None, json_output: bool) -> None:
 
 def run_upload(settings: Settings, *, failures_file: str | None = None) -> int:
     from .coordinator import Coordinator
+    from .progressfile import ProgressReporter, ProgressWriter
     from .recorder import RecordingReporter, RunRecorder
     from .report import make_reporter, summary_dict
     from .runlock import EXIT_BUSY, JournalBusy
     from .stats import Stats
 
-    reporter = make_reporter(json_output=settings.json_output, interval=settings.progress_interval)
+    reporter = make_reporter(json_output=settings.json_output, interval=settings.progress_interval,
+                             quiet=settings.quiet)
     handle = open(failures_file, "w", encoding="utf-8") if failures_file else None  # noqa: SIM115
     try:
         try:
@@ -316,7 +319,9 @@ def run_upload(settings: Settings, *, failures_file: str | None = None) -> int:
             click.echo(f"mpupload: error: {exc.message}", err=True)
             return EXIT_BUSY
         recorder = RunRecorder(settings=coordinator.s)  # the coordinator's settings: journal and run id filled in
-        coordinator.reporter = RecordingReporter(reporter, recorder)
+        progress = ProgressWriter(settings=coordinator.s)  # for `mpupload status` (progressfile.py)
+        progress.starting()
+        coordinator.reporter = RecordingReporter(ProgressReporter(reporter, progress), recorder)
         outcome = coordinator.run(preflight=_preflight_then_resume)
     finally:
         if handle:
@@ -332,6 +337,8 @@ def run_upload(settings: Settings, *, failures_file: str | None = None) -> int:
         click.echo(f"mpupload: fatal: {outcome.fatal.message}", err=True)
     elif outcome.halted:
         click.echo(f"mpupload: stopped: {outcome.halted}", err=True)
+    progress.ended(outcome.snapshot, exit_code=outcome.exit_code, interrupted=outcome.interrupted,
+                   fatal=outcome.fatal.message if outcome.fatal else outcome.halted)
     _write_report(settings, recorder, exit_code=outcome.exit_code)
     return outcome.exit_code
 

@@ -181,6 +181,7 @@ class Settings:
                               "beside the journal; `mpupload report` lists them).")
     json_output: bool = _opt(False, "JSON lines on stdout instead of the human view.")
     progress_interval: float = _opt(1.0, "Seconds between progress updates.")
+    quiet: bool = _opt(False, "Print only the summary: no live view, no progress lines (warnings still go to stderr).")
 
     @property
     def effective_processes(self) -> int:

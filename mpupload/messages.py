@@ -63,6 +63,7 @@ class Skips:
     files: int
     nbytes: int
     stored: tuple[tuple, ...] = ()
+    partition: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +111,7 @@ class ScanProgress:
     nbytes: int
     done: bool = False
     error: str = ""
+    partitions: tuple[tuple[str, int, int], ...] = ()  # (partition, files, bytes) of those found
 
 
 @dataclass(frozen=True, slots=True)
