@@ -301,6 +301,60 @@ def report(path: str | None, journal: str | None, json_output: bool) -> None:
                    f"{r.source} -> {r.destination}\n    {r.path / 'report.html'}")
 
 
+@main.command()
+@click.argument("source", required=False, type=click.Path(file_okay=False))
+@click.argument("dest", required=False, metavar="[s3://BUCKET[/PREFIX]]")
+@click.option("--journal", type=click.Path(dir_okay=False),
+              help="The journal to look at (the one given to `upload --journal`), instead of SOURCE DEST.")
+@_opt("endpoint_url", envvar="AWS_ENDPOINT_URL_S3")
+@_opt("json_output", "--json", is_flag=True)
+@click.option("--watch", type=click.FloatRange(min=0.5, max=3600), is_flag=False, flag_value=2.0, default=None,
+              metavar="[SECONDS]", help="Show it again every SECONDS (2) until the run ends; Ctrl-C stops.")
+def status(source: str | None, dest: str | None, journal: str | None, endpoint_url: str | None, json_output: bool,
+           watch: float | None) -> None:
+    """How the upload of SOURCE to s3://BUCKET/PREFIX goes (or went), from another terminal: done and left
+    (files, bytes), rate, ETA, failures, and whether a run holds the journal now (pid, since when).
+
+    \b
+    Read-only: it never slows or blocks the run. Give the same SOURCE, destination and
+    --endpoint-url as the upload (they name its journal), or --journal PATH.
+    Exit 0 when shown; 2 when there is no such journal (no run used this source and
+    destination); 130 on Ctrl-C during --watch.
+    """
+    from .journal import default_journal_path
+    from .remote import parse_s3_url
+    from .status import EXIT_NO_JOURNAL, status_of
+    from .statusview import show
+    from .statusview import watch as watch_status
+
+    if journal is None:
+        if not (source and dest):
+            _fail_usage("give SOURCE and s3://BUCKET[/PREFIX] (as given to upload), or --journal PATH")
+        try:
+            bucket, prefix = parse_s3_url(dest)
+        except SettingsError as exc:
+            _fail_usage(str(exc))
+        journal = str(default_journal_path(source=os.path.abspath(source), endpoint_url=endpoint_url, bucket=bucket,
+                                           prefix=prefix))
+    elif source or dest:
+        _fail_usage("give either SOURCE and DEST or --journal PATH, not both")
+
+    def get() -> dict:
+        try:
+            return status_of(journal)
+        except FileNotFoundError:
+            which = "" if source is None else f" for {source} -> {dest}" + (
+                f" through {endpoint_url}" if endpoint_url else "")
+            click.echo(f"mpupload: error: no journal at {journal}{which}: no run has used this source and "
+                       "destination (with this --endpoint-url); give --journal PATH for a journal elsewhere", err=True)
+            sys.exit(EXIT_NO_JOURNAL)
+
+    if watch is None:
+        show(get, json_output=json_output)
+    else:
+        watch_status(get, every=watch, json_output=json_output)
+
+
 def run_upload(settings: Settings, *, failures_file: str | None = None) -> int:
     from .coordinator import Coordinator
     from .progressfile import ProgressReporter, ProgressWriter
