@@ -154,3 +154,15 @@ def test_live_view_in_tmux_agrees_with_summary_bucket_and_status(
     st = json.loads(after.stdout)
     assert (st["running"], st["state"], st["outcome"], st["exit_code"]) == (False, "finished", "ok", 0)
     assert (st["done_files"], st["uploaded"], st["left_files"]) == (count, count, 0)
+
+
+def test_quiet_prints_only_the_summary(tmp_path, s3env, bucket, prefix, s3server):
+    src = tmp_path / "src"
+    for i in range(5):
+        (src / "1930").mkdir(parents=True, exist_ok=True)
+        (src / "1930" / f"{i}.txt").write_bytes(b"x" * (i + 1))
+    r = run_cli(["upload", str(src), f"s3://{bucket}/{prefix}", "--endpoint-url", s3server.endpoint_url, "--quiet",
+                 "--progress-interval", "0.1"], s3env)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip().startswith("Uploaded 5 files")
+    assert "files/min |" not in r.stderr and "Uploading" not in r.stderr  # no start line, no progress lines
