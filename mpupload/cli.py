@@ -343,10 +343,13 @@ def status(source: str | None, dest: str | None, journal: str | None, endpoint_u
         try:
             return status_of(journal)
         except FileNotFoundError:
-            which = "" if source is None else f" for {source} -> {dest}" + (
-                f" through {endpoint_url}" if endpoint_url else "")
-            click.echo(f"mpupload: error: no journal at {journal}{which}: no run has used this source and "
-                       "destination (with this --endpoint-url); give --journal PATH for a journal elsewhere", err=True)
+            if source is None:
+                click.echo(f"mpupload: error: no journal at {journal}", err=True)
+            else:
+                through = f" through {endpoint_url}" if endpoint_url else ""
+                click.echo(f"mpupload: error: no journal at {journal} for {source} -> {dest}{through}: no run has "
+                           "used this source and destination (with this --endpoint-url); give --journal PATH for a "
+                           "journal elsewhere", err=True)
             sys.exit(EXIT_NO_JOURNAL)
 
     if watch is None:

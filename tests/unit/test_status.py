@@ -194,3 +194,37 @@ def test_status_command_without_a_journal_exits_2_with_one_line(tmp_path):
     assert r.exit_code == 2 and "no journal at" in r.output and "through http://h:1" in r.output
     r = CliRunner().invoke(main, ["status"])
     assert r.exit_code == 2 and "give SOURCE and s3://BUCKET" in r.output
+
+
+def test_watch_refreshes_while_the_run_holds_the_journal_and_ctrl_c_exits_130(tmp_path):
+    import signal
+    import subprocess
+    import sys
+
+    from helpers import wait_for
+
+    s, _ = _run(tmp_path, seconds=5)
+    holder = subprocess.Popen([sys.executable, "-c", (
+        "import sys, fcntl; f = open(sys.argv[1], 'w'); fcntl.flock(f, fcntl.LOCK_EX); "
+        "print('locked', flush=True); sys.stdin.read()"), f"{s.journal}.lock"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        doc = read_progress(progress_path(s.journal))
+        doc["pid"] = holder.pid  # the document of the run that holds the lock
+        progress_path(s.journal).write_text(json.dumps(doc))
+        watch = subprocess.Popen([sys.executable, "-m", "mpupload", "status", "--journal", s.journal, "--json",
+                                  "--watch", "0.5"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        lines = []
+        wait_for(lambda: lines.append(watch.stdout.readline()) or len(lines) >= 2, timeout=60, what="two refreshes")
+        assert all(json.loads(line)["running"] and json.loads(line)["pid"] == holder.pid for line in lines)
+        watch.send_signal(signal.SIGINT)
+        _, err = watch.communicate(timeout=30)
+        assert watch.returncode == 130 and "Traceback" not in err
+    finally:
+        holder.stdin.close()
+        holder.wait(timeout=30)
+    # The run let go: --watch shows it once more and ends by itself.
+    done = subprocess.run([sys.executable, "-m", "mpupload", "status", "--journal", s.journal, "--watch", "0.5"],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and "not running" in done.stdout
