@@ -321,41 +321,13 @@ def status(source: str | None, dest: str | None, journal: str | None, endpoint_u
     Exit 0 when shown; 2 when there is no such journal (no run used this source and
     destination); 130 on Ctrl-C during --watch.
     """
-    from .journal import default_journal_path
-    from .remote import parse_s3_url
-    from .status import EXIT_NO_JOURNAL, status_of
-    from .statusview import show
-    from .statusview import watch as watch_status
+    from .statusview import run_status
 
-    if journal is None:
-        if not (source and dest):
-            _fail_usage("give SOURCE and s3://BUCKET[/PREFIX] (as given to upload), or --journal PATH")
-        try:
-            bucket, prefix = parse_s3_url(dest)
-        except SettingsError as exc:
-            _fail_usage(str(exc))
-        journal = str(default_journal_path(source=os.path.abspath(source), endpoint_url=endpoint_url, bucket=bucket,
-                                           prefix=prefix))
-    elif source or dest:
-        _fail_usage("give either SOURCE and DEST or --journal PATH, not both")
-
-    def get() -> dict:
-        try:
-            return status_of(journal)
-        except FileNotFoundError:
-            if source is None:
-                click.echo(f"mpupload: error: no journal at {journal}", err=True)
-            else:
-                through = f" through {endpoint_url}" if endpoint_url else ""
-                click.echo(f"mpupload: error: no journal at {journal} for {source} -> {dest}{through}: no run has "
-                           "used this source and destination (with this --endpoint-url); give --journal PATH for a "
-                           "journal elsewhere", err=True)
-            sys.exit(EXIT_NO_JOURNAL)
-
-    if watch is None:
-        show(get, json_output=json_output)
-    else:
-        watch_status(get, every=watch, json_output=json_output)
+    try:
+        sys.exit(run_status(source=source, dest=dest, journal=journal, endpoint_url=endpoint_url,
+                            json_output=json_output, watch=watch))
+    except SettingsError as exc:
+        _fail_usage(str(exc))
 
 
 def run_upload(settings: Settings, *, failures_file: str | None = None) -> int:

@@ -108,7 +108,7 @@ def show(get: Callable[[], dict], *, json_output: bool, out: IO[str] = sys.stdou
     return st
 
 
-def watch(get: Callable[[], dict], *, every: float, json_output: bool, out: IO[str] = sys.stdout) -> None:
+def watch_status(get: Callable[[], dict], *, every: float, json_output: bool, out: IO[str] = sys.stdout) -> None:
     """Show the status every `every` seconds while a run holds the journal, and once more after it let go.
     On a terminal the view is redrawn in place (rich), else appended. Ctrl-C / SIGTERM: exit 128 + n."""
     from .stopping import Interrupted, exit_code_for, raise_on_stop_signals
@@ -139,3 +139,50 @@ def _watch_live(get: Callable[[], dict], *, every: float) -> None:
             time.sleep(every)
             text, st = frame()
             live.update(text, refresh=True)
+
+
+def journal_of(*, source: str | None, dest: str | None, journal: str | None, endpoint_url: str | None) -> str:
+    """The journal the upload of SOURCE to DEST through ENDPOINT uses (or the one given). SettingsError when
+    the arguments name none, or two."""
+    import os
+
+    from .config import SettingsError
+    from .journal import default_journal_path
+    from .remote import parse_s3_url
+
+    if journal is not None:
+        if source or dest:
+            raise SettingsError("give either SOURCE and DEST or --journal PATH, not both")
+        return journal
+    if not (source and dest):
+        raise SettingsError("give SOURCE and s3://BUCKET[/PREFIX] (as given to upload), or --journal PATH")
+    bucket, prefix = parse_s3_url(dest)
+    return str(default_journal_path(source=os.path.abspath(source), endpoint_url=endpoint_url, bucket=bucket,
+                                    prefix=prefix))
+
+
+def run_status(*, source: str | None, dest: str | None, journal: str | None, endpoint_url: str | None,
+               json_output: bool, watch: float | None) -> int:
+    """The `status` command: its exit code (2 without a journal; SettingsError for arguments that name none)."""
+    from .status import EXIT_NO_JOURNAL, status_of
+
+    path = journal_of(source=source, dest=dest, journal=journal, endpoint_url=endpoint_url)
+
+    def get() -> dict:
+        try:
+            return status_of(path)
+        except FileNotFoundError:
+            if source is None:
+                sys.stderr.write(f"mpupload: error: no journal at {path}\n")
+            else:
+                through = f" through {endpoint_url}" if endpoint_url else ""
+                sys.stderr.write(f"mpupload: error: no journal at {path} for {source} -> {dest}{through}: no run "
+                                 "has used this source and destination (with this --endpoint-url); give --journal "
+                                 "PATH for a journal elsewhere\n")
+            sys.exit(EXIT_NO_JOURNAL)
+
+    if watch is None:
+        show(get, json_output=json_output)
+    else:
+        watch_status(get, every=watch, json_output=json_output)
+    return 0
