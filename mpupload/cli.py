@@ -123,6 +123,7 @@ def main() -> None:
 @_opt("dry_run", "--dry-run", is_flag=True)
 @_opt("json_output", "--json", is_flag=True)
 @_opt("progress_interval", type=float)
+@_opt("quiet", "--quiet", "-q", is_flag=True)
 @_opt("max_bandwidth", type=_Rate())
 @_opt("max_requests_per_second", type=click.FloatRange(min=0, min_open=True))
 @_opt("partition_pause", type=click.FloatRange(min=0))
@@ -320,14 +321,45 @@ def report(path: str | None, journal: str | None, json_output: bool) -> None:
                    f"{r.source} -> {r.destination}\n    {r.path / 'report.html'}")
 
 
+@main.command()
+@click.argument("source", required=False, type=click.Path(file_okay=False))
+@click.argument("dest", required=False, metavar="[s3://BUCKET[/PREFIX]]")
+@click.option("--journal", type=click.Path(dir_okay=False),
+              help="The journal to look at (the one given to `upload --journal`), instead of SOURCE DEST.")
+@_opt("endpoint_url", envvar="AWS_ENDPOINT_URL_S3")
+@_opt("json_output", "--json", is_flag=True)
+@click.option("--watch", type=click.FloatRange(min=0.5, max=3600), is_flag=False, flag_value=2.0, default=None,
+              metavar="[SECONDS]", help="Show it again every SECONDS (2) until the run ends; Ctrl-C stops.")
+def status(source: str | None, dest: str | None, journal: str | None, endpoint_url: str | None, json_output: bool,
+           watch: float | None) -> None:
+    """How the upload of SOURCE to s3://BUCKET/PREFIX goes (or went), from another terminal: done and left
+    (files, bytes), rate, ETA, failures, and whether a run holds the journal now (pid, since when).
+
+    \b
+    Read-only: it never slows or blocks the run. Give the same SOURCE, destination and
+    --endpoint-url as the upload (they name its journal), or --journal PATH.
+    Exit 0 when shown; 2 when there is no such journal (no run used this source and
+    destination); 130 on Ctrl-C during --watch.
+    """
+    from .statusview import run_status
+
+    try:
+        sys.exit(run_status(source=source, dest=dest, journal=journal, endpoint_url=endpoint_url,
+                            json_output=json_output, watch=watch))
+    except SettingsError as exc:
+        _fail_usage(str(exc))
+
+
 def run_upload(settings: Settings, *, failures_file: str | None = None) -> int:
     from .coordinator import Coordinator
+    from .progressfile import ProgressReporter, ProgressWriter
     from .recorder import RecordingReporter, RunRecorder
     from .report import make_reporter, summary_dict
     from .runlock import EXIT_BUSY, JournalBusy
     from .stats import Stats
 
-    reporter = make_reporter(json_output=settings.json_output, interval=settings.progress_interval)
+    reporter = make_reporter(json_output=settings.json_output, interval=settings.progress_interval,
+                             quiet=settings.quiet)
     handle = open(failures_file, "w", encoding="utf-8") if failures_file else None  # noqa: SIM115
     try:
         try:
@@ -336,7 +368,9 @@ def run_upload(settings: Settings, *, failures_file: str | None = None) -> int:
             click.echo(f"mpupload: error: {exc.message}", err=True)
             return EXIT_BUSY
         recorder = RunRecorder(settings=coordinator.s)  # the coordinator's settings: journal and run id filled in
-        coordinator.reporter = RecordingReporter(reporter, recorder)
+        progress = ProgressWriter(settings=coordinator.s)  # for `mpupload status` (progressfile.py)
+        progress.starting()
+        coordinator.reporter = RecordingReporter(ProgressReporter(reporter, progress), recorder)
         outcome = coordinator.run(preflight=_preflight_then_resume)
     finally:
         if handle:
@@ -352,6 +386,8 @@ def run_upload(settings: Settings, *, failures_file: str | None = None) -> int:
         click.echo(f"mpupload: fatal: {outcome.fatal.message}", err=True)
     elif outcome.halted:
         click.echo(f"mpupload: stopped: {outcome.halted}", err=True)
+    progress.ended(outcome.snapshot, exit_code=outcome.exit_code, interrupted=outcome.interrupted,
+                   fatal=outcome.fatal.message if outcome.fatal else outcome.halted)
     _write_report(settings, recorder, exit_code=outcome.exit_code)
     return outcome.exit_code
 

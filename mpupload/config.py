@@ -187,6 +187,7 @@ class Settings:
                                 "attempts and seconds) to this file, between a start and an end record of the run.")
     json_output: bool = _opt(False, "JSON lines on stdout instead of the human view.")
     progress_interval: float = _opt(1.0, "Seconds between progress updates.")
+    quiet: bool = _opt(False, "Print only the summary: no live view, no progress lines (warnings still go to stderr).")
 
     @property
     def effective_processes(self) -> int:

@@ -280,7 +280,10 @@ class Coordinator:
         the workers must be killed: they did not finish their requests in flight within --stop-grace."""
         dispatch = self._dispatch_to(sup)
         stop = sup.stop
-        last_draw = 0.0
+        last_draw = last_sample = 0.0
+        # The live view redraws at a steady few frames a second; resources are sampled every progress tick.
+        draw_every = getattr(self.reporter, "redraw_every", None) or self.s.progress_interval
+        resources: dict = {}
         stop_by: float | None = None  # once stopping: the end of the grace period
         while True:
             if signals.requested and not self._interrupted:
@@ -294,7 +297,7 @@ class Coordinator:
                 stop_by = time.monotonic() + self.s.stop_grace
             if stop_by is not None and time.monotonic() > stop_by:
                 return True
-            msg = sup.next_message(TICK)
+            msg = sup.next_message(max(0.01, min(TICK, last_draw + draw_every - time.monotonic())))
             if msg is not None:
                 dispatch(msg)
                 # Drain whatever else is waiting before drawing: drawing is the slow part.
@@ -312,9 +315,11 @@ class Coordinator:
             if controller is not None and not stop.is_set():
                 controller.observe(done=self.stats.counts[UPLOADED], throttles=self._pace.counts()["throttles"])
             now = time.monotonic()
-            if now - last_draw >= self.s.progress_interval:
+            if now - last_draw >= draw_every:
                 last_draw = now
-                self.reporter.progress(self.stats.snapshot(self._tick_resources()))
+                if now - last_sample >= self.s.progress_interval:
+                    last_sample, resources = now, self._tick_resources()
+                self.reporter.progress(self.stats.snapshot(resources))
                 self.ledger.tick()
 
     def _tick_resources(self) -> dict:

@@ -49,13 +49,13 @@ class Ledger:
                 self.result(r)
             self.flush()
         elif isinstance(msg, Skips):
-            self.stats.skipped_many(msg.reason, files=msg.files, nbytes=msg.nbytes)
+            self.stats.skipped_many(msg.reason, files=msg.files, nbytes=msg.nbytes, partition=msg.partition)
             self._to_journal.extend(StoredFile(*row) for row in msg.stored)
             if msg.listed:
                 self._logged(lambda log: log.skipped(msg.reason, msg.listed))
             self.flush()
         elif isinstance(msg, ScanProgress):
-            self.stats.found(msg.files, msg.nbytes)
+            self.stats.found(msg.files, msg.nbytes, msg.partitions)
             if msg.done:
                 self.stats.scan_done = True
                 if msg.error:

@@ -65,6 +65,7 @@ class Skips:
     stored: tuple[tuple, ...] = ()
     # With --log-file only: (rel, key, size, partition) of each file, so the log names every one.
     listed: tuple[tuple[str, str, int, str], ...] = ()
+    partition: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +113,7 @@ class ScanProgress:
     nbytes: int
     done: bool = False
     error: str = ""
+    partitions: tuple[tuple[str, int, int], ...] = ()  # (partition, files, bytes) of those found
 
 
 @dataclass(frozen=True, slots=True)

@@ -41,7 +41,7 @@ from .messages import (
     UploadResult,
     WorkerReport,
 )
-from .plan import Batcher, key_problem, size_problem, task_for
+from .plan import Batcher, key_problem, size_problem, task_for, year_of
 from .scan import FileEntry, Skipped, open_regular
 from .sources import iter_source
 
@@ -65,15 +65,21 @@ def count_source(s: Settings, *, on_count: Callable[..., None], stop: threading.
     """The census: count what the run covers, ahead of the planner, so the progress view has a total and
     an ETA early. Metadata only; an estimate (the planner's own walk reports real trouble)."""
     files = nbytes = 0
+    rx = re.compile(s.year_pattern) if s.year_pattern else None
+    parts: dict[str, tuple[int, int]] = {}  # partition -> (files, bytes), for the rows of the live view
     try:
         for item in source_entries(s):
             if stop.is_set():
                 return
+            size = getattr(item, "size", 0)
             files += 1
-            nbytes += getattr(item, "size", 0)
+            nbytes += size
+            name = year_of(item.rel, item.mtime_ns, rx) if isinstance(item, FileEntry) else ""
+            n, b = parts.get(name, (0, 0))
+            parts[name] = (n + 1, b + size)
             if files % 10_000 == 0:
-                on_count(files, nbytes, done=False)
-        on_count(files, nbytes, done=True)
+                on_count(files, nbytes, done=False, partitions=dict(parts))
+        on_count(files, nbytes, done=True, partitions=parts)
     except Exception:
         return
 
@@ -192,14 +198,15 @@ class Planner:
         for item in self._entries():
             if stop.is_set():
                 return
-            out.found(getattr(item, "size", 0))
             if isinstance(item, Skipped):
+                out.found(getattr(item, "size", 0), "")
                 # `failed`: two files whose names give one key, a listed file that is missing, ...
                 out.local(UploadResult(rel=item.rel, key="", status=FAILED if item.failed else SKIPPED,
                                        reason=item.reason))
                 continue
             task = task_for(item, prefix=self.s.prefix, year_pattern=self._rx, key_template=self.s.key_template,
                             normalization=self.s.key_normalization)
+            out.found(task.size, task.partition)
             problem = key_problem(task.key) or size_problem(task.size)
             if problem:
                 out.local(UploadResult(rel=task.rel, key=task.key, status=FAILED, reason=problem, size=task.size,
@@ -264,18 +271,23 @@ class _Outbox:
         """itemize: name each skipped file too (for --log-file), not only count them."""
         self._post, self._itemize = post, itemize
         self._files = self._bytes = 0
+        self._found: dict[str, list[int]] = {}  # partition -> [files, bytes]
         self._local: list[UploadResult] = []
-        self._skips: dict[str, list] = {}  # reason -> [files, bytes, rows to journal, files named]
+        # (reason, partition) -> [files, bytes, rows to journal, files named]
+        self._skips: dict[tuple[str, str], list] = {}
 
-    def found(self, nbytes: int) -> None:
+    def found(self, nbytes: int, partition: str) -> None:
         self._files += 1
         self._bytes += nbytes
+        counts = self._found.setdefault(partition, [0, 0])
+        counts[0] += 1
+        counts[1] += nbytes
 
     def local(self, r: UploadResult) -> None:
         self._local.append(r)
 
     def skip(self, reason: str, task: FileTask, *, stored: tuple | None = None) -> None:
-        entry = self._skips.setdefault(reason, [0, 0, [], []])
+        entry = self._skips.setdefault((reason, task.partition), [0, 0, [], []])
         entry[0] += 1
         entry[1] += task.size
         if stored is not None:
@@ -285,10 +297,13 @@ class _Outbox:
 
     def send(self) -> None:
         if self._files or self._bytes:
-            self._post(ScanProgress(files=self._files, nbytes=self._bytes))
+            self._post(ScanProgress(files=self._files, nbytes=self._bytes,
+                                    partitions=tuple((p, n, b) for p, (n, b) in self._found.items())))
             self._files = self._bytes = 0
-        for reason, (files, nbytes, rows, named) in self._skips.items():
-            self._post(Skips(reason=reason, files=files, nbytes=nbytes, stored=tuple(rows), listed=tuple(named)))
+            self._found = {}
+        for (reason, partition), (files, nbytes, rows, named) in self._skips.items():
+            self._post(Skips(reason=reason, files=files, nbytes=nbytes, stored=tuple(rows), listed=tuple(named),
+                             partition=partition))
         self._skips.clear()
         if self._local:
             self._post(WorkerReport(worker=-1, results=tuple(self._local), bytes_sent=0))

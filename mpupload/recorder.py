@@ -122,6 +122,10 @@ class RecordingReporter:
     def __init__(self, inner, recorder: RunRecorder):
         self.inner, self.recorder = inner, recorder
 
+    @property
+    def redraw_every(self) -> float | None:
+        return getattr(self.inner, "redraw_every", None)
+
     def start(self, text: str) -> None:
         self.inner.start(text)
 

@@ -10,15 +10,14 @@ import time
 from typing import IO, Protocol
 
 from .config import format_size
-from .messages import ROUTINE_SKIPS, UPLOADED, UploadResult
+from .messages import UPLOADED, UploadResult
 from .stats import Snapshot
 
 _LIST_FAILURES = 50  # in the human summary; the failures file has them all
-_LIVE_LINES = 50  # per-file lines above the live bar
 
 
 
-def _eta(seconds: float | None) -> str:
+def eta_text(seconds: float | None) -> str:
     if seconds is None:
         return "--"
     seconds = int(seconds)
@@ -44,7 +43,7 @@ def progress_line(s: Snapshot) -> str:
     return (
         f"{s.done}/{total} files ({s.uploaded} up, {s.skipped} skipped, {s.failed} failed) | "
         f"{format_size(s.bytes_uploaded + s.bytes_skipped)}/{format_size(s.total_bytes)} | "
-        f"{_rate(s.bytes_per_s)}, {s.files_per_min:.0f} files/min | ETA {_eta(s.eta_seconds)} | "
+        f"{_rate(s.bytes_per_s)}, {s.files_per_min:.0f} files/min | ETA {eta_text(s.eta_seconds)} | "
         f"CPU {res.get('cpu_percent', 0):.0f}% RSS {format_size(res.get('rss', 0))} "
         f"net {_rate(res.get('net_sent_per_s', 0))}"
     )
@@ -115,7 +114,7 @@ class _HumanSummary:
             w(f"INTERRUPTED{by}: the run was stopped; run the same command again to finish.\n")
         w(f"Uploaded {d['uploaded']} files ({format_size(d['bytes'])}), skipped {d['skipped']}, "
           f"failed {d['failed']}" + (f", not done {d['not_done']}" if d["not_done"] else "") +
-          f" of {d['found']} found, in {_eta(snap.elapsed)} "
+          f" of {d['found']} found, in {eta_text(snap.elapsed)} "
           f"({d['files_per_min']:.0f} files/min, {d['mb_per_s']:.1f} MB/s, peak RSS {format_size(d['peak_rss'])}).\n")
         if snap.worker_restarts:
             w(f"  {snap.worker_restarts} worker process(es) died and were replaced; their files were handed on.\n")
@@ -178,64 +177,27 @@ class PlainReporter(_HumanSummary):
         pass
 
 
-class RichReporter(_HumanSummary):
-    """A live bar with counts, rates, ETA and resource use, redrawn in place."""
+class QuietReporter(_HumanSummary):
+    """--quiet: the summary alone (and warnings, on stderr: they say what to fix)."""
 
-    def __init__(self, *, out: IO[str] = sys.stdout):
-        from rich.console import Console
-        from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn
-
-        self.out = out
-        self.console = Console(file=sys.stderr)
-        self._bar = Progress(
-            TextColumn("[bold]{task.description}"), BarColumn(), DownloadColumn(binary_units=True),
-            TextColumn("{task.fields[detail]}"),
-            console=self.console, refresh_per_second=4, transient=False,
-        )
-        self._task = self._bar.add_task("upload", total=None, detail="scanning...")
-        self._shown = 0
-        self._started = False
+    def __init__(self, *, out: IO[str] = sys.stdout, err: IO[str] = sys.stderr):
+        self.out, self.err = out, err
 
     def start(self, text: str) -> None:
-        self.console.print(text)
-        self._bar.start()
-        self._started = True
+        pass
 
     def progress(self, snap: Snapshot) -> None:
-        res = snap.resources
-        detail = (f"ETA {_eta(snap.eta_seconds)} {snap.done}/{snap.total_files}{'' if snap.total_known else '+'} "
-                  f"files ([green]{snap.uploaded} up[/] [yellow]{snap.skipped} skip[/] [red]{snap.failed} fail[/]) "
-                  f"{_rate(snap.bytes_per_s)} {snap.files_per_min:.0f}/min "
-                  f"CPU {res.get('cpu_percent', 0):.0f}% RSS {format_size(res.get('rss', 0))} "
-                  f"net {_rate(res.get('net_sent_per_s', 0))}")
-        self._bar.update(self._task, total=snap.total_bytes if snap.total_known else None,
-                         completed=snap.bytes_uploaded + snap.bytes_skipped, detail=detail)
+        pass
 
     def result(self, r: UploadResult) -> None:
-        # Live lines for what needs a look (failures, odd entries), not for routine skips of what is
-        # already stored, and bounded: the summary groups them all.
-        if r.status == UPLOADED or not r.reason or r.reason in ROUTINE_SKIPS:
-            return
-        self._shown += 1
-        if self._shown > _LIVE_LINES:
-            if self._shown == _LIVE_LINES + 1:
-                self.console.print(f"(more than {_LIVE_LINES} files need a look: the summary lists them)")
-            return
-        from rich.markup import escape
-
-        # A file may be named "[/x]": escaped, or rich would read it as markup (and raise).
-        self.console.print(f"[{'red' if r.status == 'failed' else 'yellow'}]{r.status}[/] "
-                           f"{escape(printable(r.rel))}: {escape(printable(r.reason))}", markup=True, highlight=False)
+        pass
 
     def warn(self, text: str) -> None:
-        from rich.markup import escape
-
-        self.console.print(f"[yellow]warning:[/] {escape(text)}", markup=True, highlight=False)
+        self.err.write(f"mpupload: warning: {text}\n")
+        self.err.flush()
 
     def close(self) -> None:
-        if self._started:
-            self._bar.stop()
-            self._started = False
+        pass
 
 
 class JsonReporter:
@@ -277,9 +239,13 @@ class JsonReporter:
         pass
 
 
-def make_reporter(*, json_output: bool, interval: float) -> Reporter:
+def make_reporter(*, json_output: bool, interval: float, quiet: bool = False) -> Reporter:
     if json_output:
         return JsonReporter(interval=max(interval, 5.0))
+    if quiet:
+        return QuietReporter()
     if sys.stderr.isatty():
+        from .liveview import RichReporter  # rich is imported only for a terminal
+
         return RichReporter()
     return PlainReporter(interval=max(interval, 10.0))

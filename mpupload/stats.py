@@ -9,9 +9,11 @@ from collections import Counter, deque
 from dataclasses import dataclass, field
 
 from .messages import FAILED, SKIPPED, UPLOADED, UploadResult
+from .partitions import NO_PARTITION, PartitionRow, PartitionTally
 
 _WINDOW_SECONDS = 10.0  # rates over the last few seconds react to change; the run average does not
 _EXAMPLES_PER_REASON = 3
+_RECENT_FAILURES = 5
 
 
 @dataclass(frozen=True)
@@ -41,6 +43,9 @@ class Snapshot:
     resources: dict = field(default_factory=dict)
     # The transport's counters summed over workers: lean, botocore, declined.REASON, lean_off.REASON, checksum.ALG
     transport: dict = field(default_factory=dict)
+    partitions: tuple[PartitionRow, ...] = ()
+    retries: int = 0  # tries of files beyond their first (--file-attempts), summed
+    recent_failures: tuple[tuple[str, str], ...] = ()  # (path, reason) of the last few, newest last
 
     @property
     def done(self) -> int:
@@ -75,12 +80,19 @@ class Stats:
         self.keep_failures = keep_failures
         self._window: deque[tuple[float, int, int]] = deque()
         self.transport: Counter[str] = Counter()
+        self.partitions = PartitionTally()
+        self.retries = 0
+        self.recent_failures: deque[tuple[str, str]] = deque(maxlen=_RECENT_FAILURES)
 
-    def found(self, files: int, nbytes: int) -> None:
+    def found(self, files: int, nbytes: int, partitions: tuple[tuple[str, int, int], ...] = ()) -> None:
         self.found_files += files
         self.found_bytes += nbytes
+        for name, n, b in partitions:
+            self.partitions.found(name, n, b)
 
-    def census(self, files: int, nbytes: int, *, done: bool) -> None:
+    def census(self, files: int, nbytes: int, *, done: bool, partitions: dict | None = None) -> None:
+        if partitions is not None:
+            self.partitions.census(partitions)
         self.census_files, self.census_bytes, self.census_done = files, nbytes, done
 
     def _totals(self) -> tuple[int, int, bool]:
@@ -99,6 +111,9 @@ class Stats:
 
     def add(self, r: UploadResult) -> None:
         self.counts[r.status] += 1
+        self.retries += max(0, r.attempts - 1)
+        self.partitions.finished(r.partition or NO_PARTITION, files=1, nbytes=r.size, failed=r.status == FAILED,
+                                 now=self._clock())
         if r.status == UPLOADED:
             self.bytes_uploaded += r.size
             self.parts_reused += r.parts_reused
@@ -113,12 +128,14 @@ class Stats:
                 examples.append(r.rel)
             if len(self.failures) < self.keep_failures:
                 self.failures.append(r)
+            self.recent_failures.append((r.rel, r.reason))
 
-    def skipped_many(self, reason: str, *, files: int, nbytes: int) -> None:
+    def skipped_many(self, reason: str, *, files: int, nbytes: int, partition: str = NO_PARTITION) -> None:
         """Routine skips decided by the planner, counted in bulk."""
         self.counts[SKIPPED] += files
         self.bytes_skipped += nbytes
         self.skip_counts[reason_group(reason)] += files
+        self.partitions.finished(partition, files=files, nbytes=nbytes, failed=False, now=self._clock())
 
     def _rates(self, now: float) -> tuple[float, float]:
         done = self.counts[UPLOADED] + self.counts[SKIPPED] + self.counts[FAILED]
@@ -158,4 +175,6 @@ class Stats:
             skip_reasons=tuple(self.skip_counts.most_common()),
             resources=dict(resources or {}),
             transport=dict(self.transport),
+            partitions=self.partitions.rows(scan_done=self.scan_done, census_done=self.census_done),
+            retries=self.retries, recent_failures=tuple(self.recent_failures),
         )

@@ -207,7 +207,7 @@ class Supervisor:
         if slot.respawns >= MAX_RESPAWNS_PER_SLOT or self.stop.is_set():
             slot.done = True
             dispatch(WorkerReport(worker=slot.worker_id, bytes_sent=0, results=tuple(
-                UploadResult(rel=t.rel, key=t.key, status=FAILED, size=t.size,
+                UploadResult(rel=t.rel, key=t.key, status=FAILED, size=t.size, partition=t.partition,
                              reason=f"worker process died (exit code {code})") for t in orphans)))
             return
         slot.respawns += 1

@@ -5,8 +5,9 @@ from __future__ import annotations
 import io
 import sys
 
+from mpupload.liveview import RichReporter
 from mpupload.messages import FAILED, SKIPPED, UploadResult
-from mpupload.report import PlainReporter, RichReporter, printable
+from mpupload.report import PlainReporter, printable
 from mpupload.stats import Stats
 
 
