@@ -125,6 +125,9 @@ def main() -> None:
 @_opt("max_requests_per_second", type=click.FloatRange(min=0, min_open=True))
 @_opt("partition_pause", type=click.FloatRange(min=0))
 @_opt("report", type=click.Path(file_okay=False))
+@_opt("executor")
+@_opt("scheduler")
+@_opt("shard")
 @click.option("--failures-file", type=click.Path(dir_okay=False, writable=True),
               help="Write every failed file (JSON lines: path, key, reason) here.")
 @click.option("--config", type=click.Path(exists=True, dir_okay=False), is_eager=True, expose_value=False,
@@ -151,6 +154,10 @@ def upload(ctx: click.Context, source: str, dest: str, failures_file: str | None
     raise_on_stop_signals()  # until the coordinator takes over: SIGTERM and SIGHUP end set-up like Ctrl-C
     try:
         settings = build_settings(source, dest, **opts)
+        if settings.executor == "dask" and not settings.dry_run:
+            from .cluster.connect import require_dask
+
+            require_dask()  # a usage error before anything starts
         settings = _autotune(ctx, settings)
         from .dryrun import check_keys
 
@@ -179,6 +186,7 @@ def upload(ctx: click.Context, source: str, dest: str, failures_file: str | None
 @listing_options
 @_opt("follow_symlinks", "--follow-symlinks/--no-follow-symlinks")
 @_opt("json_output", "--json", is_flag=True)
+@_opt("shard")
 @click.option("--deep", is_flag=True, help="Download every object and hash its bytes (slow, thorough).")
 def verify(source: str, dest: str, deep: bool, **opts) -> None:
     """Check that s3://BUCKET/PREFIX matches SOURCE: every file present, same size, same xxh3-128.

@@ -42,11 +42,13 @@ def state_dir() -> Path:
     return Path(base) / "mpupload"
 
 
-def default_journal_path(*, source: str, endpoint_url: str | None, bucket: str, prefix: str) -> Path:
-    """One journal per (source folder, destination): the same command finds the same journal."""
+def default_journal_path(*, source: str, endpoint_url: str | None, bucket: str, prefix: str,
+                         shard: str | None = None) -> Path:
+    """One journal per (source folder, destination, --shard): the same command finds the same journal, and
+    each shard of a migration its own (`shard` is its label, e.g. '2of4')."""
     ident = "\0".join([os.path.abspath(source), endpoint_url or "aws", bucket, prefix.strip("/")])
     name = hashlib.sha256(ident.encode("utf-8", "surrogateescape")).hexdigest()[:20]
-    return state_dir() / "journals" / f"{name}.sqlite"
+    return state_dir() / "journals" / (f"{name}-shard{shard}.sqlite" if shard else f"{name}.sqlite")
 
 
 class JournalError(FatalError):

@@ -31,6 +31,7 @@ from .keyorder import normalize
 from .plan import object_key
 from .remote import PROBE_MARK, iter_listing, make_client
 from .scan import FileEntry, Matcher, Skipped
+from .shard import Shard
 from .sources import iter_source
 
 OK, MISSING, SIZE, CHECKSUM, EXTRA, ERROR = "ok", "missing", "size_mismatch", "checksum_mismatch", "extra", "error"
@@ -202,10 +203,13 @@ def _merge(s: Settings, listing: Iterator[tuple[str, int]], checks: _Checks) -> 
     """The source and the listing, both in key order, walked side by side."""
     base = f"{s.prefix}/" if s.prefix else ""
     matcher = Matcher(s.include, s.exclude)
+    shard = Shard.parse(s.shard) if s.shard else None
 
     def extra(key: str) -> Iterator[Finding]:
-        # An object the selection leaves out (--include / --exclude) is not the source's to account for.
-        if PROBE_MARK not in key and matcher.wants(key[len(base):]):
+        # An object the selection leaves out (--include / --exclude, another machine's --shard) is not the
+        # source's to account for.
+        rel = key[len(base):]
+        if PROBE_MARK not in key and matcher.wants(rel) and (shard is None or shard.holds(rel, s.key_normalization)):
             yield Finding(EXTRA, "", key, "no local file for this object")
 
     remote = next(listing, None)
