@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from helpers import MIB, assert_landed, local_files, run_cli, summary_of
+from helpers import MIB, assert_landed, local_files, run_cli, start_cli, summary_of, wait_for
 
 pytest.importorskip("distributed")
 
@@ -42,3 +42,59 @@ def test_local_cluster_of_three_lands_the_archive_whole(tmp_path, s3server, s3cl
                        "--journal", str(journal)), s3env)
     s = summary_of(again.stdout)
     assert again.returncode == 0 and (s["uploaded"], s["skipped"], s["bytes_sent"]) == (0, len(files), 0)
+
+
+def _dask_workers(cli_pid: int) -> list:
+    """The Dask worker processes of a run's LocalCluster: children of the CLI started by multiprocessing's
+    spawn (its nannies live in the CLI process itself)."""
+    import psutil
+
+    try:
+        children = psutil.Process(cli_pid).children(recursive=True)
+    except psutil.NoSuchProcess:
+        return []
+    found = []
+    for p in children:
+        try:
+            if "spawn_main" in " ".join(p.cmdline()):
+                found.append(p)
+        except psutil.Error:
+            continue
+    return found
+
+
+def _stored(journal: Path) -> int:
+    try:
+        return journal_rows(journal)
+    except sqlite3.Error:
+        return 0
+
+
+def test_a_killed_dask_worker_costs_no_file(tmp_path, s3server, s3client, s3env, bucket, prefix, slow_link):
+    src = tmp_path / "archive"
+    make_archive(src, pages=240, large=0, seed=11)
+    files = local_files(src)
+    journal = tmp_path / "j.sqlite"
+    # 80 ms of round trip and 2 files in flight per worker: long enough to kill a worker mid-run on any machine.
+    args = ["upload", str(src), f"s3://{bucket}/{prefix}", "--endpoint-url", slow_link.url, "--json",
+            "--executor", "dask", "--processes", "3", "--threads", "2", "--batch-files", "16",
+            "--journal", str(journal)]
+    run = start_cli(args, s3env)
+    try:
+        victim = wait_for(lambda: _stored(journal) >= 20 and _dask_workers(run.pid), timeout=120,
+                          what="a run under way with its Dask workers")[0]
+        victim.kill()
+        out, err = run.communicate(timeout=240)
+    finally:
+        if run.poll() is None:
+            run.kill()
+    assert run.returncode == 0, err[-3000:]
+    s = summary_of(out)
+    assert (s["uploaded"] + s["skipped"], s["failed"]) == (len(files), 0), s
+    assert s["worker_restarts"] >= 1, s  # the dead worker's batches went out again
+    assert_landed(s3client, bucket, prefix, files)
+    assert journal_rows(journal) == len(files)
+    again = run_cli(up(src, bucket, prefix, s3server, "--executor", "dask", "--processes", "3",
+                       "--journal", str(journal)), s3env)
+    s = summary_of(again.stdout)
+    assert again.returncode == 0 and (s["uploaded"], s["bytes_sent"]) == (0, 0)
