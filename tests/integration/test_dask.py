@@ -98,3 +98,47 @@ def test_a_killed_dask_worker_costs_no_file(tmp_path, s3server, s3client, s3env,
                        "--journal", str(journal)), s3env)
     s = summary_of(again.stdout)
     assert again.returncode == 0 and (s["uploaded"], s["bytes_sent"]) == (0, 0)
+
+
+def _parts_landed(journal: Path, s3client, bucket: str) -> bool:
+    """A multipart upload journaled with its id, with at least one part at S3."""
+    try:
+        with sqlite3.connect(journal) as db:
+            rows = db.execute("SELECT key, upload_id FROM multipart WHERE upload_id != ''").fetchall()
+    except sqlite3.Error:
+        return False
+    for key, upload_id in rows:
+        try:
+            if s3client.list_parts(Bucket=bucket, Key=key, UploadId=upload_id).get("Parts"):
+                return True
+        except Exception:
+            continue
+    return False
+
+
+def test_a_multipart_upload_cut_by_a_worker_death_is_resumed(tmp_path, s3server, s3client, s3env, bucket, prefix,
+                                                             slow_link):
+    src = tmp_path / "big"
+    src.mkdir()
+    for i in range(3):
+        (src / f"scan{i}.tif").write_bytes(os.urandom(40 * MIB))  # 5 parts of 8 MiB each
+    files = local_files(src)
+    journal = tmp_path / "j.sqlite"
+    args = ["upload", str(src), f"s3://{bucket}/{prefix}", "--endpoint-url", slow_link.url, "--json",
+            "--executor", "dask", "--processes", "1", "--threads", "1", "--journal", str(journal)]
+    run = start_cli(args, s3env)
+    try:
+        wait_for(lambda: _parts_landed(journal, s3client, bucket), timeout=120, what="a part of a multipart upload")
+        # One worker: its nanny starts another, where Dask starts the task again; the batch comes back to the
+        # coordinator, which hands out the unfinished files with their journaled upload ids.
+        _dask_workers(run.pid)[0].kill()
+        out, err = run.communicate(timeout=240)
+    finally:
+        if run.poll() is None:
+            run.kill()
+    assert run.returncode == 0, err[-3000:]
+    s = summary_of(out)
+    assert (s["uploaded"], s["failed"]) == (len(files), 0), s
+    assert s["parts_reused"] >= 1, s  # resumed, not started again
+    assert_landed(s3client, bucket, prefix, files)
+    assert not s3client.list_multipart_uploads(Bucket=bucket, Prefix=prefix).get("Uploads")
