@@ -142,3 +142,46 @@ def test_a_multipart_upload_cut_by_a_worker_death_is_resumed(tmp_path, s3server,
     assert s["parts_reused"] >= 1, s  # resumed, not started again
     assert_landed(s3client, bucket, prefix, files)
     assert not s3client.list_multipart_uploads(Bucket=bucket, Prefix=prefix).get("Uploads")
+
+
+def test_four_shards_cover_every_file_exactly_once(tmp_path, s3server, s3client, s3env, bucket, prefix):
+    import threading
+    from collections import Counter
+    from urllib.parse import unquote
+
+    from faults.proxy import FaultProxy
+
+    src = tmp_path / "archive"
+    make_archive(src, pages=160, large=0, seed=5)
+    files = local_files(src)
+    puts: Counter[str] = Counter()
+    lock = threading.Lock()
+
+    def count(head) -> bool:  # the proxy's rule for refusing: here it only counts, and refuses nothing
+        method, target = head.start_line.split(" ")[:2]
+        path = unquote(target.split("?", 1)[0])
+        if method == "PUT" and path.startswith(f"/{bucket}/{prefix}/") and "/.mpupload-" not in path:  # not probes
+            with lock:
+                puts[path[len(f"/{bucket}/{prefix}/"):]] += 1
+        return False
+
+    proxy = FaultProxy(s3server.endpoint_url, refuse=count).start()
+    try:
+        # Together, as N machines would: each shard its own journal (by default), so none waits for another.
+        runs = [start_cli(["upload", str(src), f"s3://{bucket}/{prefix}", "--endpoint-url", proxy.endpoint_url,
+                           "--json", "--processes", "1", "--shard", f"{k}/4"], s3env) for k in range(1, 5)]
+        outs = [r.communicate(timeout=240) for r in runs]
+    finally:
+        proxy.stop()
+    assert [r.returncode for r in runs] == [0, 0, 0, 0], [e[-2000:] for _, e in outs]
+    shares = [summary_of(out)["uploaded"] for out, _ in outs]
+    assert sum(shares) == len(files) and all(shares), shares  # disjoint, and every shard had a share
+    assert puts == Counter(dict.fromkeys(files, 1))  # every file sent exactly once, by exactly one shard
+    assert_landed(s3client, bucket, prefix, files)
+    whole = run_cli(["verify", str(src), f"s3://{bucket}/{prefix}", "--endpoint-url", s3server.endpoint_url], s3env)
+    assert whole.returncode == 0 and f"MATCH: {len(files)} ok" in whole.stdout, whole.stdout[-2000:]
+    one = run_cli(["verify", str(src), f"s3://{bucket}/{prefix}", "--endpoint-url", s3server.endpoint_url,
+                   "--shard", "2/4"], s3env)
+    assert one.returncode == 0 and f"MATCH: {shares[1]} ok" in one.stdout and "0 extra" in one.stdout, one.stdout
+    journals = sorted(p.name for p in (tmp_path / "state" / "mpupload" / "journals").glob("*.sqlite"))
+    assert len(journals) == 4 and all(f"-shard{k}of4" in j for k, j in zip("1234", journals, strict=True)), journals
