@@ -52,9 +52,10 @@ def connect(s: Settings, *, workers: int) -> Connection:
         except (OSError, TimeoutError) as exc:
             raise FatalError("cluster", f"cannot reach the Dask scheduler at {s.scheduler}: {exc}") from None
         return Connection(client=client, cluster=None, where=f"the Dask cluster at {s.scheduler}")
-    # Processes, each with its own client, transport and threads, like the local pool; no dashboard (no
-    # port to clash with); no memory limit: mpupload bounds its own memory (--inflight-bytes, parts).
-    cluster = LocalCluster(n_workers=workers, threads_per_worker=TASKS_PER_WORKER, processes=True,
-                           dashboard_address=None, memory_limit=0, silence_logs=logging.ERROR)
+    # Processes, each with its own client, transport and threads, like the local pool; on loopback, with the
+    # dashboard on a free port (dashboard_address=None still takes 8787 here: two runs would clash); no
+    # memory limit: mpupload bounds its own memory (--inflight-bytes, parts).
+    cluster = LocalCluster(n_workers=workers, threads_per_worker=TASKS_PER_WORKER, processes=True, host="127.0.0.1",
+                           dashboard_address="127.0.0.1:0", memory_limit=0, silence_logs=logging.ERROR)
     client = Client(cluster, set_as_default=False)
     return Connection(client=client, cluster=cluster, where=f"a local Dask cluster of {workers} worker process(es)")

@@ -185,3 +185,76 @@ def test_four_shards_cover_every_file_exactly_once(tmp_path, s3server, s3client,
     assert one.returncode == 0 and f"MATCH: {shares[1]} ok" in one.stdout and "0 extra" in one.stdout, one.stdout
     journals = sorted(p.name for p in (tmp_path / "state" / "mpupload" / "journals").glob("*.sqlite"))
     assert len(journals) == 4 and all(f"-shard{k}of4" in j for k, j in zip("1234", journals, strict=True)), journals
+
+
+def test_a_worker_that_sees_other_files_stops_the_run_at_once(tmp_path, s3server, s3env, bucket, prefix):
+    """A scheduler named with --scheduler, and one worker whose SOURCE is another folder (a mount namespace
+    binds an empty folder over it, as a machine without the shared filesystem would see it): exit 3, nothing
+    uploaded."""
+    import shutil
+    import subprocess
+
+    from distributed import LocalCluster
+
+    if shutil.which("unshare") is None or subprocess.run(["unshare", "-rm", "true"], capture_output=True).returncode:
+        pytest.skip("needs unprivileged mount namespaces (unshare -rm) to give a worker another view of SOURCE")
+    src = tmp_path / "archive"
+    make_archive(src, pages=30, large=0, seed=3)
+    empty = tmp_path / "elsewhere"
+    empty.mkdir()
+    repo = str(Path(__file__).resolve().parents[2])
+    with LocalCluster(n_workers=0, processes=True, host="127.0.0.1", dashboard_address="127.0.0.1:0") as cluster:
+        worker = subprocess.Popen(
+            ["unshare", "-rm", "sh", "-c", 'mount --bind "$1" "$2" && exec "$3" -m distributed.cli.dask_worker "$4" '
+             "--nthreads 1 --no-dashboard --no-nanny", "sh", str(empty), str(src), sys.executable,
+             cluster.scheduler_address],
+            env={**os.environ, "PYTHONPATH": repo}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            from distributed import Client
+
+            with Client(cluster.scheduler_address, set_as_default=False) as client:
+                client.wait_for_workers(1, timeout=60)
+            r = run_cli(up(src, bucket, prefix, s3server, "--executor", "dask", "--scheduler",
+                           cluster.scheduler_address), s3env)
+        finally:
+            worker.kill()
+            worker.wait(timeout=10)
+    assert r.returncode == 3, r.stderr[-3000:]
+    summary = summary_of(r.stdout)
+    assert "do not see the files" in summary["fatal"] and "not found there" in summary["fatal"], summary
+    assert "Traceback" not in r.stderr
+    assert summary["uploaded"] == 0
+
+
+def test_without_dask_installed_the_executor_is_a_usage_error(tmp_path, s3env):
+    hide = tmp_path / "no-dask"
+    (hide / "distributed").mkdir(parents=True)
+    (hide / "distributed" / "__init__.py").write_text("raise ImportError('No module named distributed')\n")
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "a.txt").write_text("a")
+    r = run_cli(["upload", str(src), "s3://b/p", "--executor", "dask"], {**s3env, "PYTHONPATH": str(hide)})
+    assert r.returncode == 2
+    assert r.stderr.strip() == "mpupload: error: --executor dask needs Dask distributed: pip install 'mpupload[dask]'"
+
+
+def test_a_slowdown_on_one_worker_reaches_the_whole_run(tmp_path, s3client, s3env, bucket, prefix, s3server):
+    """The coordinator's pace hears only what the cluster relays (relay.py): its throttle count proves the
+    SlowDowns a worker met crossed the scheduler, the same way they reach every other worker."""
+    from faults.proxy import SLOWDOWN, FaultPlan, FaultProxy
+
+    src = tmp_path / "archive"
+    make_archive(src, pages=80, large=0, seed=9)
+    files = local_files(src)
+    proxy = FaultProxy(s3server.endpoint_url, seed=4, plan=FaultPlan(slowdown=0.1)).start()
+    try:
+        r = run_cli(up(src, bucket, prefix, proxy, "--executor", "dask", "--processes", "2", "--retries", "10"), s3env)
+    finally:
+        proxy.stop()
+    assert r.returncode == 0, r.stderr[-3000:]
+    s = summary_of(r.stdout)
+    assert (s["uploaded"], s["failed"]) == (len(files), 0)
+    slowdowns = proxy.snapshot()[SLOWDOWN]
+    assert slowdowns >= 1
+    assert 1 <= s["throttles"] <= slowdowns, (s["throttles"], slowdowns)
+    assert_landed(s3client, bucket, prefix, files)
