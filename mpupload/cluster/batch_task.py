@@ -60,6 +60,7 @@ class _RunKit:
 
         s = p.settings
         worker, self.client = get_worker(), get_client()
+        self.address = worker.address
         self.worker_id = zlib.crc32(worker.address.encode()) & 0x7FFFFFFF
         self.out = _QueueOut(Queue(p.queue, client=self.client))
         self.stop = threading.Event()
@@ -163,5 +164,6 @@ def run_batch(p: BatchPayload) -> str:
     if run.kit.fatal and not run.fatal_reported:
         run.fatal_reported = True
         exc: FatalError = run.kit.fatal[0]
-        run.out.put(Fatal(worker=run.worker_id, kind=exc.kind, message=exc.message))
+        # Which machine: a Dask worker uses its own credential chain and its own view of the network.
+        run.out.put(Fatal(worker=run.worker_id, kind=exc.kind, message=f"{exc.message} (on the Dask worker {run.address})"))
     return f"{started} of {len(p.batch.tasks)} files on {os.getpid()}"
