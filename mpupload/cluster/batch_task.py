@@ -102,6 +102,11 @@ def _kit_for(p: BatchPayload) -> _RunKit:
     run = p.settings.run_id
     with _kits_lock:
         kit = _kits.get(run)
+        if kit is not None and kit.relay.orphaned:
+            # It stopped after a silence from the coordinator, which is evidently still handing out work (a
+            # long pause on the network, not its end): a fresh kit, the old one drains its files meanwhile.
+            threading.Thread(target=kit.close, daemon=True, name="mpupload-old-kit").start()
+            kit = None
         if kit is None:
             kit = _kits[run] = _RunKit(p)
         return kit
@@ -159,6 +164,10 @@ def run_batch(p: BatchPayload) -> str:
             started += 1
         countdown.wait_for(started)
         run.sender.flush()
+        if started < len(p.batch.tasks) and not run.kit.fatal:
+            # Stopped before all were started (the run's stop, or this process stopped hearing the
+            # coordinator): the rest is the coordinator's to hand out again or to leave for the next run.
+            run.out.put(BatchRerun(batch_id=p.batch.batch_id))
     finally:
         claim.clear()
     if run.kit.fatal and not run.fatal_reported:

@@ -77,6 +77,7 @@ class WorkerRelay:
         self._pace, self._limit, self._stop = pace, limit, stop
         self._origin = uuid.uuid4().hex[:12]
         self._heard = time.monotonic()
+        self.orphaned = False  # stopped because the coordinator fell silent
         client.subscribe_topic(self._topic, self._on_event)
         pace.relay = self._publish_pace
         threading.Thread(target=self._watch_coordinator, daemon=True, name="mpupload-orphan-watch").start()
@@ -103,6 +104,7 @@ class WorkerRelay:
             if time.monotonic() - self._heard > ORPHANED_AFTER:
                 # The coordinator is gone (killed, its machine lost): nothing this process uploads now would be
                 # journaled. What landed is recognised by the next run; multipart ids were journaled already.
+                self.orphaned = True
                 self._stop.set()
 
     def close(self) -> None:

@@ -254,7 +254,7 @@ class DaskSupervisor:
         if isinstance(msg, JournalOp):
             journal_relay.apply(self._journal(), msg)
         elif isinstance(msg, BatchRerun):
-            self._again(msg.batch_id, reason="its Dask worker died", dispatch=None)
+            self._again(msg.batch_id, reason="its Dask worker died or stopped", dispatch=None)
         elif isinstance(msg, WorkerStarted):
             pass  # this machine's worker pids were taken at start (a remote pid means nothing here)
         else:
@@ -277,9 +277,9 @@ class DaskSupervisor:
             tasks = list(self._outstanding.pop(batch_id, {}).values())
             partition = self._partition.pop(batch_id, "")
             times = self._resubmits.pop(batch_id, 0) + 1
-        if not tasks:
-            return
-        if times > MAX_RESUBMITS or self.stop.is_set() or self._broken:
+        if not tasks or self.stop.is_set():
+            return  # stopping: what was not started stays for the next run (counted pending), as locally
+        if times > MAX_RESUBMITS or self._broken:
             failed = WorkerReport(worker=-1, bytes_sent=0, results=tuple(
                 UploadResult(rel=t.rel, key=t.key, status=FAILED, size=t.size, partition=t.partition,
                              reason=f"not uploaded: {reason} ({times - 1} times handed out again)") for t in tasks))
