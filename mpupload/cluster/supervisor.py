@@ -35,6 +35,7 @@ from .relay import CoordinatorRelay
 
 MAX_RESUBMITS = 3  # times the unsettled files of one batch go out again after worker deaths
 _CAPACITY_EVERY = 5.0  # seconds between looks at the cluster's size (workers come and go)
+_POLL_MIN, _POLL_MAX = 0.01, 0.1  # seconds between looks at an empty results queue
 
 
 class DaskSupervisor:
@@ -188,7 +189,8 @@ class DaskSupervisor:
 
     def _submit(self, batch: Batch) -> None:
         s = self.settings
-        rows = journal_relay.rows_for(self._journal(), batch.tasks, threshold=s.multipart_threshold)
+        large = [t for t in batch.tasks if t.size >= s.multipart_threshold]
+        rows = journal_relay.rows_for(self._journal(), large, threshold=s.multipart_threshold) if large else ()
         payload = BatchPayload(settings=s, batch=batch, rows=rows, queue=self._queue.name, workers=self._workers,
                                inflight=self._limit.value if self._limit is not None else s.threads)
         future = self._conn.client.submit(run_batch, payload, key=f"mpupload-{s.run_id[:12]}-batch{batch.batch_id}",
@@ -218,16 +220,22 @@ class DaskSupervisor:
 
     # -- work back -----------------------------------------------------------------------------------------------
     def _read(self) -> None:
+        # Polled, never a blocking get with a timeout: the scheduler logs every such timeout as an error with
+        # its traceback (in this process, for a LocalCluster: across the live view). Idle polls back off
+        # from 10 to 100 ms, so a result waits at most that long.
+        pause = _POLL_MIN
         while self._reading.is_set():
             try:
-                first = self._queue.get(timeout=TICK)
-            except TimeoutError:
-                continue
+                items = self._queue.get(batch=True)
             except Exception:
-                if self._reading.is_set():
-                    time.sleep(TICK)  # the client is reconnecting or closing: look again shortly
-                continue
-            self._take([first, *self._queue.get(batch=True)])
+                items = []
+                pause = TICK  # the client is reconnecting or closing: look again shortly
+            if items:
+                self._take(items)
+                pause = _POLL_MIN
+            else:
+                time.sleep(pause)
+                pause = min(_POLL_MAX, pause * 2)
 
     def _take(self, items: Iterable[bytes]) -> None:
         for item in items:

@@ -34,6 +34,7 @@ def test_local_cluster_of_three_lands_the_archive_whole(tmp_path, s3server, s3cl
     done = run_cli(up(src, bucket, prefix, s3server, "--executor", "dask", "--processes", "3",
                       "--journal", str(journal)), s3env)
     assert done.returncode == 0, done.stderr[-3000:]
+    assert "Traceback" not in done.stderr and "ERROR" not in done.stderr, done.stderr[-3000:]  # Dask's logs stay out
     s = summary_of(done.stdout)
     assert (s["uploaded"], s["failed"], s["skipped"]) == (len(files), 0, 0)
     assert_landed(s3client, bucket, prefix, files)
@@ -72,17 +73,22 @@ def _stored(journal: Path) -> int:
 
 def test_a_killed_dask_worker_costs_no_file(tmp_path, s3server, s3client, s3env, bucket, prefix, slow_link):
     src = tmp_path / "archive"
-    make_archive(src, pages=240, large=0, seed=11)
+    make_archive(src, pages=500, large=0, seed=11)
     files = local_files(src)
     journal = tmp_path / "j.sqlite"
-    # 80 ms of round trip and 2 files in flight per worker: long enough to kill a worker mid-run on any machine.
+    # 80 ms of round trip and 2 files in flight per worker: 500 files take several seconds however fast the
+    # machine, so a worker is killed with most of the run still ahead of it.
     args = ["upload", str(src), f"s3://{bucket}/{prefix}", "--endpoint-url", slow_link.url, "--json",
-            "--executor", "dask", "--processes", "3", "--threads", "2", "--batch-files", "16",
+            "--executor", "dask", "--processes", "3", "--threads", "1", "--batch-files", "16",
             "--journal", str(journal)]
     run = start_cli(args, s3env)
+
+    def under_way():
+        assert run.poll() is None, "the run ended before a worker could be killed"
+        return _stored(journal) >= 10 and _dask_workers(run.pid)
+
     try:
-        victim = wait_for(lambda: _stored(journal) >= 20 and _dask_workers(run.pid), timeout=120,
-                          what="a run under way with its Dask workers")[0]
+        victim = wait_for(under_way, timeout=120, what="a run under way with its Dask workers")[0]
         victim.kill()
         out, err = run.communicate(timeout=240)
     finally:
