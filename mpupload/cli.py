@@ -79,11 +79,15 @@ def _autotune(ctx: click.Context, settings: Settings) -> Settings:
         # Small files in flight follow the link (concurrency.py); --threads still sizes the part pool.
         settings = replace(settings, adaptive=True).validated()
         auto.remove("threads")
+    if settings.executor == "dask" and settings.scheduler and "processes" in auto:
+        auto.remove("processes")  # the cluster's workers are the processes
     if not auto:
         return settings
     mix = sample_mix(settings.source, threshold=settings.multipart_threshold, items=iter_source(settings))
     choice = choose(cpus=os.cpu_count() or 2, mix=mix)
     picked = {n: getattr(choice, n) for n in auto}
+    if settings.executor == "dask" and picked.get("processes") == 0:
+        picked["processes"] = 1  # a LocalCluster has at least one worker: no threads-in-this-process shortcut
     if not settings.json_output:
         click.echo(f"mpupload: processes {choice.processes} ({choice.reason})", err=True)
     return replace(settings, **picked).validated()
