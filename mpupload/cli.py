@@ -81,11 +81,15 @@ def _autotune(ctx: click.Context, settings: Settings) -> Settings:
         # Small files in flight follow the link (concurrency.py); --threads still sizes the part pool.
         settings = replace(settings, adaptive=True).validated()
         auto.remove("threads")
+    if settings.executor == "dask" and settings.scheduler and "processes" in auto:
+        auto.remove("processes")  # the cluster's workers are the processes
     if not auto:
         return settings
     mix = sample_mix(settings.source, threshold=settings.multipart_threshold, items=iter_source(settings))
     choice = choose(cpus=os.cpu_count() or 2, mix=mix)
     picked = {n: getattr(choice, n) for n in auto}
+    if settings.executor == "dask" and picked.get("processes") == 0:
+        picked["processes"] = 1  # a LocalCluster has at least one worker: no threads-in-this-process shortcut
     if not settings.json_output:
         click.echo(f"mpupload: processes {choice.processes} ({choice.reason})", err=True)
     return replace(settings, **picked).validated()
@@ -128,6 +132,9 @@ def main() -> None:
 @_opt("max_requests_per_second", type=click.FloatRange(min=0, min_open=True))
 @_opt("partition_pause", type=click.FloatRange(min=0))
 @_opt("report", type=click.Path(file_okay=False))
+@_opt("executor")
+@_opt("scheduler")
+@_opt("shard")
 @click.option("--failures-file", type=click.Path(dir_okay=False, writable=True),
               help="Write every failed file (JSON lines: path, key, reason) here.")
 @_opt("log_file", type=click.Path(dir_okay=False))
@@ -153,6 +160,10 @@ def upload(ctx: click.Context, source: str, dest: str, failures_file: str | None
     raise_on_stop_signals()  # until the coordinator takes over: SIGTERM and SIGHUP end set-up like Ctrl-C
     try:
         settings = build_settings(source, dest, **opts)
+        if settings.executor == "dask" and not settings.dry_run:
+            from .cluster.connect import require_dask
+
+            require_dask()  # a usage error before anything starts
         settings = _autotune(ctx, settings)
         from .dryrun import check_keys
 
@@ -181,6 +192,7 @@ def upload(ctx: click.Context, source: str, dest: str, failures_file: str | None
 @listing_options
 @_opt("follow_symlinks", "--follow-symlinks/--no-follow-symlinks")
 @_opt("json_output", "--json", is_flag=True)
+@_opt("shard")
 @click.option("--deep", is_flag=True, help="Download every object and hash its bytes (slow, thorough).")
 @_opt("key_template")
 @_opt("year_pattern")

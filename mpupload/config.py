@@ -181,6 +181,15 @@ class Settings:
     partition_pause: float = _opt(0.0, "Seconds with nothing sent between one partition (year) and the next, "
                                   "for a link shared with others (the seed's pause between years).",
                                   "0: no pause")
+    executor: str = _opt("local", "Who uploads: local (worker processes on this machine) or dask (the tasks of a Dask "
+                         "cluster: --scheduler, or a local cluster of --processes workers; needs "
+                         "pip install 'mpupload[dask]' and SOURCE at the same path on every worker).",
+                         "one machine is the common case", choices=("local", "dask"))
+    scheduler: str | None = _opt(None, "With --executor dask: the Dask scheduler's address, e.g. "
+                                 "tcp://10.0.0.5:8786 (default: start a local cluster).")
+    shard: str | None = _opt(None, "K/N: upload (or verify) only the K-th of N shares of the source, split by a "
+                             "stable hash of each relative path, so N machines with no cluster between them "
+                             "cover every file exactly once (each with its own journal).")
     report: str | None = _opt(None, "Folder for this run's report.json and report.html (default: a folder per run "
                               "beside the journal; `mpupload report` lists them).")
     log_file: str | None = _opt(None, "Append one JSON record per file (uploaded, skipped or failed, with the reason, "
@@ -248,6 +257,17 @@ class Settings:
             raise SettingsError("--null only applies to --files-from")
         if self.key_normalization not in ("nfc", "none"):
             raise SettingsError("--key-normalization must be nfc or none")
+        if self.executor not in ("local", "dask"):
+            raise SettingsError("--executor must be local or dask")
+        if self.scheduler and self.executor != "dask":
+            raise SettingsError("--scheduler only applies to --executor dask")
+        if self.shard:
+            from .shard import Shard, ShardError
+
+            try:
+                Shard.parse(self.shard)
+            except ShardError as exc:
+                raise SettingsError(str(exc)) from None
         if not 1 <= self.max_inflight <= 1024:
             raise SettingsError("--max-inflight must be between 1 and 1024")
         # A pool smaller than the threads would make threads queue for sockets.

@@ -38,6 +38,7 @@ from .preflight import ProbeResult
 from .remote import make_client
 from .report import Reporter
 from .runlock import RunLock, network_fs_warning
+from .shard import Shard
 from .stats import Snapshot, Stats
 from .stopping import ForcedStop, StopRequests, exit_code_for
 from .supervisor import TICK, Supervisor
@@ -72,7 +73,8 @@ class Coordinator:
     def __init__(self, settings: Settings, reporter: Reporter, *, failures_file: IO[str] | None = None):
         """Raises runlock.JournalBusy when another run holds the journal (before anything is touched)."""
         journal = settings.journal or str(default_journal_path(
-            source=settings.source, endpoint_url=settings.endpoint_url, bucket=settings.bucket, prefix=settings.prefix))
+            source=settings.source, endpoint_url=settings.endpoint_url, bucket=settings.bucket, prefix=settings.prefix,
+            shard=Shard.parse(settings.shard).label if settings.shard else None))
         self.s = replace(settings, journal=journal, run_id=uuid.uuid4().hex)
         self.lock = RunLock(journal)
         self.lock.acquire()
@@ -179,9 +181,14 @@ class Coordinator:
 
     def _run(self, signals: StopRequests, preflight: Callable[[Settings], ProbeResult] | None) -> Outcome:
         nproc = self.s.effective_processes
-        sup = Supervisor(worker=run_worker, settings=self.s, processes=nproc, inline=self.s.processes == 0,
-                         on_started=lambda w, pid: self.monitor.add_worker(f"worker-{w}", pid),
-                         on_gone=lambda w: self.monitor.forget(f"worker-{w}"))
+        watch = {"on_started": lambda w, pid: self.monitor.add_worker(f"worker-{w}", pid),
+                 "on_gone": lambda w: self.monitor.forget(f"worker-{w}")}
+        if self.s.executor == "dask":  # the same planner and ledger; the batches go to a Dask cluster (cluster/)
+            from .cluster.supervisor import DaskSupervisor
+
+            sup = DaskSupervisor(settings=self.s, processes=nproc, **watch)
+        else:
+            sup = Supervisor(worker=run_worker, settings=self.s, processes=nproc, inline=self.s.processes == 0, **watch)
         stop = sup.stop
         self._pace = Pace(ctx=sup.ctx, base_delay=self.s.backoff_base / 4, max_delay=self.s.backoff_cap,
                           limits=Limits(max_bandwidth=self.s.max_bandwidth,  # shared limits (limits.py)
@@ -229,6 +236,8 @@ class Coordinator:
             else:
                 how = f"{self.s.threads} threads each"
             pool = "no worker process (threads of this one)" if self.s.processes == 0 else f"{nproc} process(es)"
+            if self.s.executor == "dask":
+                pool = sup.where
             self.reporter.start(f"Uploading {self.s.source} to s3://{self.s.bucket}/{self.s.prefix} with "
                                 f"{pool}, {how}; journal {self.s.journal}")
             if self._fs_warning:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter
+from dataclasses import replace
 from typing import IO
 
 from .config import Settings, format_size
@@ -32,7 +33,8 @@ def check_keys(s: Settings) -> None:
 
     if unique_by_construction(s.key_template):
         return
-    collisions = find_collisions(planned_keys(s))
+    # The whole source, not this --shard's share: two paths of different shards could meet at one key.
+    collisions = find_collisions(planned_keys(replace(s, shard=None)))
     if collisions:
         raise SettingsError(collision_message(s.key_template, collisions))
 

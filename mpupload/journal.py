@@ -42,11 +42,13 @@ def state_dir() -> Path:
     return Path(base) / "mpupload"
 
 
-def default_journal_path(*, source: str, endpoint_url: str | None, bucket: str, prefix: str) -> Path:
-    """One journal per (source folder, destination): the same command finds the same journal."""
+def default_journal_path(*, source: str, endpoint_url: str | None, bucket: str, prefix: str,
+                         shard: str | None = None) -> Path:
+    """One journal per (source folder, destination, --shard): the same command finds the same journal, and
+    each shard of a migration its own (`shard` is its label, e.g. '2of4')."""
     ident = "\0".join([os.path.abspath(source), endpoint_url or "aws", bucket, prefix.strip("/")])
     name = hashlib.sha256(ident.encode("utf-8", "surrogateescape")).hexdigest()[:20]
-    return state_dir() / "journals" / f"{name}.sqlite"
+    return state_dir() / "journals" / (f"{name}-shard{shard}.sqlite" if shard else f"{name}.sqlite")
 
 
 class JournalError(FatalError):
@@ -134,7 +136,15 @@ class Journal:
     def _open(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         # Created 0600 before SQLite opens it: SQLite gives its -wal and -shm files the mode of the database.
-        os.close(os.open(self.path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o600))
+        # Only when new: closing any descriptor of a file drops every POSIX lock this process holds on it, the
+        # locks of another connection to this journal in this process (the ledger's, when the planner or the
+        # Dask supervisor opens its own) included; another process's connection then believes it is the last
+        # one, checkpoints and deletes the WAL under the run's feet, and the run's commits go to a deleted file.
+        if not self.path.exists():
+            try:
+                os.close(os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o600))
+            except FileExistsError:
+                pass
         for suffix in ("", "-wal", "-shm"):  # a journal from before this rule may be world-readable
             try:
                 os.chmod(f"{self.path}{suffix}", 0o600)

@@ -121,3 +121,20 @@ class Notice:
     """Something the user should read (from the coordinator's own threads), drawn by the one writer."""
 
     text: str
+
+
+@dataclass(frozen=True, slots=True)
+class BatchRerun:
+    """From a Dask task that the cluster started again after the worker running it died: the coordinator
+    hands out what that batch has not settled, with the upload ids journaled meanwhile (cluster/)."""
+
+    batch_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class JournalOp:
+    """A multipart upload's journal write made on a Dask worker, applied by the coordinator: `op` names a
+    Journal method (upload_started, upload_resumed, upload_ended, upload_aborted), `args` its arguments."""
+
+    op: str
+    args: tuple

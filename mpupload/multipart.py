@@ -35,12 +35,17 @@ class MultipartUploader:
         self.client, self.s, self.transport, self.pool = client, settings, transport, pool
         self.on_bytes, self.stop = on_bytes, stop
         self._local = threading.local()
+        # Where upload ids are journaled: this thread's connection to settings.journal, unless the worker
+        # runs where that file is not (a Dask worker relays them to the coordinator: cluster/journal_relay.py).
+        self.open_journal: Callable[[], Journal | None] | None = None
 
     @property
     def checksum(self) -> TransportChecksum:
         return self.transport.part_checksum
 
     def _journal(self) -> Journal | None:
+        if self.open_journal is not None:
+            return self.open_journal()
         if not self.s.journal:
             return None
         j = getattr(self._local, "journal", None)

@@ -8,7 +8,9 @@ worker then holds its requests, without spending file attempts, until the coordi
 an answer from the endpoint (or the outage outlasts --outage-timeout and the run stops).
 
 The state lives in multiprocessing RawValues under one lock (plain cells and a threading lock when the
-workers are threads, processes=0). Deadlines are time.monotonic() values: CLOCK_MONOTONIC is one clock
+workers are threads, processes=0). Across the machines of a Dask cluster each process keeps its own Pace and
+`relay` carries what changed (a throttle's pause, an outage, its end) to all the others, who `apply` it
+(cluster/relay.py). Deadlines are time.monotonic() values: CLOCK_MONOTONIC is one clock
 for the whole machine on Linux, so they compare across processes.
 """
 
@@ -17,6 +19,7 @@ from __future__ import annotations
 import random
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from .errors import is_connection_error, is_throttle
@@ -58,6 +61,9 @@ class Pace:
         self._outage_since = make("d", 0.0)  # monotonic start of the outage; 0.0 = none
         self._throttles = make("i", 0)
         self._outages = make("i", 0)
+        # Set on a Dask run: tells the other processes of the cluster ("throttle", delay) / ("outage",) /
+        # ("answered",); called outside the lock.
+        self.relay: Callable[[tuple], None] | None = None
 
     # -- what workers report -----------------------------------------------------------------------------
     def throttled(self) -> None:
@@ -66,6 +72,8 @@ class Pace:
             self._delay.value = delay
             self._until.value = max(self._until.value, time.monotonic() + delay)
             self._throttles.value += 1
+        if self.relay is not None:
+            self.relay(("throttle", delay))
 
     def succeeded(self) -> None:
         # Lock-free fast path: nearly every request succeeds and nothing needs changing.
@@ -77,17 +85,39 @@ class Pace:
             self._delay.value = delay if delay >= _MIN_DELAY else 0.0
 
     def connection_failed(self) -> None:
+        started = False
         with self._lock:
             self._conn_errors.value += 1
             if self._conn_errors.value >= OUTAGE_AFTER and self._outage_since.value == 0.0:
                 self._outage_since.value = time.monotonic()
                 self._outages.value += 1
+                started = True
+        if started and self.relay is not None:
+            self.relay(("outage",))
 
     def endpoint_answered(self) -> None:
         """From the prober: the endpoint is back; everyone may go."""
+        self.apply(("answered",))
+        if self.relay is not None:
+            self.relay(("answered",))
+
+    def apply(self, event: tuple) -> None:
+        """What another process of a Dask cluster saw (see `relay`): the same effect here, not relayed again.
+        Deadlines travel as a pause, not a time: clocks of different machines do not compare."""
+        kind = event[0]
         with self._lock:
-            self._outage_since.value = 0.0
-            self._conn_errors.value = 0
+            if kind == "throttle":
+                delay = min(self.max_delay, float(event[1]))
+                self._delay.value = max(self._delay.value, delay)
+                self._until.value = max(self._until.value, time.monotonic() + delay)
+                self._throttles.value += 1
+            elif kind == "outage":
+                if self._outage_since.value == 0.0:
+                    self._outage_since.value = time.monotonic()
+                    self._outages.value += 1
+            elif kind == "answered":
+                self._outage_since.value = 0.0
+                self._conn_errors.value = 0
 
     # -- what everyone reads -----------------------------------------------------------------------------
     @property

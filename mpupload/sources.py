@@ -18,6 +18,13 @@ def iter_source(s: Settings) -> Iterator[FileEntry | Skipped]:
     if s.files_from:
         from .manifest import entries
 
-        return entries(s.source, s.files_from, null=s.null, follow_symlinks=s.follow_symlinks, matcher=matcher,
-                       normalization=s.key_normalization)
-    return scan(s.source, follow_symlinks=s.follow_symlinks, matcher=matcher, normalization=s.key_normalization)
+        items = entries(s.source, s.files_from, null=s.null, follow_symlinks=s.follow_symlinks, matcher=matcher,
+                        normalization=s.key_normalization)
+    else:
+        items = scan(s.source, follow_symlinks=s.follow_symlinks, matcher=matcher, normalization=s.key_normalization)
+    if not s.shard:
+        return items
+    from .shard import Shard
+
+    shard = Shard.parse(s.shard)  # --shard K/N: only this machine's share (shard.py)
+    return (item for item in items if shard.holds(item.rel, s.key_normalization))

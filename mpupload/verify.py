@@ -37,6 +37,7 @@ from .plan import object_key, task_for
 from .preflight import PROBE_MARK
 from .remote import iter_listing, make_client
 from .scan import FileEntry, Matcher, Skipped
+from .shard import Shard
 from .sources import iter_source
 
 OK, MISSING, SIZE, CHECKSUM, EXTRA, ERROR = "ok", "missing", "size_mismatch", "checksum_mismatch", "extra", "error"
@@ -247,10 +248,16 @@ def _merge(s: Settings, listing: Iterator[tuple[str, int]], checks: _Checks) -> 
     matcher = Matcher(s.include, s.exclude)
     # Under a key template an object's key is no relative path the selection could be asked about.
     laid_out = s.key_template != DEFAULT_TEMPLATE
+    shard = Shard.parse(s.shard) if s.shard else None
 
     def extra(key: str) -> Iterator[Finding]:
-        # An object the selection leaves out (--include / --exclude) is not the source's to account for.
-        wanted = not (s.include or s.exclude) if laid_out else matcher.wants(key[len(base):])
+        # An object the selection leaves out (--include / --exclude, another machine's --shard) is not the
+        # source's to account for.
+        rel = key[len(base):]
+        if laid_out:
+            wanted = not (s.include or s.exclude or shard)
+        else:
+            wanted = matcher.wants(rel) and (shard is None or shard.holds(rel, s.key_normalization))
         if PROBE_MARK not in key and wanted:
             yield Finding(EXTRA, "", key, "no local file for this object")
 

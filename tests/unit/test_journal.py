@@ -162,3 +162,25 @@ def test_a_journal_on_a_network_filesystem_is_warned_about(tmp_path):
     assert filesystem_type(tmp_path / "nfsx", mounts=str(mounts)) == "ext4"
     assert "network filesystem (nfs4)" in network_fs_warning(tmp_path / "nfs" / "state" / "new" / "j.sqlite", mounts=str(mounts))
     assert network_fs_warning(tmp_path / "local" / "j.sqlite", mounts=str(mounts)) is None
+
+
+def test_a_second_connection_in_the_process_keeps_the_wal_safe_from_other_processes(tmp_path):
+    """Opening a second connection (the planner's, the Dask supervisor's) must not drop this process's POSIX
+    locks on the journal: another process that reads and closes would then believe it was the last one and
+    delete the WAL, and the run's commits would go to a deleted file, unseen and lost on a crash."""
+    import subprocess
+    import sys
+
+    path = tmp_path / "j.sqlite"
+    main = Journal(path)
+    main.record_stored([StoredFile(key="a", rel="a", size=1, mtime_ns=1, inode=1, digest="00" * 16, etag="e")])
+    second = Journal(path)  # as the planner's thread does
+    read = ("import sqlite3, sys; db = sqlite3.connect(sys.argv[1]); "
+            "print(db.execute('SELECT count(*) FROM stored').fetchone()[0]); db.close()")
+    assert subprocess.run([sys.executable, "-c", read, str(path)], capture_output=True, text=True,
+                          check=True).stdout.strip() == "1"
+    main.record_stored([StoredFile(key="b", rel="b", size=1, mtime_ns=1, inode=1, digest="00" * 16, etag="e")])
+    assert subprocess.run([sys.executable, "-c", read, str(path)], capture_output=True, text=True,
+                          check=True).stdout.strip() == "2"
+    second.close()
+    main.close()

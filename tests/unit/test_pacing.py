@@ -103,3 +103,26 @@ def test_signals_cross_process_boundaries(report, seen):
         assert pace._until.value > time.monotonic() - 0.5 and pace.counts()["throttles"] == 1
     else:
         assert pace.in_outage
+
+
+def test_relay_carries_a_throttle_and_an_outage_to_another_pace():
+    """Two processes of a Dask cluster (pacing.Pace.relay / apply; cluster/relay.py carries the events)."""
+    here, there = Pace(base_delay=0.3, max_delay=1.0), Pace(base_delay=0.3, max_delay=1.0)
+    sent: list[tuple] = []
+    here.relay = sent.append
+    there.relay = lambda event: pytest.fail(f"an applied event was relayed again: {event}")
+    here.throttled()
+    assert sent == [("throttle", pytest.approx(0.3))]
+    there.apply(sent[-1])
+    started = time.monotonic()
+    there.wait_turn(threading.Event(), limit=5)
+    assert 0.2 <= time.monotonic() - started < 2.0
+    for _ in range(OUTAGE_AFTER):
+        here.connection_failed()
+    assert sent[-1] == ("outage",) and not there.in_outage
+    there.apply(sent[-1])
+    assert there.in_outage and there.counts()["outages"] == 1
+    here.endpoint_answered()  # the coordinator's prober, on its own Pace
+    assert sent[-1] == ("answered",) and not here.in_outage
+    there.apply(sent[-1])
+    assert not there.in_outage
