@@ -19,6 +19,7 @@ from .cli_options import (
     _Rate,
     _Size,
     build_settings,
+    fail_usage,
     listing_options,
     pool_options,
     selection_options,
@@ -61,11 +62,6 @@ def _exit_like_ctrl_c(work):
         sys.stderr.flush()
         # Not sys.exit: a process pool's exit hooks would wait for the tasks still running.
         os._exit(exit_code_for(exc.signum))
-
-
-def _fail_usage(message: str) -> None:
-    click.echo(f"mpupload: error: {message}", err=True)
-    sys.exit(2)
 
 
 def _autotune(ctx: click.Context, settings: Settings) -> Settings:
@@ -154,7 +150,9 @@ def upload(ctx: click.Context, source: str, dest: str, failures_file: str | None
     (README, Memory): small files in flight are bounded by --inflight-bytes
     (256 MiB) per process, parts by --threads x --multipart-chunksize.
     """
-    _pause_collector()
+    from .uploadrun import pause_collector, run_upload
+
+    pause_collector()
     from .stopping import Interrupted, raise_on_stop_signals
 
     raise_on_stop_signals()  # until the coordinator takes over: SIGTERM and SIGHUP end set-up like Ctrl-C
@@ -176,7 +174,7 @@ def upload(ctx: click.Context, source: str, dest: str, failures_file: str | None
         gc.freeze()  # the interpreter's teardown then skips scanning what is left (~0.08 s after boto3)
         sys.exit(code)
     except SettingsError as exc:
-        _fail_usage(str(exc))
+        fail_usage(str(exc))
     except FatalError as exc:  # e.g. the journal cannot be created
         click.echo(f"mpupload: fatal: {exc.message}", err=True)
         sys.exit(3)
@@ -207,7 +205,7 @@ def verify(source: str, dest: str, deep: bool, **opts) -> None:
     try:
         settings = build_settings(source, dest, **opts)
     except SettingsError as exc:
-        _fail_usage(str(exc))
+        fail_usage(str(exc))
     _exit_like_ctrl_c(lambda: (_preflight_or_exit(settings, write=False),
                                sys.exit(run_verify(settings, deep=deep, out=sys.stdout))))
 
@@ -233,7 +231,7 @@ def tune(source: str, dest: str, budget: float, write_config: str | None, **opts
     try:
         settings = build_settings(source, dest, **opts)
     except SettingsError as exc:
-        _fail_usage(str(exc))
+        fail_usage(str(exc))
     latency = _preflight_or_exit(settings, write=True).latency
     try:
         rec = _exit_like_ctrl_c(lambda: sweep(settings, budget=budget, echo=lambda m: click.echo(m, err=True),
@@ -269,168 +267,14 @@ def _add_config_commands() -> None:
 _add_config_commands()
 
 
-def _pause_collector() -> None:
-    """Start-up (boto3, botocore's models, a client) allocates hundreds of thousands of objects that live
-    as long as the process; the cyclic collector scanning them again and again while they are created
-    costs ~15% of start-up CPU. Paused here, resumed by _resume_collector once the run is under way."""
-    gc.disable()
+def _add_inspection_commands() -> None:
+    from .cli_inspect import report, status
+
+    main.add_command(report)
+    main.add_command(status)
 
 
-def _resume_collector() -> None:
-    # What start-up built stays for the whole run: frozen out of the collector's sight, so later
-    # collections (and the one at exit) scan only what the run itself allocates.
-    gc.freeze()
-    gc.enable()
-
-
-def _preflight_then_resume(settings: Settings, *, write: bool = True, checksum_verdict=None) -> ProbeResult:
-    """The preflight probe, after which start-up is over (the coordinator runs it once its workers are
-    starting): the collector resumes whatever the probe found."""
-    from .preflight import preflight
-
-    try:
-        return preflight(settings, write=write, checksum_verdict=checksum_verdict)
-    finally:
-        _resume_collector()
-
-
-@main.command()
-@click.argument("path", required=False, type=click.Path(exists=True))
-@click.option("--journal", type=click.Path(dir_okay=False), help="List only the reports of the runs on this journal.")
-@_opt("json_output", "--json", is_flag=True)
-def report(path: str | None, journal: str | None, json_output: bool) -> None:
-    """List run reports, or draw report.html again from a report.json (PATH: the file or its folder).
-
-    \b
-    Every upload writes report.json and report.html, by default in a folder per run
-    beside its journal (JOURNAL-reports/), or in the folder given with --report.
-    """
-    import json
-
-    from .journal import state_dir
-    from .runreport import list_reports, reports_root, rerender
-
-    if path:
-        try:
-            html = rerender(path)
-        except (OSError, ValueError) as exc:
-            _fail_usage(f"cannot re-draw the report from {path}: {exc}")
-        click.echo(str(html))
-        return
-    roots = [reports_root(journal)] if journal else [state_dir() / "journals"]
-    found = list_reports(roots)
-    if json_output:
-        for r in found:
-            click.echo(json.dumps({"path": str(r.path), "started_at": r.started_at, "source": r.source,
-                                   "destination": r.destination, "uploaded": r.uploaded, "failed": r.failed,
-                                   "seconds": r.seconds, "outcome": r.outcome}))
-        return
-    if not found:
-        click.echo(f"no reports under {', '.join(str(r) for r in roots)}", err=True)
-        return
-    for r in found:
-        click.echo(f"{r.started_at}  {r.outcome:<11} {r.uploaded:>9} up {r.failed:>6} failed {r.seconds:>8.1f} s  "
-                   f"{r.source} -> {r.destination}\n    {r.path / 'report.html'}")
-
-
-@main.command()
-@click.argument("source", required=False, type=click.Path(file_okay=False))
-@click.argument("dest", required=False, metavar="[s3://BUCKET[/PREFIX]]")
-@click.option("--journal", type=click.Path(dir_okay=False),
-              help="The journal to look at (the one given to `upload --journal`), instead of SOURCE DEST.")
-@_opt("endpoint_url", envvar="AWS_ENDPOINT_URL_S3")
-@_opt("json_output", "--json", is_flag=True)
-@click.option("--watch", type=click.FloatRange(min=0.5, max=3600), is_flag=False, flag_value=2.0, default=None,
-              metavar="[SECONDS]", help="Show it again every SECONDS (2) until the run ends; Ctrl-C stops.")
-def status(source: str | None, dest: str | None, journal: str | None, endpoint_url: str | None, json_output: bool,
-           watch: float | None) -> None:
-    """How the upload of SOURCE to s3://BUCKET/PREFIX goes (or went), from another terminal: done and left
-    (files, bytes), rate, ETA, failures, and whether a run holds the journal now (pid, since when).
-
-    \b
-    Read-only: it never slows or blocks the run. Give the same SOURCE, destination and
-    --endpoint-url as the upload (they name its journal), or --journal PATH.
-    Exit 0 when shown; 2 when there is no such journal (no run used this source and
-    destination); 130 on Ctrl-C during --watch.
-    """
-    from .statusview import run_status
-
-    try:
-        sys.exit(run_status(source=source, dest=dest, journal=journal, endpoint_url=endpoint_url,
-                            json_output=json_output, watch=watch))
-    except SettingsError as exc:
-        _fail_usage(str(exc))
-
-
-def run_upload(settings: Settings, *, failures_file: str | None = None) -> int:
-    from .coordinator import Coordinator
-    from .progressfile import ProgressReporter, ProgressWriter
-    from .recorder import RecordingReporter, RunRecorder
-    from .report import make_reporter, summary_dict
-    from .runlock import EXIT_BUSY, JournalBusy
-    from .stats import Stats
-
-    reporter = make_reporter(json_output=settings.json_output, interval=settings.progress_interval,
-                             quiet=settings.quiet)
-    handle = open(failures_file, "w", encoding="utf-8") if failures_file else None  # noqa: SIM115
-    try:
-        try:
-            coordinator = Coordinator(settings, reporter, failures_file=handle)
-        except JournalBusy as exc:  # another run on this source and destination: a usage error, not a fault
-            click.echo(f"mpupload: error: {exc.message}", err=True)
-            return EXIT_BUSY
-        recorder = RunRecorder(settings=coordinator.s)  # the coordinator's settings: journal and run id filled in
-        progress = ProgressWriter(settings=coordinator.s)  # for `mpupload status` (progressfile.py)
-        progress.starting()
-        coordinator.reporter = RecordingReporter(ProgressReporter(reporter, progress), recorder)
-        outcome = coordinator.run(preflight=_preflight_then_resume)
-    finally:
-        if handle:
-            try:
-                handle.close()
-            except OSError:  # already reported as fatal when a write failed
-                pass
-    if outcome.early:
-        summary = summary_dict(Stats().snapshot(), fatal=outcome.fatal.message)
-        recorder.finish(outcome.snapshot, fatal=outcome.fatal.message)
-        _report_fatal(settings, outcome.fatal.message, summary)
-    elif outcome.fatal is not None and not settings.json_output:
-        click.echo(f"mpupload: fatal: {outcome.fatal.message}", err=True)
-    elif outcome.halted:
-        click.echo(f"mpupload: stopped: {outcome.halted}", err=True)
-    progress.ended(outcome.snapshot, exit_code=outcome.exit_code, interrupted=outcome.interrupted,
-                   fatal=outcome.fatal.message if outcome.fatal else outcome.halted)
-    _write_report(settings, recorder, exit_code=outcome.exit_code)
-    return outcome.exit_code
-
-
-def _write_report(settings: Settings, recorder, *, exit_code: int) -> None:
-    """report.json and report.html of this run; a report that cannot be written is a warning, never the
-    run's outcome (the files were uploaded, or not, either way)."""
-    import json
-
-    from .runreport import run_folder, write
-
-    doc = recorder.document(exit_code=exit_code)
-    folder = run_folder(journal=recorder.s.journal, started_at=doc["run"]["started_at"], run_id=recorder.s.run_id,
-                        chosen=settings.report)
-    try:
-        json_path, html_path = write(doc, folder)
-    except OSError as exc:
-        click.echo(f"mpupload: warning: cannot write the run report in {folder}: {exc}", err=True)
-        return
-    if settings.json_output:
-        click.echo(json.dumps({"event": "report", "json": str(json_path), "html": str(html_path)}))
-    else:
-        click.echo(f"Report: {html_path}")
-
-
-def _report_fatal(settings: Settings, message: str, summary: dict) -> None:
-    import json
-
-    click.echo(f"mpupload: fatal: {message}", err=True)
-    if settings.json_output:
-        click.echo(json.dumps(summary))
+_add_inspection_commands()
 
 
 if __name__ == "__main__":

@@ -5,7 +5,9 @@ flags into a validated `Settings`. Settings files and presets as defaults: setti
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import fields
+from typing import NoReturn
 
 import click
 
@@ -123,3 +125,9 @@ def build_settings(source: str | None, dest: str | None, *, check_source: bool =
         value = known["checksum"]
         known["checksum"] = value.lower() if value.lower() in ("none", "auto") else value.upper()
     return Settings(source=os.path.abspath(source) if source else "", bucket=bucket, prefix=prefix, **known).validated()
+
+
+def fail_usage(message: str) -> NoReturn:
+    """A usage error: one line, exit 2."""
+    click.echo(f"mpupload: error: {message}", err=True)
+    sys.exit(2)
