@@ -14,11 +14,12 @@ import pytest
 from helpers import assert_landed, json_events, run_cli, summary_of
 
 from mpupload.config import Settings
+from mpupload.fileupload import FileUploader
 from mpupload.messages import FAILED, UPLOADED
 from mpupload.plan import task_for
 from mpupload.remote import make_client
 from mpupload.scan import FileEntry, scan
-from mpupload.worker import FileUploader, ResultSender
+from mpupload.worker import ResultSender
 
 from .hostile import LONG_PART, followed, hostile_tree, long_key_file
 

@@ -9,9 +9,10 @@ import xxhash
 from helpers import MIB
 
 from mpupload.config import Settings
+from mpupload.fileupload import FileUploader
 from mpupload.messages import FAILED, UPLOADED, FileTask
 from mpupload.remote import make_client
-from mpupload.worker import FileUploader, ResultSender
+from mpupload.worker import ResultSender
 
 
 class _Sink:

@@ -122,7 +122,8 @@ def _multipart(client, fast, bucket, key, path, size, part=5 * 1024 * 1024):
     import threading
     from concurrent.futures import ThreadPoolExecutor
 
-    from mpupload.worker import FileUploader, ResultSender
+    from mpupload.fileupload import FileUploader
+    from mpupload.worker import ResultSender
 
     class Sent:
         def __init__(self):
