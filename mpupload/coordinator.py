@@ -182,7 +182,7 @@ class Coordinator:
     def _run(self, signals: StopRequests, preflight: Callable[[Settings], ProbeResult] | None) -> Outcome:
         nproc = self.s.effective_processes
         watch = {"on_started": lambda w, pid: self.monitor.add_worker(f"worker-{w}", pid),
-                 "on_gone": lambda w: self.monitor.forget(f"worker-{w}")}
+                 "on_gone": self._worker_gone}
         if self.s.executor == "dask":  # the same planner and ledger; the batches go to a Dask cluster (cluster/)
             from .cluster.supervisor import DaskSupervisor
 
@@ -331,6 +331,10 @@ class Coordinator:
                 self.reporter.progress(self.stats.snapshot(resources))
                 self.ledger.tick()
 
+    def _worker_gone(self, worker: int) -> None:
+        self.monitor.forget(f"worker-{worker}")
+        self.stats.inflight.pop(worker, None)  # a dead worker's last word on its requests no longer holds
+
     def _tick_resources(self) -> dict:
         """The tick's resource sample plus the pace's counts (throttles, outage holds, limit waits), the
         partition pauses and the in-flight limit, so the live view and the run report show them over time."""
@@ -338,4 +342,6 @@ class Coordinator:
         if self._pauser is not None:
             extra["partition_pauses"] = self._pauser.pauses
         return {**self.monitor.sample(), **extra,
-                "inflight_limit": self._limit.value if self.s.adaptive else self.s.threads}
+                # Files a worker may hold: with a fixed --threads, a file queued for a thread counts too.
+                "inflight_limit": self._limit.value if self.s.adaptive else self.s.threads * 2,
+                "inflight_now": sum(self.stats.inflight.values())}

@@ -45,6 +45,8 @@ class Ledger:
         if isinstance(msg, WorkerReport):
             self.stats.sent(msg.bytes_sent)
             self.stats.transport_counts(msg.transport)
+            if msg.inflight >= 0:
+                self.stats.inflight[msg.worker] = msg.inflight
             for r in msg.results:
                 self.result(r)
             self.flush()

@@ -7,7 +7,7 @@
     1921 ━━━━━━━━━━━━━──────  340/500  120.1 MiB/200.0 MiB
     ... one row per partition, those under way first; "+7 more: 5 done, 2 waiting"
     coordinator 12% 81.2 MiB  worker-1 96% 112.0 MiB  worker-2 91% 110.3 MiB
-    net 12.6 MB/s  in flight <=16/process  throttles 0  outage holds 0  requests lean 1790 botocore 3 declined 0
+    net 12.6 MB/s  in flight 31 (<=16/process)  throttles 0  outage holds 0  requests lean 1790 botocore 3 declined 0
     failed 1950/x.jp2: SlowDown: ...
 
 Every line is cut to the width (never wrapped), the partition rows to what fits the height, so the frame
@@ -147,7 +147,7 @@ class Frame:
         req = s.transport
         declined = sum(n for k, n in req.items() if k.startswith("declined."))
         link = [f"net {_mb(res.get('net_sent_per_s', 0))} MB/s",
-                f"in flight <={limit}/process" if limit else "in flight ?",
+                f"in flight {res.get('inflight_now', 0)} (<={limit}/process)" if limit else "in flight ?",
                 f"throttles {res.get('throttles', 0)}", f"outage holds {res.get('outages', 0)}"]
         if res.get("limit_waits"):
             link.append(f"limit waits {res.get('limit_waits')}")

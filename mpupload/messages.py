@@ -83,6 +83,7 @@ class WorkerReport:
     bytes_sent: int
     # The transport's counters since the last report: ("lean", n), ("botocore", n), ("declined.REASON", n)...
     transport: tuple[tuple[str, int], ...] = ()
+    inflight: int = -1  # files this worker had in flight when it sent the report (-1: not known)
 
 
 @dataclass(frozen=True, slots=True)

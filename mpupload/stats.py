@@ -80,6 +80,7 @@ class Stats:
         self.keep_failures = keep_failures
         self._window: deque[tuple[float, int, int]] = deque()
         self.transport: Counter[str] = Counter()
+        self.inflight: dict[int, int] = {}  # worker -> files in flight at its last report
         self.partitions = PartitionTally()
         self.retries = 0
         self.recent_failures: deque[tuple[str, str]] = deque(maxlen=_RECENT_FAILURES)

@@ -70,8 +70,11 @@ class ResultSender:
             self._results, self._bytes = [], 0
             self._last = time.monotonic()
         counts = self.counters() if self.counters is not None else ()
-        if results or sent or counts:
-            self._out.put(WorkerReport(worker=self._worker, results=results, bytes_sent=sent, transport=counts))
+        inflight = self.inflight() if self.inflight is not None else -1
+        if results or sent or counts or inflight != self._inflight_said:
+            self._inflight_said = inflight
+            self._out.put(WorkerReport(worker=self._worker, results=results, bytes_sent=sent, transport=counts,
+                                       inflight=inflight))
 
     def notice(self, text: str) -> None:
         """A line for the user, drawn by the coordinator's one writer (which says each text once)."""
@@ -163,6 +166,7 @@ class WorkerKit:
         else:
             pool_threads = settings.max_inflight
         self.gate = InflightGate(limit, max_bytes=settings.inflight_bytes)
+        sender.inflight = lambda: self.gate.count  # for the live view: requests in flight now
         self.pool = ThreadPoolExecutor(max_workers=pool_threads, thread_name_prefix=f"w{worker_id}")
         self.fatal: list[FatalError] = []
 

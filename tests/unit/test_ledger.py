@@ -63,3 +63,13 @@ def test_the_same_notice_is_said_once_and_a_journal_failure_is_fatal(tmp_path):
         UploadResult(rel="c", key="p/c", status=UPLOADED, size=1, digest="ab" * 16),
         UploadResult(rel="d", key="p/d", status=FAILED, reason="x"))))
     assert stop and isinstance(ledger.fatal, FatalError) and "disk is full" in ledger.fatal.message
+
+
+def test_requests_in_flight_are_each_workers_last_word(tmp_path):
+    """The live view's "in flight": the sum of what each worker said it held at its last report; a report
+    that does not know (-1) changes nothing."""
+    stats = Stats()
+    ledger = Ledger(journal=Journal(tmp_path / "j.sqlite"), stats=stats, reporter=Quiet())
+    for worker, held in ((1, 30), (2, 12), (1, 25), (2, -1)):
+        ledger.take(WorkerReport(worker=worker, results=(), bytes_sent=0, inflight=held))
+    assert stats.inflight == {1: 25, 2: 12} and sum(stats.inflight.values()) == 37

@@ -38,7 +38,7 @@ def _snapshot():
     st.sent(1500 * 50_000)
     res = {"processes": {"coordinator": {"cpu_percent": 12.0, "rss": 81 << 20},
                          **{f"worker-{w}": {"cpu_percent": 95.0, "rss": 110 << 20} for w in range(1, 9)}},
-           "net_sent_per_s": 12.6e6, "inflight_limit": 16, "throttles": 3, "outages": 1}
+           "net_sent_per_s": 12.6e6, "inflight_limit": 16, "inflight_now": 97, "throttles": 3, "outages": 1}
     return st.snapshot(res)
 
 
@@ -65,6 +65,7 @@ def test_every_line_fits_and_the_partitions_fit_the_height(width, height):
     assert any(re.search(r"^up 1497\s+skipped 0\s+failed 3\s+retries 0\s+left 1500 files", line) for line in lines)
     assert any("1500/3000 files" in line for line in lines)
     assert sum(line.startswith("failed ") for line in lines) == 3
+    assert any("in flight 97 (<=16/process)" in line for line in lines)
 
 
 def test_busiest_partitions_first_then_waiting_then_complete():
