@@ -44,6 +44,8 @@ class ResultSender:
     def __init__(self, out, worker_id: int):
         self._out, self._worker = out, worker_id
         self.counters = None  # a callable giving the transport's counts since the last call
+        self.inflight = None  # a callable giving the files in flight now (WorkerKit's gate)
+        self._inflight_said = -1
         self._lock = threading.Lock()
         self._results: list[UploadResult] = []
         self._bytes = 0

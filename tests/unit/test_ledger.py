@@ -73,3 +73,25 @@ def test_requests_in_flight_are_each_workers_last_word(tmp_path):
     for worker, held in ((1, 30), (2, 12), (1, 25), (2, -1)):
         ledger.take(WorkerReport(worker=worker, results=(), bytes_sent=0, inflight=held))
     assert stats.inflight == {1: 25, 2: 12} and sum(stats.inflight.values()) == 37
+
+
+def test_a_worker_reports_a_changed_in_flight_count_even_with_nothing_finished():
+    """The count must reach the live view while every request is still on the wire (a long link): a flush
+    with no results sends it when it changed, and stays quiet when it did not."""
+    import queue
+
+    from mpupload.worker import ResultSender
+
+    out: queue.Queue = queue.Queue()
+    sender = ResultSender(out, 7)
+    sender.flush()
+    assert out.empty()  # nothing to say, and no count known
+    held = [12]
+    sender.inflight = lambda: held[0]
+    sender.flush()
+    assert out.get_nowait().inflight == 12
+    sender.flush()
+    assert out.empty()
+    held[0] = 0
+    sender.flush()
+    assert out.get_nowait().inflight == 0
