@@ -17,7 +17,8 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from .messages import FAILED, Batch, BatchTaken, FileTask, UploadResult, WorkerDone, WorkerReport, WorkerStarted
+from .messages import FAILED, Batch, BatchTaken, UploadResult, WorkerDone, WorkerReport, WorkerStarted
+from .outstanding import Outstanding
 from .spawning import can_fork, warm_up, worker_context
 
 TICK = 0.2  # how long a blocking queue operation waits before it looks at the stop event again
@@ -52,7 +53,7 @@ class Supervisor:
         self._on_started, self._on_gone = on_started, on_gone
         self._kwargs: dict = {}
         self._next_id = 0
-        self._outstanding: dict[int, dict[str, FileTask]] = {}
+        self._outstanding = Outstanding()
         self._spawn_lock = threading.Lock()
         self._lock = threading.Lock()  # hand_out runs in the feeder thread, the rest in the main thread
         self.started = False
@@ -108,7 +109,7 @@ class Supervisor:
         if not self.started:
             self._start_all()
         with self._lock:
-            self._outstanding[batch.batch_id] = {t.rel: t for t in batch.tasks}
+            self._outstanding.add(batch.batch_id, batch.tasks)
         return self._put(batch)
 
     def _put(self, item) -> bool:
@@ -167,13 +168,8 @@ class Supervisor:
     def settled(self, results: Iterable[UploadResult]) -> None:
         """These files are finished (uploaded, skipped or failed): their batches may be complete."""
         with self._lock:
-            for r in results:
-                remaining = self._outstanding.get(r.batch_id) if r.batch_id else None
-                if remaining is not None:
-                    remaining.pop(r.rel, None)
-                    if not remaining:
-                        del self._outstanding[r.batch_id]
-            live = set(self._outstanding)
+            self._outstanding.settle(results)
+            live = self._outstanding.batches()
         for slot in self.slots:
             slot.batches &= live
 
@@ -202,7 +198,7 @@ class Supervisor:
         if self._on_gone is not None:
             self._on_gone(slot.worker_id)
         with self._lock:
-            orphans = [t for b in slot.batches for t in self._outstanding.pop(b, {}).values()]
+            orphans = [t for b in slot.batches for t in self._outstanding.take(b)]
         slot.batches.clear()
         if slot.respawns >= MAX_RESPAWNS_PER_SLOT or self.stop.is_set():
             slot.done = True

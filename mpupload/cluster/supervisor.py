@@ -26,7 +26,8 @@ from collections.abc import Callable, Iterable
 
 from ..errors import FatalError
 from ..journal import Journal
-from ..messages import FAILED, Batch, BatchRerun, Fatal, FileTask, JournalOp, UploadResult, WorkerReport, WorkerStarted
+from ..messages import FAILED, Batch, BatchRerun, Fatal, JournalOp, UploadResult, WorkerReport, WorkerStarted
+from ..outstanding import Outstanding
 from ..supervisor import TICK
 from . import journal_relay, samefiles
 from .batch_task import BatchPayload, close_run, run_batch
@@ -60,7 +61,7 @@ class DaskSupervisor:
         self._queue = None
         self._broken = False  # set-up failed: a Fatal message is on its way, nothing goes out
         self._pace = self._limit = None
-        self._outstanding: dict[int, dict[str, FileTask]] = {}
+        self._outstanding = Outstanding()
         self._partition: dict[int, str] = {}
         self._resubmits: dict[int, int] = {}  # batch id -> times its files went out again
         self._futures: dict[int, object] = {}  # batch id -> its task, until it ends
@@ -183,7 +184,7 @@ class DaskSupervisor:
                 self._lock.wait(TICK)
             if self.stop.is_set() or self._broken:
                 return False
-            self._outstanding[batch.batch_id] = {t.rel: t for t in batch.tasks}
+            self._outstanding.add(batch.batch_id, batch.tasks)
             self._partition[batch.batch_id] = batch.partition
         self._submit(batch)
         return True
@@ -253,7 +254,7 @@ class DaskSupervisor:
         """Drop results of files already settled (a batch worked on twice around a worker's death)."""
         with self._lock:
             keep = tuple(r for r in msg.results
-                         if r.batch_id not in self._ours or r.rel in self._outstanding.get(r.batch_id, ()))
+                         if r.batch_id not in self._ours or self._outstanding.holds(r.batch_id, r.rel))
         if len(keep) == len(msg.results):
             return msg
         return WorkerReport(worker=msg.worker, results=keep, bytes_sent=msg.bytes_sent, transport=msg.transport)
@@ -272,18 +273,13 @@ class DaskSupervisor:
 
     def settled(self, results: Iterable[UploadResult]) -> None:
         with self._lock:
-            for r in results:
-                remaining = self._outstanding.get(r.batch_id) if r.batch_id else None
-                if remaining is not None:
-                    remaining.pop(r.rel, None)
-                    if not remaining:
-                        del self._outstanding[r.batch_id]
+            self._outstanding.settle(results)
             self._lock.notify_all()
 
     def _again(self, batch_id: int, *, reason: str, dispatch: Callable[[object], None] | None) -> None:
         """A batch's unsettled files out again as a new batch, or (past the limit, or stopping) failed."""
         with self._lock:
-            tasks = list(self._outstanding.pop(batch_id, {}).values())
+            tasks = self._outstanding.take(batch_id)
             partition = self._partition.pop(batch_id, "")
             times = self._resubmits.pop(batch_id, 0) + 1
         if not tasks or self.stop.is_set():
@@ -301,7 +297,7 @@ class DaskSupervisor:
         self._next_resubmit -= 1
         again = Batch(batch_id=self._next_resubmit, partition=partition, tasks=tuple(tasks))
         with self._lock:
-            self._outstanding[again.batch_id] = {t.rel: t for t in tasks}
+            self._outstanding.add(again.batch_id, tasks)
             self._partition[again.batch_id] = partition
             self._resubmits[again.batch_id] = times
         self._submit(again)

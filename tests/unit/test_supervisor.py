@@ -7,6 +7,8 @@ import os
 import threading
 import time
 
+import pytest
+
 from mpupload.messages import (
     FAILED,
     UPLOADED,
@@ -19,6 +21,14 @@ from mpupload.messages import (
     WorkerStarted,
 )
 from mpupload.supervisor import Supervisor
+
+
+@pytest.fixture(autouse=True)
+def _no_client_warm_up(monkeypatch):
+    """A forked start first builds an S3 client for the workers to inherit (spawning.py); the fake workers
+    here need none, and their settings are a plain string. Whether a start forks depends on the threads the
+    test process happens to have, so without this the tests passed in a full run and failed alone."""
+    monkeypatch.setattr("mpupload.supervisor.warm_up", lambda _settings: None)
 
 
 def fake_worker(worker_id, settings, tasks, results, stop, *, own_process=True, **_kwargs):
@@ -127,3 +137,18 @@ def test_a_lazy_pool_starts_with_the_first_batch():
     sup = Supervisor(worker=fake_worker, settings="ok", processes=2, inline=True)
     sup.start(lazily=True)
     assert len(drive(sup, make_batches(2, 2))) == 4 and sup.started
+
+
+def test_outstanding_files_are_settled_file_by_file_and_taken_for_a_dead_worker():
+    from mpupload.messages import FileTask
+    from mpupload.outstanding import Outstanding
+
+    tasks = [FileTask(path=f"/s/{n}", rel=n, key=f"p/{n}", size=1, mtime_ns=0, inode=0,
+                      partition="1920") for n in "abc"]
+    out = Outstanding()
+    out.add(7, tasks)
+    out.add(8, tasks[:1])
+    out.settle([UploadResult(rel="a", key="p/a", status="uploaded", batch_id=7),
+                UploadResult(rel="a", key="p/a", status="uploaded", batch_id=8)])
+    assert out.batches() == {7} and out.holds(7, "b") and not out.holds(7, "a")
+    assert sorted(t.rel for t in out.take(7)) == ["b", "c"] and not out
