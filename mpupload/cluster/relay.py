@@ -28,7 +28,23 @@ def topic_for(run_id: str) -> str:
     return f"mpupload-{run_id}"
 
 
-class CoordinatorRelay:
+class _OnTheRunTopic:
+    """Subscribed to the run's topic, this process's Pace relaying to it (set up by each side's __init__);
+    close() undoes both."""
+
+    _client: object
+    _topic: str
+    _pace: Pace
+
+    def close(self) -> None:
+        self._pace.relay = None
+        try:
+            self._client.unsubscribe_topic(self._topic)
+        except Exception:  # noqa: S110 - the Dask client may be closing already at the end of the run
+            pass
+
+
+class CoordinatorRelay(_OnTheRunTopic):
     """In the coordinator: its Pace hears the workers' throttles and outages (the prober and the summary read
     it) and tells them when the endpoint answers; the heartbeat carries the in-flight limit."""
 
@@ -60,15 +76,9 @@ class CoordinatorRelay:
     def stop(self) -> None:
         self._client.log_event(self._topic, ["stop"])
 
-    def close(self) -> None:
-        self._pace.relay = None
-        try:
-            self._client.unsubscribe_topic(self._topic)
-        except Exception:
-            pass
 
 
-class WorkerRelay:
+class WorkerRelay(_OnTheRunTopic):
     """In a Dask worker process, for one run: applies the others' pace events to this process's Pace,
     follows the in-flight limit, and sets `stop` on the coordinator's word or its silence."""
 
@@ -107,9 +117,3 @@ class WorkerRelay:
                 self.orphaned = True
                 self._stop.set()
 
-    def close(self) -> None:
-        self._pace.relay = None
-        try:
-            self._client.unsubscribe_topic(self._topic)
-        except Exception:
-            pass

@@ -87,15 +87,8 @@ def test_a_killed_dask_worker_costs_no_file(tmp_path, s3server, s3client, s3env,
         assert run.poll() is None, "the run ended before a worker could be killed"
         return _stored(journal) >= 10 and _dask_workers(run.pid)
 
-    try:
-        victim = wait_for(under_way, timeout=120, what="a run under way with its Dask workers")[0]
-        victim.kill()
-        out, err = run.communicate(timeout=240)
-    finally:
-        if run.poll() is None:
-            run.kill()
-    assert run.returncode == 0, err[-3000:]
-    s = summary_of(out)
+    s = _summary_after(run, lambda: wait_for(under_way, timeout=120,
+                                             what="a run under way with its Dask workers")[0].kill())
     assert (s["uploaded"] + s["skipped"], s["failed"]) == (len(files), 0), s
     assert s["worker_restarts"] >= 1, s  # the dead worker's batches went out again
     assert_landed(s3client, bucket, prefix, files)
@@ -133,17 +126,13 @@ def test_a_multipart_upload_cut_by_a_worker_death_is_resumed(tmp_path, s3server,
     args = ["upload", str(src), f"s3://{bucket}/{prefix}", "--endpoint-url", slow_link.url, "--json",
             "--executor", "dask", "--processes", "1", "--threads", "1", "--journal", str(journal)]
     run = start_cli(args, s3env)
-    try:
+    def kill_one_worker():
         wait_for(lambda: _parts_landed(journal, s3client, bucket), timeout=120, what="a part of a multipart upload")
         # One worker: its nanny starts another, where Dask starts the task again; the batch comes back to the
         # coordinator, which hands out the unfinished files with their journaled upload ids.
         _dask_workers(run.pid)[0].kill()
-        out, err = run.communicate(timeout=240)
-    finally:
-        if run.poll() is None:
-            run.kill()
-    assert run.returncode == 0, err[-3000:]
-    s = summary_of(out)
+
+    s = _summary_after(run, kill_one_worker)
     assert (s["uploaded"], s["failed"]) == (len(files), 0), s
     assert s["parts_reused"] >= 1, s  # resumed, not started again
     assert_landed(s3client, bucket, prefix, files)
@@ -264,3 +253,15 @@ def test_a_slowdown_on_one_worker_reaches_the_whole_run(tmp_path, s3client, s3en
     assert slowdowns >= 1
     assert 1 <= s["throttles"] <= slowdowns, (s["throttles"], slowdowns)
     assert_landed(s3client, bucket, prefix, files)
+
+
+def _summary_after(run, kill) -> dict:
+    """Kill what `kill` kills while the run goes on, then the run's summary once it ended by itself (exit 0)."""
+    try:
+        kill()
+        out, err = run.communicate(timeout=240)
+    finally:
+        if run.poll() is None:
+            run.kill()
+    assert run.returncode == 0, err[-3000:]
+    return summary_of(out)
