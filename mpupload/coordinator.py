@@ -32,6 +32,7 @@ from .listing import DestinationIndex
 from .messages import UPLOADED, Notice, WorkerReport
 from .monitor import ResourceMonitor
 from .multipart import sweep_stale
+from .outageprobe import probe_outages
 from .pacing import Pace
 from .planner import Planner, count_source
 from .preflight import ProbeResult
@@ -44,8 +45,6 @@ from .stopping import ForcedStop, StopRequests, exit_code_for
 from .supervisor import TICK, Supervisor
 from .worker import run_worker
 from .xxprobe import SharedVerdict
-
-_PROBE_EVERY = 1.0  # seconds between probes of an endpoint that stopped answering
 
 
 @dataclass
@@ -134,36 +133,6 @@ class Coordinator:
         count_source(self.s, on_count=self.stats.census, stop=sup.stop)
 
     # -- outages -------------------------------------------------------------------------------------
-    def _probe_outages(self, pace: Pace, stop) -> None:
-        """While workers hold for an outage, probe the endpoint (HeadBucket, short timeouts) until it
-        answers; past --outage-timeout, stop the run with word on how to resume."""
-        from botocore.exceptions import ClientError
-
-        from .remote import describe_destination, make_client
-
-        client = None
-        while not stop.is_set():
-            since = pace.outage_since
-            if not since:
-                stop.wait(TICK)
-                continue
-            down_for = time.monotonic() - since
-            if down_for > self.s.outage_timeout:
-                self._halted = (f"the S3 endpoint {describe_destination(self.s)} has not answered for "
-                                f"{down_for:.0f} s (--outage-timeout {self.s.outage_timeout:g}); once it is "
-                                "back, run the same command again to resume")
-                stop.set()
-                return
-            try:
-                if client is None:
-                    client = make_client(replace(self.s, connect_timeout=2.0, read_timeout=5.0, retries=1))
-                client.head_bucket(Bucket=self.s.bucket)
-                pace.endpoint_answered()
-            except ClientError:
-                pace.endpoint_answered()  # any HTTP answer means it is back; errors are the workers' to sort
-            except Exception:
-                stop.wait(_PROBE_EVERY)
-
     # -- the run -----------------------------------------------------------------------------------------
     def run(self, *, preflight: Callable[[Settings], float | None] | None = None) -> Outcome:
         """Upload everything; `preflight` (the fatal-error probe) runs while the workers start up, since
@@ -197,7 +166,8 @@ class Coordinator:
         # --checksum auto: one probe for the run, in the preflight; the workers wait for its verdict.
         verdict = SharedVerdict(ctx=sup.ctx) if self.s.checksum.upper() == AUTO else None
         controller = InflightController(self._limit, cap=self.s.max_inflight) if self.s.adaptive else None
-        prober = threading.Thread(target=self._probe_outages, args=(self._pace, stop), daemon=True, name="prober")
+        prober = threading.Thread(target=probe_outages, args=(self.s, self._pace, stop), daemon=True, name="prober",
+                                  kwargs={"on_halt": self._halt})
         planner = self._planner(sup)
         pause = PartitionPause(self.s.partition_pause, idle=lambda: sup.idle,
                                notify=lambda text: sup.results.put(Notice(text)))
@@ -252,14 +222,17 @@ class Coordinator:
             sup.shutdown(kill=force)
             sup.drain(self._dispatch_to(sup))
         except ForcedStop:  # the second signal came during the orderly shutdown: finish it the short way
+            force = True
             sup.shutdown(kill=True)
         sup.release_queues()
         if feeder.is_alive():
             feeder.join(timeout=5)
         prober.join(timeout=10)
         self.ledger.flush()  # anything a cut-short shutdown left unwritten
-        if self._probe is not None:
-            self._probe.finish_cleanup()  # the probes' own objects and uploads go before the run ends
+        if self._probe is not None and not force:
+            # The probes' own objects and uploads go before the run ends (not after a second signal: that
+            # means now; the next run's sweep aborts a probe upload left behind).
+            self._probe.finish_cleanup()
         self.stats.worker_restarts = sup.restarts
         finished = (not self._interrupted and self._fatal is None and self._halted is None and self.stats.scan_done)
         # (Write probes a killed run left behind are aborted by the next preflight, beside its own probes.)
@@ -330,6 +303,9 @@ class Coordinator:
                     last_sample, resources = now, self._tick_resources()
                 self.reporter.progress(self.stats.snapshot(resources))
                 self.ledger.tick()
+
+    def _halt(self, why: str) -> None:
+        self._halted = why  # the outage prober gave up: the run stops with word on how to resume
 
     def _worker_gone(self, worker: int) -> None:
         self.monitor.forget(f"worker-{worker}")
