@@ -20,13 +20,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from mpupload.config import Settings  # noqa: E402
-from mpupload.fileupload import FileUploader  # noqa: E402
-from mpupload.plan import task_for  # noqa: E402
-from mpupload.remote import make_client, parse_s3_url  # noqa: E402
-from mpupload.scan import FileEntry, scan  # noqa: E402
-from mpupload.transport import open_transport  # noqa: E402
-from mpupload.worker import ResultSender  # noqa: E402
+from mpupload.run.plan import task_for  # noqa: E402
+from mpupload.s3.client import make_client, parse_s3_url  # noqa: E402
+from mpupload.s3.transport import open_transport  # noqa: E402
+from mpupload.settings.config import Settings  # noqa: E402
+from mpupload.source.scan import FileEntry, scan  # noqa: E402
+from mpupload.worker.fileupload import FileUploader  # noqa: E402
+from mpupload.worker.process import ResultSender  # noqa: E402
 
 
 class _Discard:

@@ -1,3 +1,3 @@
-from .cli import main
+from mpupload.cli.main import main
 
 main()

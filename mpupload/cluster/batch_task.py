@@ -20,16 +20,16 @@ import threading
 import zlib
 from dataclasses import dataclass
 
-from ..concurrency import SharedLimit
-from ..config import Settings
-from ..errors import FatalError
-from ..journal import MultipartRow
-from ..limits import Limits
-from ..messages import Batch, BatchRerun, Fatal
-from ..pacing import Pace
-from ..worker import _FLUSH_SECONDS, ResultSender, WorkerKit
-from .journal_relay import RelayedJournal
-from .relay import WorkerRelay, topic_for
+from mpupload.cluster.journal_relay import RelayedJournal
+from mpupload.cluster.relay import WorkerRelay, topic_for
+from mpupload.core.errors import FatalError
+from mpupload.core.messages import Batch, BatchRerun, Fatal
+from mpupload.pace.concurrency import SharedLimit
+from mpupload.pace.limits import Limits
+from mpupload.pace.pacing import Pace
+from mpupload.settings.config import Settings
+from mpupload.state.journal import MultipartRow
+from mpupload.worker.process import _FLUSH_SECONDS, ResultSender, WorkerKit
 
 
 @dataclass(frozen=True)

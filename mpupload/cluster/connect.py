@@ -6,8 +6,8 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from ..config import Settings, SettingsError
-from ..errors import FatalError
+from mpupload.core.errors import FatalError
+from mpupload.settings.config import Settings, SettingsError
 
 # Batch tasks one Dask worker process runs at once. Two, not one: a task returns when its last file is
 # done, and while one batch finishes its last few files the other keeps the process's files in flight full

@@ -16,8 +16,8 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterable
 
-from ..journal import Journal, MultipartRow
-from ..messages import FileTask, JournalOp
+from mpupload.core.messages import FileTask, JournalOp
+from mpupload.state.journal import Journal, MultipartRow
 
 # The journal methods a worker may ask the coordinator to call: nothing else crosses.
 RELAYED = frozenset({"upload_started", "upload_resumed", "upload_ended", "upload_aborted"})

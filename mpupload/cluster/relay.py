@@ -17,8 +17,8 @@ import threading
 import time
 import uuid
 
-from ..concurrency import SharedLimit
-from ..pacing import Pace
+from mpupload.pace.concurrency import SharedLimit
+from mpupload.pace.pacing import Pace
 
 HEARTBEAT = 1.0  # seconds between the coordinator's "alive" events
 ORPHANED_AFTER = 20.0  # a worker that heard nothing from its coordinator this long stops its run's work

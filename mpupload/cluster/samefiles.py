@@ -11,8 +11,8 @@ from itertools import islice
 
 import xxhash
 
-from ..config import Settings
-from ..scan import FileEntry
+from mpupload.settings.config import Settings
+from mpupload.source.scan import FileEntry
 
 SAMPLE = 16  # files compared
 POOL = 2000  # drawn from the first entries of the source (the walk's order), seeded: the same every run
@@ -22,7 +22,7 @@ _EDGE = 1024 * 1024
 
 def sample_of(s: Settings) -> list[tuple[str, str]]:
     """(relative path, absolute path) of up to SAMPLE files spread over the first POOL of the source."""
-    from ..sources import iter_source
+    from mpupload.source.sources import iter_source
 
     files = [(e.rel, e.path) for e in islice(iter_source(s), POOL) if isinstance(e, FileEntry)]
     if len(files) <= SAMPLE:

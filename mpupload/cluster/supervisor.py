@@ -24,15 +24,15 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 
-from ..errors import FatalError
-from ..journal import Journal
-from ..messages import FAILED, Batch, BatchRerun, Fatal, JournalOp, UploadResult, WorkerReport, WorkerStarted
-from ..outstanding import Outstanding
-from ..supervisor import TICK
-from . import journal_relay, samefiles
-from .batch_task import BatchPayload, close_run, run_batch
-from .connect import TASKS_PER_WORKER, Connection, connect
-from .relay import CoordinatorRelay
+from mpupload.cluster import journal_relay, samefiles
+from mpupload.cluster.batch_task import BatchPayload, close_run, run_batch
+from mpupload.cluster.connect import TASKS_PER_WORKER, Connection, connect
+from mpupload.cluster.relay import CoordinatorRelay
+from mpupload.core.errors import FatalError
+from mpupload.core.messages import FAILED, Batch, BatchRerun, Fatal, JournalOp, UploadResult, WorkerReport, WorkerStarted
+from mpupload.run.outstanding import Outstanding
+from mpupload.run.supervisor import TICK
+from mpupload.state.journal import Journal
 
 MAX_RESUBMITS = 3  # times the unsettled files of one batch go out again after worker deaths
 _CAPACITY_EVERY = 5.0  # seconds between looks at the cluster's size (workers come and go)

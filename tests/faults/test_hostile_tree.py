@@ -13,13 +13,13 @@ import threading
 import pytest
 from helpers import assert_landed, json_events, run_cli, summary_of
 
-from mpupload.config import Settings
-from mpupload.fileupload import FileUploader
-from mpupload.messages import FAILED, UPLOADED
-from mpupload.plan import task_for
-from mpupload.remote import make_client
-from mpupload.scan import FileEntry, scan
-from mpupload.worker import ResultSender
+from mpupload.core.messages import FAILED, UPLOADED
+from mpupload.run.plan import task_for
+from mpupload.s3.client import make_client
+from mpupload.settings.config import Settings
+from mpupload.source.scan import FileEntry, scan
+from mpupload.worker.fileupload import FileUploader
+from mpupload.worker.process import ResultSender
 
 from .hostile import LONG_PART, followed, hostile_tree, long_key_file
 

@@ -8,11 +8,11 @@ import threading
 import xxhash
 from helpers import MIB
 
-from mpupload.config import Settings
-from mpupload.fileupload import FileUploader
-from mpupload.messages import FAILED, UPLOADED, FileTask
-from mpupload.remote import make_client
-from mpupload.worker import ResultSender
+from mpupload.core.messages import FAILED, UPLOADED, FileTask
+from mpupload.s3.client import make_client
+from mpupload.settings.config import Settings
+from mpupload.worker.fileupload import FileUploader
+from mpupload.worker.process import ResultSender
 
 
 class _Sink:

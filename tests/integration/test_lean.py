@@ -7,11 +7,11 @@ from __future__ import annotations
 import pytest
 import xxhash
 
-from mpupload.config import Settings
-from mpupload.hashing import TransportChecksum
-from mpupload.lean import REFUSED, TLS, Declined, LeanPut
-from mpupload.remote import make_client
-from mpupload.route import resolve
+from mpupload.core.hashing import TransportChecksum
+from mpupload.s3.client import make_client
+from mpupload.s3.lean import REFUSED, TLS, Declined, LeanPut
+from mpupload.s3.route import resolve
+from mpupload.settings.config import Settings
 
 KEYS = ["plain/a.bin", "1950/Ünïcödé — naïve café/日本語 ページ.tif", "loose file with spaces & symbols (1).txt",
         "odd/chars+=,;@!$'()*~%.dat", "deep/a/b/c/d/e/f/g/h.jp2"]
@@ -122,8 +122,8 @@ def _multipart(client, fast, bucket, key, path, size, part=5 * 1024 * 1024):
     import threading
     from concurrent.futures import ThreadPoolExecutor
 
-    from mpupload.fileupload import FileUploader
-    from mpupload.worker import ResultSender
+    from mpupload.worker.fileupload import FileUploader
+    from mpupload.worker.process import ResultSender
 
     class Sent:
         def __init__(self):
@@ -132,7 +132,7 @@ def _multipart(client, fast, bucket, key, path, size, part=5 * 1024 * 1024):
         def put(self, report):
             self.n += report.bytes_sent
 
-    from mpupload.transport import Transport
+    from mpupload.s3.transport import Transport
 
     sent = Sent()
     settings = Settings(bucket=bucket, multipart_chunksize=part, multipart_threshold=part, checksum="CRC32").validated()
@@ -164,7 +164,7 @@ def test_multipart_parts_fall_back_to_botocore_when_declined(s3server, s3client,
 
 
 def test_multipart_of_a_file_that_shrank_is_aborted(fast, s3client, bucket, prefix, tmp_path):
-    from mpupload.errors import FileChanged
+    from mpupload.core.errors import FileChanged
 
     src = tmp_path / "shrunk.bin"
     src.write_bytes(b"x" * (6 * 1024 * 1024))

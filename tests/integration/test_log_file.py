@@ -9,7 +9,7 @@ import unicodedata
 from faults.hostile import hostile_tree, long_key_file
 from helpers import MIB, run_cli, summary_of
 
-from mpupload.messages import SKIP_JOURNAL
+from mpupload.core.messages import SKIP_JOURNAL
 
 
 def _runs(log) -> list[list[dict]]:

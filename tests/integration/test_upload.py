@@ -149,7 +149,7 @@ def test_a_checksum_the_server_disagrees_with_is_rejected(s3server, s3client, bu
     """The transport checksum is real protection: a body that does not match it is refused (400 BadDigest)."""
     import botocore.exceptions
 
-    from mpupload.hashing import TransportChecksum
+    from mpupload.core.hashing import TransportChecksum
 
     crc = TransportChecksum("CRC32").of(b"the bytes we meant to send")
     with pytest.raises(botocore.exceptions.ClientError) as info:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from mpupload.autotune import Choice, SizeMix, choose, sample_mix
+from mpupload.run.autotune import Choice, SizeMix, choose, sample_mix
 
 MIB = 1024 * 1024
 

@@ -8,7 +8,7 @@ import threading
 
 import pytest
 
-from mpupload.xxprobe import SharedVerdict, decide_for_run, only_probe_among, probe_key
+from mpupload.s3.xxprobe import SharedVerdict, decide_for_run, only_probe_among, probe_key
 
 
 def _worker_reads(verdict: SharedVerdict, stop, out) -> None:

@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from mpupload.concurrency import (
+from mpupload.pace.concurrency import (
     MAX_INFLIGHT,
     MIN_INFLIGHT,
     PROCESS_RATE,

@@ -1,6 +1,6 @@
 import pytest
 
-from mpupload.config import (
+from mpupload.settings.config import (
     MIB,
     Settings,
     SettingsError,

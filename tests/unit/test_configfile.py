@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from mpupload.config import SettingsError
-from mpupload.configfile import default_path, dump, load, read
+from mpupload.settings.config import SettingsError
+from mpupload.settings.files import default_path, dump, load, read
 
 
 @pytest.mark.parametrize("name", ["tuned.toml", "tuned.json"])

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from botocore import exceptions as be
 
-from mpupload.errors import FATAL, PERMANENT, RETRYABLE, FileChanged, classify, is_connection_error, is_throttle
+from mpupload.core.errors import FATAL, PERMANENT, RETRYABLE, FileChanged, classify, is_connection_error, is_throttle
 
 
 def client_error(code: str, status: int) -> be.ClientError:
@@ -85,6 +85,6 @@ def test_is_connection_error(exc, outage_sign):
     (be.SSLError(endpoint_url="http://x", error="bad cert"), False),
 ])
 def test_who_retries(exc, botocore_retried):
-    from mpupload.errors import retried_by_botocore
+    from mpupload.core.errors import retried_by_botocore
 
     assert retried_by_botocore(exc) is botocore_retried

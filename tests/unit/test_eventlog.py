@@ -8,12 +8,12 @@ import os
 
 import pytest
 
-from mpupload.config import Settings
-from mpupload.eventlog import FLUSH_EVERY, EventLog, close_log
-from mpupload.journal import Journal
-from mpupload.ledger import Ledger
-from mpupload.messages import FAILED, SKIP_JOURNAL, UPLOADED, Skips, UploadResult, WorkerReport
-from mpupload.stats import Stats
+from mpupload.core.messages import FAILED, SKIP_JOURNAL, UPLOADED, Skips, UploadResult, WorkerReport
+from mpupload.observe.eventlog import FLUSH_EVERY, EventLog, close_log
+from mpupload.observe.stats import Stats
+from mpupload.run.ledger import Ledger
+from mpupload.settings.config import Settings
+from mpupload.state.journal import Journal
 
 
 class Quiet:

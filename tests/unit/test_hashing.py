@@ -7,7 +7,7 @@ import zlib
 import pytest
 import xxhash
 
-from mpupload.hashing import TransportChecksum, xxh3_bytes, xxh3_file, xxh3_stream
+from mpupload.core.hashing import TransportChecksum, xxh3_bytes, xxh3_file, xxh3_stream
 
 
 @pytest.mark.parametrize("size", [0, 1, 4095, 4096, 10_000])

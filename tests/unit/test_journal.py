@@ -1,7 +1,7 @@
 import os
 import sqlite3
 
-from mpupload.journal import Journal, MultipartRow, StoredFile, default_journal_path
+from mpupload.state.journal import Journal, MultipartRow, StoredFile, default_journal_path
 
 
 def test_default_path_is_stable_per_source_and_destination(tmp_path, monkeypatch):
@@ -102,7 +102,7 @@ def test_a_journal_of_the_first_layout_is_migrated_and_keeps_everything(tmp_path
 def test_a_journal_of_a_newer_mpupload_is_refused(tmp_path):
     import pytest
 
-    from mpupload.errors import FatalError
+    from mpupload.core.errors import FatalError
 
     path = tmp_path / "new.sqlite"
     db = sqlite3.connect(path)
@@ -116,7 +116,7 @@ def test_a_journal_of_a_newer_mpupload_is_refused(tmp_path):
 def test_journal_files_are_private(tmp_path):
     import stat
 
-    from mpupload.runlock import RunLock
+    from mpupload.state.runlock import RunLock
 
     path = tmp_path / "state" / "j.sqlite"
     lock = RunLock(path)
@@ -137,7 +137,7 @@ def test_journal_files_are_private(tmp_path):
 def test_a_second_lock_on_the_same_journal_names_the_holder(tmp_path):
     import pytest
 
-    from mpupload.runlock import JournalBusy, RunLock
+    from mpupload.state.runlock import JournalBusy, RunLock
 
     path = tmp_path / "j.sqlite"
     first = RunLock(path)
@@ -152,7 +152,7 @@ def test_a_second_lock_on_the_same_journal_names_the_holder(tmp_path):
 
 
 def test_a_journal_on_a_network_filesystem_is_warned_about(tmp_path):
-    from mpupload.runlock import filesystem_type, network_fs_warning
+    from mpupload.state.runlock import filesystem_type, network_fs_warning
 
     mounts = tmp_path / "mounts"
     (tmp_path / "nfs" / "state").mkdir(parents=True)

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from mpupload.cluster.journal_relay import RelayedJournal, apply, rows_for
-from mpupload.journal import Journal, MultipartRow
-from mpupload.messages import FileTask
+from mpupload.core.messages import FileTask
+from mpupload.state.journal import Journal, MultipartRow
 
 
 def _row(key: str, upload_id: str) -> MultipartRow:
@@ -42,7 +42,7 @@ def test_writes_go_to_the_coordinator_in_order_and_land_in_its_journal(tmp_path)
 def test_only_the_relayed_writes_can_be_applied(tmp_path):
     import pytest
 
-    from mpupload.messages import JournalOp
+    from mpupload.core.messages import JournalOp
 
     journal = Journal(tmp_path / "j.sqlite")
     with pytest.raises(ValueError):

@@ -11,9 +11,9 @@ from pathlib import Path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mpupload.keyorder import key_bytes, normalize, sort_name
-from mpupload.plan import task_for
-from mpupload.scan import FileEntry, Skipped, scan
+from mpupload.core.keyorder import key_bytes, normalize, sort_name
+from mpupload.run.plan import task_for
+from mpupload.source.scan import FileEntry, Skipped, scan
 
 NFC_E, NFD_E = "\u00e9", "e\u0301"
 # Characters around "/" (0x2F) in byte order, and both spellings of "é": what makes walk order hard.

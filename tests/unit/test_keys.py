@@ -6,9 +6,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mpupload.config import Settings, SettingsError
-from mpupload.keys import find_collisions, parse, render, unique_by_construction
-from mpupload.plan import object_key
+from mpupload.core.keys import find_collisions, parse, render, unique_by_construction
+from mpupload.run.plan import object_key
+from mpupload.settings.config import Settings, SettingsError
 
 
 @pytest.mark.parametrize("template,key", [

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from mpupload.errors import FatalError
-from mpupload.journal import Journal, JournalError
-from mpupload.ledger import Ledger
-from mpupload.messages import (
+from mpupload.core.errors import FatalError
+from mpupload.core.messages import (
     FAILED,
     SKIP_JOURNAL,
     SKIP_SAME_MD5,
@@ -16,7 +14,9 @@ from mpupload.messages import (
     UploadResult,
     WorkerReport,
 )
-from mpupload.stats import Stats
+from mpupload.observe.stats import Stats
+from mpupload.run.ledger import Ledger
+from mpupload.state.journal import Journal, JournalError
 
 
 class Quiet:
@@ -80,7 +80,7 @@ def test_a_worker_reports_a_changed_in_flight_count_even_with_nothing_finished()
     with no results sends it when it changed, and stays quiet when it did not."""
     import queue
 
-    from mpupload.worker import ResultSender
+    from mpupload.worker.process import ResultSender
 
     out: queue.Queue = queue.Queue()
     sender = ResultSender(out, 7)

@@ -6,9 +6,9 @@ import threading
 
 import pytest
 
-from mpupload.limits import BURST_SECONDS, Limits, PartitionPause, SharedRate
-from mpupload.messages import FileTask
-from mpupload.plan import Batcher
+from mpupload.core.messages import FileTask
+from mpupload.pace.limits import BURST_SECONDS, Limits, PartitionPause, SharedRate
+from mpupload.run.plan import Batcher
 
 
 class Clock:

@@ -7,7 +7,7 @@ from urllib.parse import quote_plus, unquote_plus
 import botocore.session
 from botocore.parsers import create_parser
 
-from mpupload.listing import _take_contents
+from mpupload.s3.listing import _take_contents
 
 KEYS = ["p/1920/a.jp2", "p/1920/b c+d&e<f>\"g'h.jp2", "p/1920/ü é/€", "p/1920/line\nbreak"]
 

@@ -9,10 +9,10 @@ import re
 import pytest
 from rich.console import Console
 
-from mpupload.liveview import Frame
-from mpupload.messages import FAILED, UPLOADED, UploadResult
-from mpupload.partitions import PartitionTally, busiest_first
-from mpupload.stats import Stats
+from mpupload.core.messages import FAILED, UPLOADED, UploadResult
+from mpupload.observe.partitions import PartitionTally, busiest_first
+from mpupload.observe.stats import Stats
+from mpupload.ui.liveview import Frame
 
 
 class Clock:

@@ -7,11 +7,11 @@ import random
 
 import pytest
 
-from mpupload import extsort, manifest
-from mpupload.config import Settings
-from mpupload.keyorder import key_bytes, normalize
-from mpupload.scan import FileEntry, Matcher, Skipped
-from mpupload.sources import iter_source
+from mpupload.core.keyorder import key_bytes, normalize
+from mpupload.settings.config import Settings
+from mpupload.source import extsort, manifest
+from mpupload.source.scan import FileEntry, Matcher, Skipped
+from mpupload.source.sources import iter_source
 
 NFC_E, NFD_E = "\u00e9", "e\u0301"
 

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from mpupload.pacing import OUTAGE_AFTER, Pace, Stopped
+from mpupload.pace.pacing import OUTAGE_AFTER, Pace, Stopped
 
 
 def _throttle_in_child(pace: Pace) -> None:

@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from s3transfer.utils import ChunksizeAdjuster
 
-from mpupload.config import GIB, MAX_PART_SIZE, MAX_PARTS, MIB, MIN_PART_SIZE, part_size_for
+from mpupload.settings.config import GIB, MAX_PART_SIZE, MAX_PARTS, MIB, MIN_PART_SIZE, part_size_for
 
 TIB = 1024 * GIB
 

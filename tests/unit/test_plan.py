@@ -4,8 +4,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mpupload.messages import FileTask
-from mpupload.plan import Batcher, batches, key_problem, object_key, year_of
+from mpupload.core.messages import FileTask
+from mpupload.run.plan import Batcher, batches, key_problem, object_key, year_of
 
 JAN_1999 = 915_148_800 * 10**9  # 1999-01-01T00:00:00Z in ns
 

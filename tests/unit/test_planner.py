@@ -9,10 +9,7 @@ from dataclasses import replace
 import pytest
 import xxhash
 
-from mpupload.config import Settings
-from mpupload.journal import StoredRow
-from mpupload.listing import UNKNOWN
-from mpupload.messages import (
+from mpupload.core.messages import (
     SKIP_JOURNAL,
     SKIP_SAME_MD5,
     SKIP_SAME_SIZE,
@@ -23,8 +20,11 @@ from mpupload.messages import (
     Skips,
     WorkerReport,
 )
-from mpupload.planner import CHECK, MD5, SAME_SIZE, STORED, UPLOAD, Planner, decide
-from mpupload.scan import FileEntry, Skipped
+from mpupload.run.planner import CHECK, MD5, SAME_SIZE, STORED, UPLOAD, Planner, decide
+from mpupload.s3.listing import UNKNOWN
+from mpupload.settings.config import Settings
+from mpupload.source.scan import FileEntry, Skipped
+from mpupload.state.journal import StoredRow
 
 MD5_A = "0cc175b9c0f1b6a831c399e269772661"  # md5(b"a")
 TASK = FileTask(path="/x", rel="1920/a", key="p/1920/a", size=10, mtime_ns=5, inode=7, partition="1920")

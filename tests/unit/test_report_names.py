@@ -5,10 +5,10 @@ from __future__ import annotations
 import io
 import sys
 
-from mpupload.liveview import RichReporter
-from mpupload.messages import FAILED, SKIPPED, UploadResult
-from mpupload.report import PlainReporter, printable
-from mpupload.stats import Stats
+from mpupload.core.messages import FAILED, SKIPPED, UploadResult
+from mpupload.observe.stats import Stats
+from mpupload.ui.liveview import RichReporter
+from mpupload.ui.printers import PlainReporter, printable
 
 
 def test_printable_escapes_control_characters_only():

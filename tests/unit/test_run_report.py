@@ -6,13 +6,13 @@ import json
 
 import pytest
 
-from mpupload.charts import bar_chart, line_chart, nice_ticks
-from mpupload.config import Settings
-from mpupload.messages import FAILED, SKIPPED, UPLOADED, UploadResult
-from mpupload.recorder import OTHER, RunRecorder
-from mpupload.reportpage import render
-from mpupload.runreport import list_reports, reports_root, rerender, run_folder, write
-from mpupload.stats import Stats
+from mpupload.core.messages import FAILED, SKIPPED, UPLOADED, UploadResult
+from mpupload.observe.recorder import OTHER, RunRecorder
+from mpupload.observe.stats import Stats
+from mpupload.settings.config import Settings
+from mpupload.ui.charts import bar_chart, line_chart, nice_ticks
+from mpupload.ui.reportpage import render
+from mpupload.ui.runreport import list_reports, reports_root, rerender, run_folder, write
 
 
 class Clock:

@@ -8,7 +8,7 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from mpupload.cli import main
+from mpupload.cli.main import main
 
 SECRET = "wJalrXUtnFEMI-never-printed"
 

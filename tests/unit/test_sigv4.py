@@ -12,9 +12,9 @@ from botocore.auth import S3SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
-from mpupload.lean import LeanPut
-from mpupload.route import Route
-from mpupload.sigv4 import canonical_query
+from mpupload.s3.lean import LeanPut
+from mpupload.s3.route import Route
+from mpupload.s3.sigv4 import canonical_query
 
 NOW = datetime.datetime(2026, 3, 14, 15, 9, 26, tzinfo=datetime.timezone.utc)
 KEYS = ["plain/a.bin", "1950/Ünïcödé — naïve café/日本語 ページ.tif", "spaces & symbols (1).txt",
@@ -74,7 +74,7 @@ def test_url_is_what_botocore_builds_for_the_key():
 
     client = boto3.client("s3", region_name="eu-west-1", aws_access_key_id="AK", aws_secret_access_key="SK",
                           config=Config(s3={"addressing_style": "virtual"}))
-    from mpupload.route import captured_put
+    from mpupload.s3.route import captured_put
 
     for key in KEYS:
         url, _ = captured_put_for(client, "archive-bucket", key, captured_put)
@@ -86,7 +86,7 @@ def test_url_is_what_botocore_builds_for_the_key():
 
 def captured_put_for(client, bucket, key, captured_put):
     """The URL botocore builds for `key` (captured_put uses a fixed probe key; swap it in)."""
-    import mpupload.route as route_mod
+    import mpupload.s3.route as route_mod
 
     with mock.patch.object(route_mod, "PROBE_KEY", key):
         return route_mod.captured_put(client, bucket)

@@ -1,5 +1,5 @@
-from mpupload.messages import FAILED, SKIPPED, UPLOADED, UploadResult
-from mpupload.stats import Stats
+from mpupload.core.messages import FAILED, SKIPPED, UPLOADED, UploadResult
+from mpupload.observe.stats import Stats
 
 
 class Clock:

@@ -11,12 +11,12 @@ from dataclasses import replace
 
 import pytest
 
-from mpupload.config import Settings
-from mpupload.messages import FAILED, UPLOADED, UploadResult
-from mpupload.progressfile import ProgressWriter, progress_path, read_progress
-from mpupload.stats import Stats
-from mpupload.status import eta_seconds, lock_holder, rate_over, status_of
-from mpupload.statusview import show, status_lines
+from mpupload.commands.status import eta_seconds, lock_holder, rate_over, status_of
+from mpupload.core.messages import FAILED, UPLOADED, UploadResult
+from mpupload.observe.progressfile import ProgressWriter, progress_path, read_progress
+from mpupload.observe.stats import Stats
+from mpupload.settings.config import Settings
+from mpupload.ui.statusview import show, status_lines
 
 # [wall time, files done, bytes done, bytes sent]: 10 files/s and 1 MB/s for 60 s, then 2 files/s, 0.2 MB/s
 HISTORY = [[1000.0 + t, 10 * t, 1_000_000 * t, 1_000_000 * t] for t in range(0, 61, 5)] + \
@@ -170,7 +170,7 @@ def test_lock_holder_from_the_lock_table(tmp_path):
 
 def test_lock_holder_sees_a_real_flock_and_its_release(tmp_path):
     journal = tmp_path / "j.sqlite"
-    from mpupload.runlock import RunLock
+    from mpupload.state.runlock import RunLock
 
     lock = RunLock(journal)
     lock.acquire()
@@ -186,7 +186,7 @@ def test_lock_holder_sees_a_real_flock_and_its_release(tmp_path):
 def test_status_command_without_a_journal_exits_2_with_one_line(tmp_path):
     from click.testing import CliRunner
 
-    from mpupload.cli import main
+    from mpupload.cli.main import main
 
     r = CliRunner().invoke(main, ["status", "--journal", str(tmp_path / "none.sqlite")])
     assert r.exit_code == 2 and "no journal at" in r.output and "Traceback" not in r.output

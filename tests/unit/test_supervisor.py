@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from mpupload.messages import (
+from mpupload.core.messages import (
     FAILED,
     UPLOADED,
     Batch,
@@ -20,7 +20,7 @@ from mpupload.messages import (
     WorkerReport,
     WorkerStarted,
 )
-from mpupload.supervisor import Supervisor
+from mpupload.run.supervisor import Supervisor
 
 
 @pytest.fixture(autouse=True)
@@ -28,7 +28,7 @@ def _no_client_warm_up(monkeypatch):
     """A forked start first builds an S3 client for the workers to inherit (spawning.py); the fake workers
     here need none, and their settings are a plain string. Whether a start forks depends on the threads the
     test process happens to have, so without this the tests passed in a full run and failed alone."""
-    monkeypatch.setattr("mpupload.supervisor.warm_up", lambda _settings: None)
+    monkeypatch.setattr("mpupload.run.supervisor.warm_up", lambda _settings: None)
 
 
 def fake_worker(worker_id, settings, tasks, results, stop, *, own_process=True, **_kwargs):
@@ -140,8 +140,8 @@ def test_a_lazy_pool_starts_with_the_first_batch():
 
 
 def test_outstanding_files_are_settled_file_by_file_and_taken_for_a_dead_worker():
-    from mpupload.messages import FileTask
-    from mpupload.outstanding import Outstanding
+    from mpupload.core.messages import FileTask
+    from mpupload.run.outstanding import Outstanding
 
     tasks = [FileTask(path=f"/s/{n}", rel=n, key=f"p/{n}", size=1, mtime_ns=0, inode=0,
                       partition="1920") for n in "abc"]

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from mpupload.autotune import SizeMix
-from mpupload.tune import Trial, candidates, recommend
+from mpupload.commands.tune import Trial, candidates, recommend
+from mpupload.run.autotune import SizeMix
 
 MIB = 1024 * 1024
 

@@ -1,0 +1,1 @@
+"""The command line: click commands, options built from Settings, exit codes."""

@@ -1,0 +1,133 @@
+"""The command line's options: each takes its default and help from `Settings` (config.py), so every knob
+lives in one place, and an environment variable MPUPLOAD_<OPTION>; option groups shared by the commands;
+flags into a validated `Settings`. Settings files and presets as defaults: settings_layers.py."""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import fields
+from typing import NoReturn
+
+import click
+
+from mpupload.settings.config import Settings, SettingsError, parse_rate, parse_size
+
+_DEFAULTS = Settings()
+_FIELDS = {f.name: f for f in fields(Settings)}
+
+
+class _Parsed(click.ParamType):
+    """A click type from one of config.py's parsers: its SettingsError becomes click's usage error."""
+
+    def __init__(self, name: str, parse):
+        self.name, self._parse = name, parse
+
+    def convert(self, value, param, ctx):
+        try:
+            return self._parse(value)
+        except SettingsError as exc:
+            self.fail(str(exc), param, ctx)
+
+
+def _Size() -> _Parsed:  # noqa: N802 - used like the click types it stands beside
+    return _Parsed("SIZE", parse_size)
+
+
+def _Rate() -> _Parsed:  # noqa: N802
+    return _Parsed("RATE", parse_rate)
+
+
+def envvar_for(decls: tuple[str, ...], name: str) -> str:
+    """MPUPLOAD_ and the option's long name: --multipart-chunksize -> MPUPLOAD_MULTIPART_CHUNKSIZE."""
+    long = next((d.split("/")[0] for d in decls if d.startswith("--")), "--" + name.replace("_", "-"))
+    return "MPUPLOAD_" + long[2:].replace("-", "_").upper()
+
+
+# botocore already reads AWS_PROFILE; an MPUPLOAD_PROFILE beside it would be read as --preset's by many.
+_NO_ENVVAR = {"profile"}
+
+
+def _opt(name: str, *decls: str, **kw):
+    """A click option for Settings field `name`, with its default, help and environment variable."""
+    f = _FIELDS[name]
+    kw.setdefault("default", getattr(_DEFAULTS, name))
+    kw.setdefault("show_default", True)
+    if name not in _NO_ENVVAR:
+        kw.setdefault("envvar", envvar_for(decls, name))
+    help_text = f.metadata.get("help", "")
+    if f.metadata.get("source"):
+        help_text += f" [default chosen by: {f.metadata['source']}]"
+    if "choices" in f.metadata:
+        kw.setdefault("type", click.Choice(f.metadata["choices"], case_sensitive=False))
+    return click.option(*(decls or ("--" + name.replace("_", "-"),)), name, help=help_text, **kw)
+
+
+def _stack(*decorators):
+    """Several click decorators as one, applied in the order written."""
+    def apply(fn):
+        for decorate in reversed(decorators):
+            fn = decorate(fn)
+        return fn
+    return apply
+
+
+connection_options = _stack(
+    _opt("endpoint_url", envvar=["MPUPLOAD_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3"]),
+    _opt("region"),
+    _opt("profile"),
+    _opt("addressing_style"),
+    _opt("read_timeout", type=float),
+    _opt("connect_timeout", type=float),
+    _opt("max_pool_connections", type=int),
+    _opt("retries", type=int),
+    _opt("retry_mode"),
+    _opt("verify_tls", "--verify-tls/--no-verify-tls"),
+    _opt("ca_bundle", type=click.Path(exists=True, dir_okay=False)),
+)
+# Every command takes a source folder and a destination (or a --preset that names it), and reaches it the
+# same way.
+source_and_destination = _stack(
+    click.argument("source", type=click.Path(file_okay=False)),
+    click.argument("dest", metavar="[s3://BUCKET[/PREFIX]]", required=False),
+    connection_options,
+)
+selection_options = _stack(
+    _opt("include", multiple=True, show_default=False),
+    _opt("exclude", multiple=True, show_default=False),
+)
+# Which files, under which keys: the walk of SOURCE or a list of them (sources.py).
+listing_options = _stack(
+    _opt("files_from", type=click.Path(exists=True, dir_okay=False, allow_dash=True), show_default=False),
+    _opt("null", "--null", "-0", is_flag=True),
+    _opt("key_normalization"),
+)
+pool_options = _stack(
+    _opt("processes", "--processes", "-p", type=int),
+    _opt("threads", "--threads", "-t", type=int),
+)
+
+
+def build_settings(source: str | None, dest: str | None, *, check_source: bool = True, require_dest: bool = True,
+                   **opts) -> Settings:
+    from mpupload.s3.client import parse_s3_url
+
+    if check_source and not os.path.isdir(source or ""):
+        raise SettingsError(f"source {source!r} is not a folder")
+    if not dest and require_dest:
+        raise SettingsError("no destination: give s3://BUCKET[/PREFIX], or --preset NAME for a preset with a dest")
+    bucket, prefix = parse_s3_url(dest) if dest else ("", "")
+    known = {k: v for k, v in opts.items() if k in _FIELDS}
+    for k in ("include", "exclude"):
+        if k in known:
+            known[k] = tuple(known[k])
+    if "checksum" in known:
+        value = known["checksum"]
+        known["checksum"] = value.lower() if value.lower() in ("none", "auto") else value.upper()
+    return Settings(source=os.path.abspath(source) if source else "", bucket=bucket, prefix=prefix, **known).validated()
+
+
+def fail_usage(message: str) -> NoReturn:
+    """A usage error: one line, exit 2."""
+    click.echo(f"mpupload: error: {message}", err=True)
+    sys.exit(2)

@@ -1,0 +1,89 @@
+"""`--dry-run`: scan and plan exactly as a real run would, upload nothing, and say what would happen."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter
+from dataclasses import replace
+from typing import IO
+
+from mpupload.run.plan import Batcher, key_problem, task_for
+from mpupload.settings.config import Settings, format_size
+from mpupload.source.scan import Skipped
+from mpupload.source.sources import iter_source
+
+_SAMPLE_KEYS = 3  # per partition, so a key template can be checked before a run
+
+
+def planned_keys(s: Settings):
+    """(key, relative path) of every file the run would upload, as the planner makes them (metadata only)."""
+    rx = re.compile(s.year_pattern) if s.year_pattern else None
+    for item in iter_source(s):
+        if not isinstance(item, Skipped):
+            yield task_for(item, prefix=s.prefix, year_pattern=rx, key_template=s.key_template,
+                           normalization=s.key_normalization).key, item.rel
+
+
+def check_keys(s: Settings) -> None:
+    """SettingsError (a usage error) when the key template maps two files to one key. Only templates that
+    are not unique by construction cost the extra walk of the source."""
+    from mpupload.core.keys import collision_message, find_collisions, unique_by_construction
+    from mpupload.settings.config import SettingsError
+
+    if unique_by_construction(s.key_template):
+        return
+    # The whole source, not this --shard's share: two paths of different shards could meet at one key.
+    collisions = find_collisions(planned_keys(replace(s, shard=None)))
+    if collisions:
+        raise SettingsError(collision_message(s.key_template, collisions))
+
+
+def dry_run(s: Settings, *, out: IO[str]) -> int:
+    rx = re.compile(s.year_pattern) if s.year_pattern else None
+    files: Counter[str] = Counter()
+    sizes: Counter[str] = Counter()
+    batches: Counter[str] = Counter()
+    samples: dict[str, list[str]] = {}
+    problems: list[tuple[str, str]] = []
+    batcher = Batcher(max_files=s.batch_files, max_bytes=s.batch_bytes)
+    for item in iter_source(s):
+        if isinstance(item, Skipped):
+            problems.append((item.rel, ("fail: " if item.failed else "skip: ") + item.reason))
+            continue
+        task = task_for(item, prefix=s.prefix, year_pattern=rx, key_template=s.key_template,
+                        normalization=s.key_normalization)
+        bad = key_problem(task.key)
+        if bad:
+            problems.append((item.rel, "fail: " + bad))
+            continue
+        files[task.partition] += 1
+        if len(keys := samples.setdefault(task.partition, [])) < _SAMPLE_KEYS:
+            keys.append(task.key)
+        sizes[task.partition] += task.size
+        for b in batcher.add(task):
+            batches[b.partition] += 1
+    for b in batcher.flush():
+        batches[b.partition] += 1
+    total_files, total_bytes = sum(files.values()), sum(sizes.values())
+    if s.json_output:
+        for rel, why in problems:
+            kind, _, reason = why.partition(": ")
+            out.write(json.dumps({"event": "skipped" if kind == "skip" else "failed", "path": rel,
+                                  "reason": reason}, ensure_ascii=False) + "\n")
+        out.write(json.dumps({"event": "plan", "files": total_files, "bytes": total_bytes,
+                              "partitions": {p: {"files": files[p], "bytes": sizes[p], "batches": batches[p],
+                                                 "sample_keys": samples.get(p, [])}
+                                             for p in sorted(files)},
+                              "not_uploadable": len(problems)}) + "\n")
+        return 0
+    dest = f"s3://{s.bucket}/{s.prefix}".rstrip("/")
+    out.write(f"Dry run: {total_files} files, {format_size(total_bytes)} in {len(files)} partitions "
+              f"-> {dest} ({s.effective_processes} processes x {s.threads} threads); nothing uploaded.\n")
+    out.write(f"{'partition':>10} {'files':>8} {'bytes':>12} {'batches':>8}  sample keys\n")
+    for p in sorted(files):
+        out.write(f"{p:>10} {files[p]:>8} {format_size(sizes[p]):>12} {batches[p]:>8}  "
+                  f"{', '.join(samples.get(p, []))}\n")
+    for rel, why in problems:
+        out.write(f"  {rel}: {why}\n")
+    return 0

@@ -1,0 +1,107 @@
+"""Running an upload for the CLI: the coordinator wrapped in what the operator sees and keeps (the progress
+file for `mpupload status`, the run report, the failures file), and the start-up collector pause."""
+
+from __future__ import annotations
+
+import gc
+
+import click
+
+from mpupload.s3.preflight import ProbeResult
+from mpupload.settings.config import Settings
+
+
+def pause_collector() -> None:
+    """Start-up (boto3, botocore's models, a client) allocates hundreds of thousands of objects that live
+    as long as the process; the cyclic collector scanning them again and again while they are created
+    costs ~15% of start-up CPU. Paused here, resumed by resume_collector once the run is under way."""
+    gc.disable()
+
+
+def resume_collector() -> None:
+    # What start-up built stays for the whole run: frozen out of the collector's sight, so later
+    # collections (and the one at exit) scan only what the run itself allocates.
+    gc.freeze()
+    gc.enable()
+
+
+def preflight_then_resume(settings: Settings, *, write: bool = True, checksum_verdict=None) -> ProbeResult:
+    """The preflight probe, after which start-up is over (the coordinator runs it once its workers are
+    starting): the collector resumes whatever the probe found."""
+    from mpupload.s3.preflight import preflight
+
+    try:
+        return preflight(settings, write=write, checksum_verdict=checksum_verdict)
+    finally:
+        resume_collector()
+
+
+def run_upload(settings: Settings, *, failures_file: str | None = None) -> int:
+    from mpupload.observe.progressfile import ProgressReporter, ProgressWriter
+    from mpupload.observe.recorder import RecordingReporter, RunRecorder
+    from mpupload.observe.stats import Stats
+    from mpupload.run.coordinator import Coordinator
+    from mpupload.state.runlock import EXIT_BUSY, JournalBusy
+    from mpupload.ui.printers import make_reporter, summary_dict
+
+    reporter = make_reporter(json_output=settings.json_output, interval=settings.progress_interval,
+                             quiet=settings.quiet)
+    handle = open(failures_file, "w", encoding="utf-8") if failures_file else None  # noqa: SIM115
+    try:
+        try:
+            coordinator = Coordinator(settings, reporter, failures_file=handle)
+        except JournalBusy as exc:  # another run on this source and destination: a usage error, not a fault
+            click.echo(f"mpupload: error: {exc.message}", err=True)
+            return EXIT_BUSY
+        recorder = RunRecorder(settings=coordinator.s)  # the coordinator's settings: journal and run id filled in
+        progress = ProgressWriter(settings=coordinator.s)  # for `mpupload status` (progressfile.py)
+        progress.starting()
+        coordinator.reporter = RecordingReporter(ProgressReporter(reporter, progress), recorder)
+        outcome = coordinator.run(preflight=preflight_then_resume)
+    finally:
+        if handle:
+            try:
+                handle.close()
+            except OSError:  # already reported as fatal when a write failed
+                pass
+    if outcome.early:
+        summary = summary_dict(Stats().snapshot(), fatal=outcome.fatal.message)
+        recorder.finish(outcome.snapshot, fatal=outcome.fatal.message)
+        _report_fatal(settings, outcome.fatal.message, summary)
+    elif outcome.fatal is not None and not settings.json_output:
+        click.echo(f"mpupload: fatal: {outcome.fatal.message}", err=True)
+    elif outcome.halted:
+        click.echo(f"mpupload: stopped: {outcome.halted}", err=True)
+    progress.ended(outcome.snapshot, exit_code=outcome.exit_code, interrupted=outcome.interrupted,
+                   fatal=outcome.fatal.message if outcome.fatal else outcome.halted)
+    _write_report(settings, recorder, exit_code=outcome.exit_code)
+    return outcome.exit_code
+
+
+def _write_report(settings: Settings, recorder, *, exit_code: int) -> None:
+    """report.json and report.html of this run; a report that cannot be written is a warning, never the
+    run's outcome (the files were uploaded, or not, either way)."""
+    import json
+
+    from mpupload.ui.runreport import run_folder, write
+
+    doc = recorder.document(exit_code=exit_code)
+    folder = run_folder(journal=recorder.s.journal, started_at=doc["run"]["started_at"], run_id=recorder.s.run_id,
+                        chosen=settings.report)
+    try:
+        json_path, html_path = write(doc, folder)
+    except OSError as exc:
+        click.echo(f"mpupload: warning: cannot write the run report in {folder}: {exc}", err=True)
+        return
+    if settings.json_output:
+        click.echo(json.dumps({"event": "report", "json": str(json_path), "html": str(html_path)}))
+    else:
+        click.echo(f"Report: {html_path}")
+
+
+def _report_fatal(settings: Settings, message: str, summary: dict) -> None:
+    import json
+
+    click.echo(f"mpupload: fatal: {message}", err=True)
+    if settings.json_output:
+        click.echo(json.dumps(summary))

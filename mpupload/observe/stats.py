@@ -1,0 +1,181 @@
+"""A pure accumulator of results and rates. Counting is kept apart from drawing (report.py draws
+snapshots of this). Memory is bounded: failures are counted by reason with a few examples each, and at
+most `keep_failures` are kept in full for the final listing."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter, deque
+from dataclasses import dataclass, field
+
+from mpupload.core.messages import FAILED, SKIPPED, UPLOADED, UploadResult
+from mpupload.observe.partitions import NO_PARTITION, PartitionRow, PartitionTally
+
+_WINDOW_SECONDS = 10.0  # rates over the last few seconds react to change; the run average does not
+_EXAMPLES_PER_REASON = 3
+_RECENT_FAILURES = 5
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    elapsed: float
+    found_files: int
+    found_bytes: int
+    scan_done: bool
+    # What the whole run covers: from the census (a quick counting walk ahead of the feeder) or the
+    # finished scan; `total_known` is False while both are still walking.
+    total_files: int
+    total_bytes: int
+    total_known: bool
+    uploaded: int
+    skipped: int
+    failed: int
+    bytes_uploaded: int
+    bytes_skipped: int
+    bytes_sent: int
+    parts_reused: int
+    worker_restarts: int
+    files_per_min: float
+    bytes_per_s: float
+    eta_seconds: float | None
+    failure_reasons: tuple[tuple[str, int, tuple[str, ...]], ...]
+    skip_reasons: tuple[tuple[str, int], ...]
+    resources: dict = field(default_factory=dict)
+    # The transport's counters summed over workers: lean, botocore, declined.REASON, lean_off.REASON, checksum.ALG
+    transport: dict = field(default_factory=dict)
+    partitions: tuple[PartitionRow, ...] = ()
+    retries: int = 0  # tries of files beyond their first (--file-attempts), summed
+    recent_failures: tuple[tuple[str, str], ...] = ()  # (path, reason) of the last few, newest last
+
+    @property
+    def done(self) -> int:
+        return self.uploaded + self.skipped + self.failed
+
+    @property
+    def pending(self) -> int:
+        return max(0, self.found_files - self.done)
+
+
+def reason_group(reason: str) -> str:
+    """Failures are grouped by the part of the reason before any detail (the code, or the sentence)."""
+    return reason.split(":", 1)[0] if ":" in reason else reason
+
+
+class Stats:
+    def __init__(self, *, clock=time.monotonic, keep_failures: int = 1000):
+        self._clock = clock
+        self.started = clock()
+        self.found_files = self.found_bytes = 0
+        self.scan_done = False
+        self.census_files = self.census_bytes = 0
+        self.census_done = False
+        self.counts: Counter[str] = Counter()
+        self.bytes_uploaded = self.bytes_skipped = self.bytes_sent = 0
+        self.parts_reused = 0
+        self.worker_restarts = 0
+        self.failure_counts: Counter[str] = Counter()
+        self.failure_examples: dict[str, list[str]] = {}
+        self.skip_counts: Counter[str] = Counter()
+        self.failures: list[UploadResult] = []
+        self.keep_failures = keep_failures
+        self._window: deque[tuple[float, int, int]] = deque()
+        self.transport: Counter[str] = Counter()
+        self.inflight: dict[int, int] = {}  # worker -> files in flight at its last report
+        self.partitions = PartitionTally()
+        self.retries = 0
+        self.recent_failures: deque[tuple[str, str]] = deque(maxlen=_RECENT_FAILURES)
+
+    def found(self, files: int, nbytes: int, partitions: tuple[tuple[str, int, int], ...] = ()) -> None:
+        self.found_files += files
+        self.found_bytes += nbytes
+        for name, n, b in partitions:
+            self.partitions.found(name, n, b)
+
+    def census(self, files: int, nbytes: int, *, done: bool, partitions: dict | None = None) -> None:
+        if partitions is not None:
+            self.partitions.census(partitions)
+        self.census_files, self.census_bytes, self.census_done = files, nbytes, done
+
+    def _totals(self) -> tuple[int, int, bool]:
+        if self.scan_done:
+            return self.found_files, self.found_bytes, True
+        if self.census_done:
+            return self.census_files, self.census_bytes, True
+        return max(self.found_files, self.census_files), max(self.found_bytes, self.census_bytes), False
+
+    def sent(self, nbytes: int) -> None:
+        self.bytes_sent += nbytes
+
+    def transport_counts(self, counts: tuple[tuple[str, int], ...]) -> None:
+        for name, n in counts:
+            self.transport[name] += n
+
+    def add(self, r: UploadResult) -> None:
+        self.counts[r.status] += 1
+        self.retries += max(0, r.attempts - 1)
+        self.partitions.finished(r.partition or NO_PARTITION, files=1, nbytes=r.size, failed=r.status == FAILED,
+                                 now=self._clock())
+        if r.status == UPLOADED:
+            self.bytes_uploaded += r.size
+            self.parts_reused += r.parts_reused
+        elif r.status == SKIPPED:
+            self.bytes_skipped += r.size
+            self.skip_counts[reason_group(r.reason)] += 1
+        elif r.status == FAILED:
+            group = reason_group(r.reason)
+            self.failure_counts[group] += 1
+            examples = self.failure_examples.setdefault(group, [])
+            if len(examples) < _EXAMPLES_PER_REASON:
+                examples.append(r.rel)
+            if len(self.failures) < self.keep_failures:
+                self.failures.append(r)
+            self.recent_failures.append((r.rel, r.reason))
+
+    def skipped_many(self, reason: str, *, files: int, nbytes: int, partition: str = NO_PARTITION) -> None:
+        """Routine skips decided by the planner, counted in bulk."""
+        self.counts[SKIPPED] += files
+        self.bytes_skipped += nbytes
+        self.skip_counts[reason_group(reason)] += files
+        self.partitions.finished(partition, files=files, nbytes=nbytes, failed=False, now=self._clock())
+
+    def _rates(self, now: float) -> tuple[float, float]:
+        done = self.counts[UPLOADED] + self.counts[SKIPPED] + self.counts[FAILED]
+        self._window.append((now, self.bytes_sent, done))
+        while len(self._window) > 2 and now - self._window[0][0] > _WINDOW_SECONDS:
+            self._window.popleft()
+        t0, b0, f0 = self._window[0]
+        span = now - t0
+        if span < 0.5:  # too short a window: use the run so far
+            span, b0, f0 = max(now - self.started, 1e-9), 0, 0
+        return (done - f0) / span * 60.0, (self.bytes_sent - b0) / span
+
+    def snapshot(self, resources: dict | None = None) -> Snapshot:
+        now = self._clock()
+        files_per_min, bytes_per_s = self._rates(now)
+        uploaded, skipped, failed = self.counts[UPLOADED], self.counts[SKIPPED], self.counts[FAILED]
+        eta = None
+        total_files, total_bytes, total_known = self._totals()
+        if total_known:
+            left_bytes = max(0, total_bytes - self.bytes_uploaded - self.bytes_skipped)
+            left_files = max(0, total_files - uploaded - skipped - failed)
+            guesses = []
+            if bytes_per_s > 0:
+                guesses.append(left_bytes / bytes_per_s)
+            if files_per_min > 0:
+                guesses.append(left_files / files_per_min * 60.0)
+            eta = max(guesses) if guesses else None
+        return Snapshot(
+            elapsed=now - self.started, found_files=self.found_files, found_bytes=self.found_bytes,
+            scan_done=self.scan_done, total_files=total_files, total_bytes=total_bytes, total_known=total_known,
+            uploaded=uploaded, skipped=skipped, failed=failed,
+            bytes_uploaded=self.bytes_uploaded, bytes_skipped=self.bytes_skipped, bytes_sent=self.bytes_sent,
+            parts_reused=self.parts_reused, worker_restarts=self.worker_restarts,
+            files_per_min=files_per_min, bytes_per_s=bytes_per_s, eta_seconds=eta,
+            failure_reasons=tuple((g, n, tuple(self.failure_examples.get(g, ())))
+                                  for g, n in self.failure_counts.most_common()),
+            skip_reasons=tuple(self.skip_counts.most_common()),
+            resources=dict(resources or {}),
+            transport=dict(self.transport),
+            partitions=self.partitions.rows(scan_done=self.scan_done, census_done=self.census_done),
+            retries=self.retries, recent_failures=tuple(self.recent_failures),
+        )

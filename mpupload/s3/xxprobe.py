@@ -1,0 +1,128 @@
+"""Does the server check `x-amz-checksum-xxhash128`, or only accept it?
+
+S3 validates XXHASH128 (base64 of the 16 bytes of xxh3-128): where it does, a small file's own digest can be
+the transport checksum, one hash instead of two, and the digest in the metadata is checked by S3 on arrival.
+Some S3-compatible servers take the header and ignore it (SeaweedFS 4.x answers 200 to a wrong value), and
+a checksum nobody checks proves nothing. So before trusting it: a PUT of a few bytes with a wrong XXHASH128
+(must be refused), then with the right one (must be taken), then the probe object is deleted. One fixed key
+under the destination prefix, so a probe that cannot delete leaves at most one tiny object behind.
+
+Multipart uploads keep CRC32 parts (transport.py says why).
+
+Once per run: the coordinator's preflight probes beside its other probes (`decide_for_run`) and hands the
+verdict to every worker through a `SharedVerdict`; over a 100 ms link a probe per worker process, waited for
+in front of its first file, cost three round trips of start-up and three requests per process.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from mpupload.core.hashing import XXHASH128, TransportChecksum
+
+PROBE_NAME = ".mpupload-checksum-probe"
+_BODY = b"mpupload checks whether this server validates XXHASH128 checksums\n"
+
+
+def probe_key(prefix: str) -> str:
+    return f"{prefix}/{PROBE_NAME}".lstrip("/")
+
+
+def only_probe_among(keys: list[str], prefix: str) -> bool:
+    """The keys a listing of `prefix` found (ask for two) are nothing but the probe's object, which may
+    exist for a moment while the run starts: the destination is empty all the same."""
+    return all(k == probe_key(prefix) for k in keys)
+
+
+def server_validates_xxhash128(client, *, bucket: str, prefix: str) -> tuple[bool, str]:
+    """(True, "") when a wrong XXHASH128 is refused and the right one accepted; else (False, why not)."""
+    key = probe_key(prefix)
+    try:
+        return _probe(client, bucket=bucket, key=key)
+    finally:
+        try:
+            client.delete_object(Bucket=bucket, Key=key)
+        except Exception:  # noqa: BLE001, S110 - at worst one probe object of 66 bytes stays
+            pass
+
+
+def decide_for_run(client, *, bucket: str, prefix: str, verdict: SharedVerdict) -> None:
+    """Probe, tell the workers, then delete the probe object (they do not wait for that)."""
+    key = probe_key(prefix)
+    try:
+        validates, why = _probe(client, bucket=bucket, key=key)
+    except Exception:  # unexpected: every worker then probes for itself
+        verdict.ask_workers()
+        raise
+    verdict.set(validates, why)
+    try:
+        client.delete_object(Bucket=bucket, Key=key)
+    except Exception:  # noqa: BLE001, S110 - at worst one probe object of 66 bytes stays
+        pass
+
+
+class SharedVerdict:
+    """The run's answer to "does the server check XXHASH128?", across processes: written once (by the
+    preflight in the coordinator), read by every worker. Unset until then; `ask_workers` (no preflight ran,
+    or it broke) sends each worker to probe for itself."""
+
+    _UNSET, _NO, _YES, _ASK = -1, 0, 1, 2
+    _WHY_BYTES = 240
+
+    def __init__(self, *, ctx=None):
+        if ctx is not None:
+            self._state = ctx.RawValue("b", self._UNSET)
+            self._why = ctx.RawArray("c", self._WHY_BYTES)
+            self._ready = ctx.Event()
+        else:  # workers are threads of this process
+            self._state, self._why, self._ready = _Box(self._UNSET), _Box(b""), threading.Event()
+
+    def set(self, validates: bool, why: str = "") -> None:
+        self._why.value = why.encode("utf-8", "replace")[: self._WHY_BYTES - 1]
+        self._state.value = self._YES if validates else self._NO
+        self._ready.set()  # after the values: a reader that sees the event sees them
+
+    def ask_workers(self) -> None:
+        self._state.value = self._ASK
+        self._ready.set()
+
+    def wait(self, stop: threading.Event, *, timeout: float) -> tuple[bool, str] | None:
+        """(validates, why) once known; None when the workers must probe for themselves (asked to, the run
+        is stopping, or no verdict came within `timeout`)."""
+        deadline = time.monotonic() + timeout
+        while not self._ready.wait(0.2):
+            if stop.is_set() or time.monotonic() > deadline:
+                return None
+        state = self._state.value
+        if state == self._ASK:
+            return None
+        return state == self._YES, self._why.value.decode("utf-8", "replace")
+
+
+class _Box:
+    def __init__(self, value):
+        self.value = value
+
+
+def _probe(client, *, bucket: str, key: str) -> tuple[bool, str]:
+    xx = TransportChecksum(XXHASH128)
+    try:
+        client.put_object(Bucket=bucket, Key=key, Body=_BODY, ChecksumXXHASH128=xx.of(_BODY + b"(not these bytes)"))
+        return False, "it accepts XXHASH128 checksums without checking them"
+    except Exception:  # noqa: BLE001, S110 - a refusal is what a validating server answers
+        pass
+    try:
+        resp = client.put_object(Bucket=bucket, Key=key, Body=_BODY, ChecksumXXHASH128=xx.of(_BODY))
+    except Exception as exc:  # noqa: BLE001
+        return False, f"it refused a correct XXHASH128 checksum too ({_code(exc)})"
+    echoed = resp.get("ChecksumXXHASH128")
+    if echoed is not None and echoed != xx.of(_BODY):
+        return False, "it answered with another XXHASH128 than the one sent"
+    return True, ""
+
+
+def _code(exc: BaseException) -> str:
+    from mpupload.core.errors import error_code, http_status
+
+    return error_code(exc) or (f"HTTP {http_status(exc)}" if http_status(exc) else type(exc).__name__)

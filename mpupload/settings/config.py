@@ -1,0 +1,332 @@
+"""Every knob in one place: the frozen `Settings`, its defaults (and where they came from), validation,
+and the botocore / s3transfer configs built from it.
+
+Memory bound, roughly: processes x (threads x multipart_chunksize + ~60 MB interpreter and client).
+Small files are read whole (they are below the multipart threshold), so a process holds at most
+threads x multipart_threshold of file bytes; large files stream through s3transfer in chunks, at most
+`threads` chunks in memory per process.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+KIB, MIB, GIB = 1024, 1024**2, 1024**3
+
+# S3's hard limits on multipart uploads.
+MAX_PARTS = 10_000
+MIN_PART_SIZE = 5 * MIB
+MAX_PART_SIZE = 5 * GIB
+MAX_KEY_BYTES = 1024
+MAX_OBJECT_SIZE = 5 * 1024**4  # 5 TiB: the largest object S3 stores, whatever the part size
+
+# Every unit is 1024-based, as in the AWS CLI (`multipart_chunksize = 8MB` and `max_bandwidth = 50MB/s` in
+# ~/.aws/config mean MiB): a value copied from an AWS CLI configuration means the same bytes here. `MB` and
+# `MiB` are one unit; for powers of ten write the bytes (50000000). What mpupload prints as MB/s is 10^6.
+_UNITS = {"": 1, "b": 1, **{spelling: 1024**power for power, letter in enumerate("kmgt", start=1)
+                             for spelling in (letter, letter + "b", letter + "i", letter + "ib")}}
+_CHECKSUMS = ("auto", "XXHASH128", "CRC32", "CRC32C", "CRC64NVME", "SHA256", "none")
+_SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*$")
+
+
+class SettingsError(ValueError):
+    """A setting the user gave cannot work (a usage error: exit code 2)."""
+
+
+def parse_size(text: str | int) -> int:
+    """'8MiB' = '8MB' = '8M' -> 8388608, '1024' -> 1024: 1024-based like the AWS CLI, case-insensitive. The one
+    parser of sizes (the CLI's SIZE type, settings files and environment variables all come through it)."""
+    if isinstance(text, int):
+        if text < 0:
+            raise SettingsError(f"size must not be negative: {text}")
+        return text
+    m = _SIZE_RE.match(text)
+    if not m or m.group(2).lower() not in _UNITS:
+        raise SettingsError(f"not a size: {text!r} (use bytes, or a unit such as 8MB, 64MiB, 1GB; "
+                             "units are 1024-based, as in the AWS CLI)")
+    return int(float(m.group(1)) * _UNITS[m.group(2).lower()])
+
+
+def parse_rate(text: str | int | None) -> int | None:
+    """'50MB/s' -> 52428800 bytes per second ('/s' optional; the units of parse_size, 1024-based like the AWS
+    CLI's max_bandwidth); None or '' = no limit."""
+    if text is None or text == "":
+        return None
+    if isinstance(text, str):
+        text = text.strip()
+        text = text[:-2] if text.lower().endswith("/s") else text
+    n = parse_size(text)
+    return n or None
+
+
+def format_size(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if abs(n) < 1024 or unit == "TiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} TiB"
+
+
+def default_processes() -> int:
+    """One process per core, at least 2: on a 2-core box 2x8 did 373 PUT/s where 1x16 did 234 (seed bench)."""
+    return max(2, min(os.cpu_count() or 2, 16))
+
+
+def _opt(default: Any, help: str, source: str = "", **extra: Any) -> Any:
+    return field(default=default, metadata={"help": help, "source": source, **extra})
+
+
+@dataclass(frozen=True)
+class Settings:
+    """All run settings. Field metadata carries the help text the CLI shows."""
+
+    source: str = ""
+    bucket: str = ""
+    prefix: str = ""
+    endpoint_url: str | None = _opt(None, "S3 endpoint, e.g. http://127.0.0.1:8333 (default: AWS).")
+    region: str | None = _opt(None, "AWS region (default: from the profile / environment).")
+    profile: str | None = _opt(None, "AWS profile (default: the standard credential chain).")
+    addressing_style: str | None = _opt(None, "Bucket addressing: path (https://HOST/BUCKET/KEY), virtual "
+                                        "(https://BUCKET.HOST/KEY) or auto (default: path with --endpoint-url, "
+                                        "else auto, as botocore).", choices=("auto", "path", "virtual"))
+    processes: int | None = _opt(None, "Worker processes (default: chosen from the CPU count and the file "
+                                 "sizes, see autotune.py; 0 = no worker processes, threads in the coordinator, "
+                                 "for debugging).",
+                          "bench/: one per core for small files, 1-2 for large ones")
+    threads: int = _opt(8, "Upload threads per process: small files in flight, and parts of large files in "
+                        "flight. Without it (here or in --config), small files in flight follow the link: sized "
+                        "from the round trip the preflight measures, then raised while throughput grows "
+                        "(concurrency.py); parts still use this value.",
+                        "seed bench: 8 threads saturate one core on loopback")
+    adaptive: bool = False  # set by the CLI when --threads was left to its default: see concurrency.py
+    max_inflight: int = _opt(128, "With --threads unset: the most small files in flight per process.",
+                             "threads waiting on the network are cheap; 128 x 2 covers 200 ms")
+    inflight_bytes: int = _opt(256 * MIB, "Most bytes of small files one process holds in memory at once.",
+                               "keeps the memory bound whatever the concurrency")
+    multipart_threshold: int = _opt(8 * MIB, "Files this size and larger use multipart uploads.",
+                                    "s3transfer default")
+    multipart_chunksize: int = _opt(8 * MIB, "Part size for multipart uploads (raised automatically so "
+                                    "no file needs more than 10,000 parts).", "s3transfer default")
+    read_timeout: float = _opt(300.0, "Seconds to wait for a response before retrying.",
+                               "seed V2: zero timeouts on slow links")
+    connect_timeout: float = _opt(60.0, "Seconds to wait for a connection.", "seed V2")
+    max_pool_connections: int = _opt(50, "HTTP connections per process (never below --threads).")
+    retries: int = _opt(10, "Attempts per request (botocore standard/adaptive retry).")
+    retry_mode: str = _opt("standard", "botocore retry mode: standard or adaptive.", choices=("standard", "adaptive"))
+    file_attempts: int = _opt(5, "Attempts per file before it is reported failed.")
+    backoff_base: float = _opt(1.0, "Seconds before a file's second attempt; doubles each attempt (with jitter).")
+    backoff_cap: float = _opt(30.0, "Longest wait between attempts at one file, in seconds.")
+    outage_timeout: float = _opt(300.0, "When the endpoint stops answering, all workers pause and a probe waits "
+                                 "this many seconds for it to come back before the run stops.",
+                                 "long enough for a server restart or a network blip")
+    stop_grace: float = _opt(5.0, "After Ctrl-C, SIGTERM or SIGHUP: seconds the requests in flight get to finish "
+                             "before the workers are stopped (what is cut is resumed by the next run).",
+                             "well under the 10 s docker and Kubernetes wait before SIGKILL")
+    checksum: str = _opt("auto", "Transport checksum the server verifies on every PUT and part: auto (the file's "
+                         "own xxh3-128 as XXHASH128 where a probe shows the server checks it, else CRC32), XXHASH128, "
+                         "CRC32, CRC32C or CRC64NVME (these two need awscrt: pip install 'mpupload[crt]'), SHA256, "
+                         "or none.",
+                         "one hash instead of two where S3 checks xxh3; zlib's CRC32 where it does not",
+                         choices=_CHECKSUMS)
+    fast_put: bool = _opt(True, "Send small files and the parts of large ones with mpupload's own SigV4-signed "
+                          "PUT on kept-alive connections, to the endpoint botocore resolves for the bucket; any "
+                          "error or non-200 reply is sent again through botocore. --no-fast-put sends everything "
+                          "through botocore.",
+                          "bench/: ~1.1 ms less client CPU per small file, ~1 CPU-s less per GB")
+    verify_tls: bool = _opt(True, "Verify TLS certificates (turn off only for a test server).")
+    ca_bundle: str | None = _opt(None, "CA bundle for TLS verification.")
+    include: tuple[str, ...] = _opt((), "Only files whose relative path matches one of these globs.")
+    exclude: tuple[str, ...] = _opt((), "Skip files whose relative path matches one of these globs.")
+    files_from: str | None = _opt(None, "Upload (or verify) only the files listed in this file, one path "
+                                  "relative to SOURCE per line (absolute paths inside SOURCE are accepted too); "
+                                  "'-' reads the list from stdin. A listed file that is missing fails; listed "
+                                  "folders are skipped (list their files). The list is sorted on disk first, "
+                                  "so it may hold tens of millions of lines.")
+    null: bool = _opt(False, "--files-from entries are separated by NUL bytes (find -print0), not newlines: "
+                      "names may then hold newlines.")
+    key_normalization: str = _opt("nfc", "Unicode form of object keys: nfc (a name written on macOS, in NFD, "
+                                  "gets the same key as the same name typed elsewhere; two local names that "
+                                  "become one key are both reported failed) or none (keys keep the bytes "
+                                  "of the names).", "NFC is what most systems and keyboards produce",
+                                  choices=("nfc", "none"))
+    year_pattern: str | None = _opt(None, "Regex with one group, applied to the relative path, giving the "
+                                    "year when no folder is a year.")
+    key_template: str = _opt("{prefix}/{relpath}", "Object key of each file, from {prefix}, {year} (its partition), "
+                             "{relpath} (path under SOURCE), {name} (file name), {parent} (its folder under SOURCE), "
+                             "e.g. '{prefix}/{year}/{name}' to sort a flat folder into years. Two files mapping to "
+                             "one key stop the run before it starts.", "the source's own layout")
+    follow_symlinks: bool = _opt(False, "Upload the targets of symlinks (loop-safe) instead of skipping them.")
+    skip_existing: str = _opt("checksum", "What counts as already uploaded: 'journal' (unchanged since this "
+                              "machine stored it), 'size' (also: an object of the same size exists), 'checksum' "
+                              "(also: an object with the same size and xxh3-128), 'never'.",
+                              "safest that is still fast: the journal answers reruns without hashing",
+                              choices=("journal", "size", "checksum", "never"))
+    journal: str | None = _opt(None, "Journal file (SQLite) of what is stored; default: one per source and "
+                               "destination under $XDG_STATE_HOME/mpupload.")
+    run_id: str = ""  # set by the coordinator for each run; marks the multipart uploads this run touched
+    dry_run: bool = _opt(False, "Show the plan (files, bytes, partitions); upload nothing.")
+    batch_files: int = _opt(64, "Files per work batch handed to a worker.",
+                            "small enough that idle workers steal work from big years")
+    batch_bytes: int = _opt(256 * MIB, "Bytes per work batch handed to a worker.")
+    max_bandwidth: int | None = _opt(None, "Most bytes per second sent by all processes together, e.g. 50MB/s "
+                                     "(1024-based as in the AWS CLI: 50MB/s = 52,428,800 bytes/s; write bytes, e.g. "
+                                     "50000000, for 10^6-based; a limit makes the run slower, never failed).",
+                                     "none: as fast as the link and server allow")
+    max_requests_per_second: float | None = _opt(None, "Most PUT / part requests per second started by all processes "
+                                                 "together (a limit makes the run slower, never failed).",
+                                                 "none: the shared pace still backs off on throttling")
+    partition_pause: float = _opt(0.0, "Seconds with nothing sent between one partition (year) and the next, "
+                                  "for a link shared with others (the seed's pause between years).",
+                                  "0: no pause")
+    executor: str = _opt("local", "Who uploads: local (worker processes on this machine) or dask (the tasks of a Dask "
+                         "cluster: --scheduler, or a local cluster of --processes workers; needs "
+                         "pip install 'mpupload[dask]' and SOURCE at the same path on every worker).",
+                         "one machine is the common case", choices=("local", "dask"))
+    scheduler: str | None = _opt(None, "With --executor dask: the Dask scheduler's address, e.g. "
+                                 "tcp://10.0.0.5:8786 (default: start a local cluster).")
+    shard: str | None = _opt(None, "K/N: upload (or verify) only the K-th of N shares of the source, split by a "
+                             "stable hash of each relative path, so N machines with no cluster between them "
+                             "cover every file exactly once (each with its own journal).")
+    report: str | None = _opt(None, "Folder for this run's report.json and report.html (default: a folder per run "
+                              "beside the journal; `mpupload report` lists them).")
+    log_file: str | None = _opt(None, "Append one JSON record per file (uploaded, skipped or failed, with the reason, "
+                                "attempts and seconds) to this file, between a start and an end record of the run.")
+    json_output: bool = _opt(False, "JSON lines on stdout instead of the human view.")
+    progress_interval: float = _opt(1.0, "Seconds between progress updates.")
+    quiet: bool = _opt(False, "Print only the summary: no live view, no progress lines (warnings still go to stderr).")
+
+    @property
+    def effective_processes(self) -> int:
+        return default_processes() if self.processes is None else max(1, self.processes)
+
+    def validated(self) -> Settings:
+        """Check every setting; raise SettingsError with one clear message."""
+        if self.processes is not None and not 0 <= self.processes <= 256:
+            raise SettingsError("--processes must be between 0 and 256")
+        if not 1 <= self.threads <= 256:
+            raise SettingsError("--threads must be between 1 and 256")
+        if self.multipart_chunksize < MIN_PART_SIZE:
+            raise SettingsError(f"--multipart-chunksize must be at least {format_size(MIN_PART_SIZE)} (S3's minimum part)")
+        if self.multipart_chunksize > MAX_PART_SIZE:
+            raise SettingsError(f"--multipart-chunksize must be at most {format_size(MAX_PART_SIZE)}")
+        if self.multipart_threshold < 1:
+            raise SettingsError("--multipart-threshold must be at least 1 byte")
+        if self.read_timeout <= 0 or self.connect_timeout <= 0:
+            raise SettingsError("timeouts must be positive")
+        if self.stop_grace < 0:
+            raise SettingsError("--stop-grace must not be negative")
+        if self.outage_timeout <= 0:
+            raise SettingsError("--outage-timeout must be positive")
+        if self.retries < 1 or self.file_attempts < 1:
+            raise SettingsError("--retries and --file-attempts must be at least 1")
+        if self.retry_mode not in ("standard", "adaptive"):
+            raise SettingsError("--retry-mode must be standard or adaptive (legacy retries are not used)")
+        if self.checksum not in _CHECKSUMS:
+            raise SettingsError(f"--checksum must be one of {', '.join(_CHECKSUMS)}")
+        try:
+            from mpupload.core.hashing import TransportChecksum
+
+            if self.checksum != "auto":
+                TransportChecksum(self.checksum)
+        except ValueError as exc:
+            raise SettingsError(str(exc)) from None
+        if self.skip_existing not in ("journal", "size", "checksum", "never"):
+            raise SettingsError("--skip-existing must be journal, size, checksum or never")
+        if self.batch_files < 1 or self.batch_bytes < 1:
+            raise SettingsError("batch sizes must be positive")
+        if self.year_pattern:
+            try:
+                rx = re.compile(self.year_pattern)
+            except re.error as exc:
+                raise SettingsError(f"--year-pattern is not a valid regex: {exc}") from None
+            if rx.groups < 1:
+                raise SettingsError("--year-pattern needs one capturing group for the year, e.g. '_(\\d{4})_'")
+        from mpupload.core.keys import parse as parse_template
+
+        parse_template(self.key_template)
+        if self.max_bandwidth is not None and self.max_bandwidth < 1024:
+            raise SettingsError("--max-bandwidth must be at least 1KiB/s")
+        if self.max_requests_per_second is not None and self.max_requests_per_second <= 0:
+            raise SettingsError("--max-requests-per-second must be positive")
+        if self.partition_pause < 0:
+            raise SettingsError("--partition-pause must not be negative")
+        if self.null and not self.files_from:
+            raise SettingsError("--null only applies to --files-from")
+        if self.key_normalization not in ("nfc", "none"):
+            raise SettingsError("--key-normalization must be nfc or none")
+        if self.executor not in ("local", "dask"):
+            raise SettingsError("--executor must be local or dask")
+        if self.scheduler and self.executor != "dask":
+            raise SettingsError("--scheduler only applies to --executor dask")
+        if self.shard:
+            from mpupload.source.shard import Shard, ShardError
+
+            try:
+                Shard.parse(self.shard)
+            except ShardError as exc:
+                raise SettingsError(str(exc)) from None
+        if not 1 <= self.max_inflight <= 1024:
+            raise SettingsError("--max-inflight must be between 1 and 1024")
+        # A pool smaller than the threads would make threads queue for sockets.
+        most = max(self.threads, self.max_inflight if self.adaptive else 0)
+        return replace(self, max_pool_connections=max(self.max_pool_connections, most + 2))
+
+
+
+def part_size_for(size: int, chunksize: int) -> int:
+    """The part size actually used: the configured one, doubled until the file fits in 10,000 parts."""
+    part = chunksize
+    while size > part * MAX_PARTS:
+        part *= 2
+    return min(part, MAX_PART_SIZE)
+
+
+def sign_payload(s: Settings) -> bool | None:
+    """Whether SigV4 hashes each body (x-amz-content-sha256). With a transport checksum in a signed header
+    that the server verifies, the bytes are already checked end to end, so no: the SHA-256 cost ~300 us per
+    256 KiB here, a sixth of a small file's client CPU (bench/results/wan). That is botocore's own
+    s3.payload_signing_enabled=False, which it applies by itself over TLS; over plain http (a local or
+    private endpoint) we ask for it too. Without a checksum (--checksum none): botocore's default."""
+    return False if s.checksum.lower() != "none" else None
+
+
+def botocore_config(s: Settings):
+    """The botocore Config: timeouts, pool size, retry mode, checksum policy, TLS."""
+    from botocore.config import Config
+
+    return Config(
+        connect_timeout=s.connect_timeout,
+        read_timeout=s.read_timeout,
+        max_pool_connections=s.max_pool_connections,
+        retries={"mode": s.retry_mode, "total_max_attempts": s.retries},
+        tcp_keepalive=True,
+        # Our own code builds every request; botocore re-checking each parameter costs CPU per file.
+        parameter_validation=False,
+        # We choose the checksum ourselves (see `checksum`), sent as a header: S3-compatible servers that
+        # choke on aws-chunked trailers still work, and AWS verifies it all the same.
+        request_checksum_calculation="when_required",
+        response_checksum_validation="when_required",
+        # Path style with an explicit endpoint: S3-compatible servers on localhost or an IP address rarely
+        # serve BUCKET.HOST names.
+        s3={"addressing_style": s.addressing_style or ("path" if s.endpoint_url else "auto"),
+            "payload_signing_enabled": sign_payload(s)},
+        user_agent_appid="mpupload",
+    )
+
+
+def transfer_config(s: Settings):
+    """The s3transfer TransferConfig for multipart files (one per worker process)."""
+    from s3transfer.manager import TransferConfig
+
+    return TransferConfig(
+        multipart_threshold=s.multipart_threshold,
+        multipart_chunksize=s.multipart_chunksize,
+        max_request_concurrency=s.threads,
+        # Bounds chunks read ahead of the network: memory per process ~ threads x chunksize.
+        max_in_memory_upload_chunks=s.threads,
+        max_submission_concurrency=max(2, s.threads // 4),
+        io_chunksize=256 * KIB,
+    )

@@ -1,0 +1,80 @@
+"""The journal's layout, its version (`PRAGMA user_version`) and the way from each older layout to this one.
+
+Version 1 (user_version 0, the first layout): `stored` keyed by rowid with `rel` always filled, hex text
+digests and ETags and a `stored_at` time, plus a `remote` table holding the destination listing.
+Version 2: `stored` WITHOUT ROWID (the key is the primary index, no second copy of it), `rel` only where
+the key does not end with it, digests and MD5 ETags as 16-byte BLOBs, no `stored_at`, no `remote`
+(the listing is streamed, listing.py). About half the bytes per file.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+SCHEMA_VERSION = 2
+
+_V2 = """
+CREATE TABLE IF NOT EXISTS stored (
+    key TEXT PRIMARY KEY, rel TEXT, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL, inode INTEGER NOT NULL,
+    digest BLOB NOT NULL, etag BLOB NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS multipart (
+    key TEXT PRIMARY KEY, upload_id TEXT NOT NULL, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL,
+    inode INTEGER NOT NULL, digest TEXT NOT NULL, part_size INTEGER NOT NULL, run_id TEXT NOT NULL,
+    created_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS aborted (key TEXT NOT NULL, upload_id TEXT NOT NULL, PRIMARY KEY (key, upload_id));
+CREATE TABLE IF NOT EXISTS info (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+
+
+def _tables(db: sqlite3.Connection) -> set[str]:
+    return {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+
+
+def _create(db: sqlite3.Connection) -> None:
+    # Statement by statement: executescript would commit the migration's transaction half way.
+    for statement in _V2.split(";"):
+        if statement.strip():
+            db.execute(statement)
+
+
+def migrate(db: sqlite3.Connection) -> int:
+    """Bring the journal to SCHEMA_VERSION (creating it when new); returns the version found, which is
+    above SCHEMA_VERSION for a journal of a newer mpupload (left untouched)."""
+    version = db.execute("PRAGMA user_version").fetchone()[0]
+    if version > SCHEMA_VERSION:
+        return version
+    if version == SCHEMA_VERSION:
+        return version
+    db.execute("BEGIN IMMEDIATE")  # one process migrates; the others wait, then find version 2
+    try:
+        version = db.execute("PRAGMA user_version").fetchone()[0]
+        migrated = version < SCHEMA_VERSION and "stored" in _tables(db)
+        if version < SCHEMA_VERSION:
+            if migrated:
+                _from_v1(db)
+            _create(db)
+            db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+        db.execute("COMMIT")
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    if migrated:
+        db.execute("VACUUM")  # once: give back the pages of the old layout
+    return version
+
+
+def _from_v1(db: sqlite3.Connection) -> None:
+    from mpupload.state.journal import pack_hex  # the same packing as new rows
+
+    db.execute("ALTER TABLE stored RENAME TO stored_v1")
+    _create(db)
+    cur = db.execute("SELECT key, rel, size, mtime_ns, inode, digest, etag FROM stored_v1")
+    while rows := cur.fetchmany(5000):
+        db.executemany("INSERT OR REPLACE INTO stored(key, rel, size, mtime_ns, inode, digest, etag) "
+                       "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                       [(k, None if k.endswith(rel) else rel, size, mtime, inode, pack_hex(d), pack_hex(e))
+                        for k, rel, size, mtime, inode, d, e in rows])
+    db.execute("DROP TABLE stored_v1")
+    db.execute("DROP TABLE IF EXISTS remote")

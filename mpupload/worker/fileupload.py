@@ -1,0 +1,211 @@
+"""One file's upload, in a worker's thread: read, hash, send (small files whole, large ones through the
+resumable multipart uploader), retry what another try can fix, and say what happened as an UploadResult.
+
+Small files (below the multipart threshold) are read once into memory; the same bytes are hashed and
+sent, so the digest in the metadata is the digest of exactly what was sent. Large files are hashed
+streaming, then sent in parts by the resumable multipart uploader (multipart.py).
+
+When the destination already holds an object of the same size at the key (from the coordinator's listing),
+the uploader compares the object's xxh3-128 metadata with the file's digest and skips the upload on a match.
+"""
+
+from __future__ import annotations
+
+import mimetypes
+import os
+import random
+import threading
+import time
+from concurrent.futures import CancelledError, ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+from urllib.parse import quote
+
+from mpupload.core.errors import (
+    FATAL,
+    PERMANENT,
+    FatalError,
+    FileChanged,
+    classify,
+    http_status,
+    is_connection_error,
+    retried_by_botocore,
+)
+from mpupload.core.hashing import META_DIGEST, META_MTIME, META_PATH, xxh3_bytes, xxh3_stream
+from mpupload.core.messages import (
+    FAILED,
+    SKIP_SAME_DIGEST,
+    SKIPPED,
+    UPLOADED,
+    FileTask,
+    UploadResult,
+)
+from mpupload.pace.pacing import Pace, Stopped
+from mpupload.s3.multipart import MultipartUploader
+from mpupload.s3.transport import Transport
+from mpupload.settings.config import Settings
+from mpupload.source.scan import open_regular
+
+if TYPE_CHECKING:
+    from mpupload.worker.process import ResultSender
+
+INTERRUPTED = "interrupted before it finished"
+# Who retries what (README, Retries): botocore retries each request (throttling, 5xx, dropped connections,
+# timeouts; --retries); a file is tried again (--file-attempts) only for what another request cannot fix:
+# the file changed while read, a body the server found corrupt (BadDigest), a fault outside botocore.
+# While the pool holds for an outage, tries do not count; this bounds them anyway (the outage timeout stops
+# the run long before).
+_MAX_OUTAGE_RETRIES = 50
+
+
+def _content_type_of_suffix(suffix: str) -> str | None:
+    return mimetypes.guess_type("x" + suffix, strict=False)[0]
+
+
+def _content_type(rel: str) -> str | None:
+    """guess_type parses the whole path on every call; an archive has a handful of suffixes."""
+    name = rel.rsplit("/", 1)[-1]
+    dot = name.rfind(".")
+    if dot <= 0 or name.endswith((".gz", ".bz2", ".xz", ".br", ".Z")):
+        return mimetypes.guess_type(name, strict=False)[0]  # encodings: leave these to mimetypes
+    return _content_type_of_suffix(name[dot:])
+
+
+def source_metadata(task: FileTask, digest: str, mtime_ns: int) -> dict[str, str]:
+    """User metadata: the end-to-end digest and where the object came from (path percent-encoded,
+    since header values must be ASCII)."""
+    return {
+        META_DIGEST: digest,
+        META_MTIME: f"{mtime_ns // 1_000_000_000}.{mtime_ns % 1_000_000_000:09d}",
+        META_PATH: quote(task.rel, safe="/"),
+    }
+
+
+@dataclass(frozen=True)
+class _Done:
+    status: str
+    reason: str
+    digest: str
+    etag: str
+    size: int
+    mtime_ns: int
+    parts_reused: int = 0
+
+
+class FileUploader:
+    """Uploads one file with per-file retries. Thread-safe: one instance serves all threads of a worker."""
+
+    def __init__(self, *, client, parts_pool: ThreadPoolExecutor, settings: Settings, sender: ResultSender,
+                 stop: threading.Event, pace: Pace | None = None, transport: Transport | None = None):
+        self.client, self.s = client, settings
+        self.sender, self.stop, self.pace = sender, stop, pace
+        # Every PutObject and UploadPart goes through the transport (lean first, botocore when declined).
+        self.transport = transport or Transport(client=client, settings=settings, stop=stop, pace=pace)
+        self.multipart = MultipartUploader(client=client, settings=settings, transport=self.transport,
+                                           pool=parts_pool, on_bytes=sender.add_bytes, stop=stop)
+
+    def upload(self, task: FileTask, batch_id: int) -> UploadResult:
+        started = time.monotonic()
+        reason = ""
+        attempt = 0
+        for _ in range(self.s.file_attempts + _MAX_OUTAGE_RETRIES):
+            if self.stop.is_set():
+                reason = INTERRUPTED
+                break
+            attempt += 1
+            try:
+                done = self._attempt(task)
+                return UploadResult(rel=task.rel, key=task.key, status=done.status, reason=done.reason,
+                                    size=done.size, mtime_ns=done.mtime_ns, inode=task.inode, digest=done.digest,
+                                    etag=done.etag, attempts=attempt, seconds=time.monotonic() - started,
+                                    batch_id=batch_id, parts_reused=done.parts_reused,
+                                    partition=task.partition)
+            except (CancelledError, Stopped):
+                reason = INTERRUPTED
+                break
+            except FatalError:  # e.g. the journal cannot be written: no file can succeed
+                raise
+            except Exception as exc:  # sorted below: fatal / retryable / permanent
+                kind, reason = classify(exc)
+                if kind == FATAL:
+                    raise FatalError("credentials", reason) from None
+                if self._outage_held(exc):
+                    attempt -= 1  # the endpoint failed, not this file: the try is free
+                    continue
+                if kind == PERMANENT or attempt >= self.s.file_attempts or retried_by_botocore(exc):
+                    break
+                self._backoff(attempt)
+        return UploadResult(rel=task.rel, key=task.key, status=FAILED, reason=reason, size=task.size,
+                            mtime_ns=task.mtime_ns, inode=task.inode, attempts=attempt,
+                            seconds=time.monotonic() - started, batch_id=batch_id, partition=task.partition)
+
+    def _outage_held(self, exc: BaseException) -> bool:
+        """After a connection error: if the endpoint is marked down, wait (bounded) until it is back."""
+        if self.pace is None or not is_connection_error(exc):
+            return False
+        return self.pace.wait_outage(self.stop, limit=self.s.outage_timeout + self.s.backoff_cap)
+
+    def _backoff(self, attempt: int) -> None:
+        # Exponential with full jitter, capped; waits on the stop event so Ctrl-C is not delayed.
+        delay = min(self.s.backoff_cap, self.s.backoff_base * 2 ** (attempt - 1))
+        self.stop.wait(delay * (0.5 + random.random() / 2))
+
+    def _attempt(self, task: FileTask) -> _Done:
+        f, st = open_regular(task.path)
+        with f:
+            if st.st_size < self.s.multipart_threshold:
+                data = f.read(st.st_size + 1)  # one byte more reveals a file that grew
+                if len(data) != st.st_size:
+                    raise FileChanged(f"size went from {st.st_size} to at least {len(data)} bytes")
+                digest = xxh3_bytes(data)
+            else:
+                data = None
+                digest, n = xxh3_stream(f)
+                if n != st.st_size:
+                    raise FileChanged(f"size went from {st.st_size} to {n} bytes while hashing")
+        if task.remote_size == st.st_size:
+            etag = self._matching_object_etag(task, digest)
+            if etag is not None:
+                return _Done(SKIPPED, SKIP_SAME_DIGEST, digest, etag,
+                             st.st_size, st.st_mtime_ns)
+        meta = source_metadata(task, digest, st.st_mtime_ns)
+        reused = 0
+        if data is not None:
+            etag = self._put_small(task, data, meta)
+        else:
+            etag, reused = self.multipart.upload(path=task.path, key=task.key, size=st.st_size,
+                                                 mtime_ns=st.st_mtime_ns, inode=st.st_ino, digest=digest,
+                                                 extra=self._extra(task, meta))
+        after = os.stat(task.path)
+        if (after.st_size, after.st_mtime_ns) != (st.st_size, st.st_mtime_ns):
+            raise FileChanged("size or modification time changed during the upload")
+        return _Done(UPLOADED, "", digest, etag, st.st_size, st.st_mtime_ns, reused)
+
+    def _matching_object_etag(self, task: FileTask, digest: str) -> str | None:
+        """The ETag of the object at the key if it carries this digest, else None."""
+        try:
+            head = self.client.head_object(Bucket=self.s.bucket, Key=task.key)
+        except Exception as exc:
+            if http_status(exc) == 404:
+                return None
+            raise
+        if head.get("Metadata", {}).get(META_DIGEST) == digest:
+            return head.get("ETag", "").strip('"')
+        return None
+
+    def _extra(self, task: FileTask, meta: dict[str, str]) -> dict:
+        extra: dict = {"Metadata": meta}
+        ctype = _content_type(task.rel)
+        if ctype:
+            extra["ContentType"] = ctype
+        return extra
+
+    def _put_small(self, task: FileTask, data: bytes, meta: dict[str, str]) -> str:
+        params = self._extra(task, meta)
+        checksum = self.transport.checksum
+        if checksum.enabled:
+            # XXHASH128 is the digest already in the metadata: no second pass over the bytes.
+            params[checksum.param] = checksum.of_digest(meta[META_DIGEST]) if checksum.is_digest else checksum.of(data)
+        etag = self.transport.put_object(key=task.key, body=data, params=params)
+        self.sender.add_bytes(len(data))
+        return etag
