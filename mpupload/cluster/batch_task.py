@@ -29,7 +29,8 @@ from mpupload.pace.limits import Limits
 from mpupload.pace.pacing import Pace
 from mpupload.settings.config import Settings
 from mpupload.state.journal import MultipartRow
-from mpupload.worker.process import _FLUSH_SECONDS, ResultSender, WorkerKit
+from mpupload.worker.process import WorkerKit
+from mpupload.worker.results import FLUSH_SECONDS, ResultSender
 
 
 @dataclass(frozen=True)
@@ -79,7 +80,7 @@ class _RunKit:
         threading.Thread(target=self._flush_regularly, daemon=True, name="mpupload-flush").start()
 
     def _flush_regularly(self) -> None:
-        while not self._closed.wait(_FLUSH_SECONDS):
+        while not self._closed.wait(FLUSH_SECONDS):
             try:
                 self.sender.flush_if_due()
             except Exception:

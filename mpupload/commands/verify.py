@@ -31,13 +31,13 @@ import xxhash
 from mpupload.core.hashing import META_DIGEST, xxh3_file
 from mpupload.core.keyorder import normalize
 from mpupload.core.keys import DEFAULT_TEMPLATE
+from mpupload.core.shard import Shard
 from mpupload.run.plan import object_key, task_for
 from mpupload.s3.client import iter_listing, make_client
 from mpupload.s3.preflight import PROBE_MARK
 from mpupload.settings.config import Settings, transfer_config
 from mpupload.source import extsort
 from mpupload.source.scan import FileEntry, Matcher, Skipped
-from mpupload.source.shard import Shard
 from mpupload.source.sources import iter_source
 
 OK, MISSING, SIZE, CHECKSUM, EXTRA, ERROR = "ok", "missing", "size_mismatch", "checksum_mismatch", "extra", "error"

@@ -127,3 +127,7 @@ def classify(exc: BaseException) -> tuple[str, str]:
 def _short(exc: BaseException, limit: int = 300) -> str:
     text = str(exc).replace("\n", " ")
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+class SettingsError(ValueError):
+    """A setting the user gave cannot work (a usage error: exit code 2)."""

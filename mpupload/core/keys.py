@@ -21,7 +21,7 @@ import string
 import tempfile
 from collections.abc import Iterable
 
-from mpupload.settings.config import SettingsError
+from mpupload.core.errors import SettingsError
 
 DEFAULT_TEMPLATE = "{prefix}/{relpath}"
 FIELDS = ("prefix", "year", "relpath", "name", "parent")

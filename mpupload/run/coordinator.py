@@ -23,6 +23,7 @@ from typing import IO
 from mpupload.core.errors import FatalError
 from mpupload.core.hashing import AUTO
 from mpupload.core.messages import UPLOADED, Notice, WorkerReport
+from mpupload.core.shard import Shard
 from mpupload.core.stopping import ForcedStop, StopRequests, exit_code_for
 from mpupload.observe.eventlog import close_log, open_log
 from mpupload.observe.monitor import ResourceMonitor
@@ -40,7 +41,6 @@ from mpupload.s3.multipart import sweep_stale
 from mpupload.s3.preflight import ProbeResult
 from mpupload.s3.xxprobe import SharedVerdict
 from mpupload.settings.config import Settings
-from mpupload.source.shard import Shard
 from mpupload.state.journal import Journal, default_journal_path
 from mpupload.state.runlock import RunLock, network_fs_warning
 from mpupload.ui.printers import Reporter

@@ -14,6 +14,8 @@ import re
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from mpupload.core.errors import SettingsError
+
 KIB, MIB, GIB = 1024, 1024**2, 1024**3
 
 # S3's hard limits on multipart uploads.
@@ -30,10 +32,6 @@ _UNITS = {"": 1, "b": 1, **{spelling: 1024**power for power, letter in enumerate
                              for spelling in (letter, letter + "b", letter + "i", letter + "ib")}}
 _CHECKSUMS = ("auto", "XXHASH128", "CRC32", "CRC32C", "CRC64NVME", "SHA256", "none")
 _SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*$")
-
-
-class SettingsError(ValueError):
-    """A setting the user gave cannot work (a usage error: exit code 2)."""
 
 
 def parse_size(text: str | int) -> int:
@@ -262,7 +260,7 @@ class Settings:
         if self.scheduler and self.executor != "dask":
             raise SettingsError("--scheduler only applies to --executor dask")
         if self.shard:
-            from mpupload.source.shard import Shard, ShardError
+            from mpupload.core.shard import Shard, ShardError
 
             try:
                 Shard.parse(self.shard)

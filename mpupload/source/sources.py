@@ -24,7 +24,7 @@ def iter_source(s: Settings) -> Iterator[FileEntry | Skipped]:
         items = scan(s.source, follow_symlinks=s.follow_symlinks, matcher=matcher, normalization=s.key_normalization)
     if not s.shard:
         return items
-    from mpupload.source.shard import Shard
+    from mpupload.core.shard import Shard
 
     shard = Shard.parse(s.shard)  # --shard K/N: only this machine's share (shard.py)
     return (item for item in items if shard.holds(item.rel, s.key_normalization))

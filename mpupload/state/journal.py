@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import NamedTuple, TypeVar
 
 from mpupload.core.errors import FatalError
-from mpupload.state.journal_schema import SCHEMA_VERSION, migrate
+from mpupload.state.journal_schema import SCHEMA_VERSION, migrate, pack_hex, unpack_hex
 
 _T = TypeVar("_T")
 _LOOKUP_CHUNK = 900  # keys per query: below SQLite's oldest host-parameter limit (999)
@@ -74,19 +74,6 @@ def _writes(method: Callable[..., _T]) -> Callable[..., _T]:
     return wrapper
 
 
-def pack_hex(value: str) -> bytes | str:
-    """Hex digests and MD5 ETags are kept as bytes (half the size); anything else (a multipart ETag
-    "…-12") as text."""
-    if value and len(value) % 2 == 0:
-        try:
-            return bytes.fromhex(value)
-        except ValueError:
-            pass
-    return value
-
-
-def unpack_hex(value: bytes | str) -> str:
-    return value.hex() if isinstance(value, bytes) else value
 
 
 class StoredFile(NamedTuple):

@@ -66,8 +66,6 @@ def migrate(db: sqlite3.Connection) -> int:
 
 
 def _from_v1(db: sqlite3.Connection) -> None:
-    from mpupload.state.journal import pack_hex  # the same packing as new rows
-
     db.execute("ALTER TABLE stored RENAME TO stored_v1")
     _create(db)
     cur = db.execute("SELECT key, rel, size, mtime_ns, inode, digest, etag FROM stored_v1")
@@ -78,3 +76,18 @@ def _from_v1(db: sqlite3.Connection) -> None:
                         for k, rel, size, mtime, inode, d, e in rows])
     db.execute("DROP TABLE stored_v1")
     db.execute("DROP TABLE IF EXISTS remote")
+
+
+def pack_hex(value: str) -> bytes | str:
+    """Hex digests and MD5 ETags are kept as bytes (half the size); anything else (a multipart ETag
+    "…-12") as text."""
+    if value and len(value) % 2 == 0:
+        try:
+            return bytes.fromhex(value)
+        except ValueError:
+            pass
+    return value
+
+
+def unpack_hex(value: bytes | str) -> str:
+    return value.hex() if isinstance(value, bytes) else value

@@ -11,6 +11,7 @@ the uploader compares the object's xxh3-128 metadata with the file's digest and 
 
 from __future__ import annotations
 
+import functools
 import mimetypes
 import os
 import random
@@ -47,7 +48,7 @@ from mpupload.settings.config import Settings
 from mpupload.source.scan import open_regular
 
 if TYPE_CHECKING:
-    from mpupload.worker.process import ResultSender
+    from mpupload.worker.results import ResultSender
 
 INTERRUPTED = "interrupted before it finished"
 # Who retries what (README, Retries): botocore retries each request (throttling, 5xx, dropped connections,
@@ -58,6 +59,7 @@ INTERRUPTED = "interrupted before it finished"
 _MAX_OUTAGE_RETRIES = 50
 
 
+@functools.lru_cache(maxsize=1024)
 def _content_type_of_suffix(suffix: str) -> str | None:
     return mimetypes.guess_type("x" + suffix, strict=False)[0]
 

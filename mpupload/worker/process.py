@@ -1,15 +1,13 @@
 """The worker: one process (or, with processes=0, one thread in the coordinator) that takes batches
 from the shared work queue and uploads their files with its own client, file threads and part threads
-(WorkerKit, also what a Dask task runs a batch through); results go back in reports (ResultSender).
+(WorkerKit, also what a Dask task runs a batch through); results go back in reports (results.py).
 One file's upload is fileupload.py."""
 
 from __future__ import annotations
 
-import functools
 import os
 import queue
 import threading
-import time
 from concurrent.futures import ThreadPoolExecutor
 
 from mpupload.core.errors import (
@@ -20,10 +18,7 @@ from mpupload.core.messages import (
     BatchTaken,
     Fatal,
     FileTask,
-    Notice,
-    UploadResult,
     WorkerDone,
-    WorkerReport,
     WorkerStarted,
 )
 from mpupload.core.stopping import become_worker
@@ -33,57 +28,9 @@ from mpupload.s3.transport import open_transport
 from mpupload.s3.xxprobe import SharedVerdict
 from mpupload.settings.config import Settings
 from mpupload.worker.fileupload import FileUploader
-
-_FLUSH_SECONDS = 0.25  # results cross the process boundary at most ~4 times a second per worker
-_FLUSH_COUNT = 256
+from mpupload.worker.results import FLUSH_SECONDS, ResultSender
 
 
-class ResultSender:
-    """Collects results and byte counts from the upload threads; sends them as one message per flush."""
-
-    def __init__(self, out, worker_id: int):
-        self._out, self._worker = out, worker_id
-        self.counters = None  # a callable giving the transport's counts since the last call
-        self.inflight = None  # a callable giving the files in flight now (WorkerKit's gate)
-        self._inflight_said = -1
-        self._lock = threading.Lock()
-        self._results: list[UploadResult] = []
-        self._bytes = 0
-        self._last = time.monotonic()
-
-    def add(self, result: UploadResult) -> None:
-        with self._lock:
-            self._results.append(result)
-            due = len(self._results) >= _FLUSH_COUNT
-        if due:
-            self.flush()
-
-    def add_bytes(self, n: int) -> None:
-        with self._lock:
-            self._bytes += n
-
-    def flush_if_due(self) -> None:
-        if time.monotonic() - self._last >= _FLUSH_SECONDS:
-            self.flush()
-
-    def flush(self) -> None:
-        with self._lock:
-            results, sent = tuple(self._results), self._bytes
-            self._results, self._bytes = [], 0
-            self._last = time.monotonic()
-        counts = self.counters() if self.counters is not None else ()
-        inflight = self.inflight() if self.inflight is not None else -1
-        if results or sent or counts or inflight != self._inflight_said:
-            self._inflight_said = inflight
-            self._out.put(WorkerReport(worker=self._worker, results=results, bytes_sent=sent, transport=counts,
-                                       inflight=inflight))
-
-    def notice(self, text: str) -> None:
-        """A line for the user, drawn by the coordinator's one writer (which says each text once)."""
-        self._out.put(Notice(text))
-
-
-@functools.lru_cache(maxsize=1024)
 def run_worker(worker_id: int, settings: Settings, tasks, results, stop, *, own_process: bool = True,
                pace: Pace | None = None, limit: SharedLimit | None = None,
                checksum_verdict: SharedVerdict | None = None) -> None:
@@ -114,7 +61,7 @@ def _serve(worker_id: int, settings: Settings, tasks, results, stop, sender: Res
     try:
         while not stop.is_set() and not kit.fatal:
             try:
-                batch: Batch | None = tasks.get(timeout=_FLUSH_SECONDS)
+                batch: Batch | None = tasks.get(timeout=FLUSH_SECONDS)
             except queue.Empty:
                 sender.flush_if_due()
                 continue
@@ -180,7 +127,7 @@ class WorkerKit:
         """Start uploading `task` once the gate lets it in (flushing results meanwhile); False when the run
         stops or a fatal error came first (the file is not started). `on_done` runs after its result is out."""
         held = self._held(task)
-        while not self.gate.acquire(held, timeout=_FLUSH_SECONDS):
+        while not self.gate.acquire(held, timeout=FLUSH_SECONDS):
             self.sender.flush_if_due()
         if self.stop.is_set() or self.fatal:
             self.gate.release(held)
@@ -212,6 +159,6 @@ class WorkerKit:
 
 def _drain(pool: ThreadPoolExecutor, gate: InflightGate, sender: ResultSender) -> None:
     """Wait for in-flight files, flushing results meanwhile."""
-    while not gate.wait_idle(timeout=_FLUSH_SECONDS):
+    while not gate.wait_idle(timeout=FLUSH_SECONDS):
         sender.flush_if_due()
     pool.shutdown(wait=True)

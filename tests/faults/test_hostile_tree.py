@@ -19,7 +19,7 @@ from mpupload.s3.client import make_client
 from mpupload.settings.config import Settings
 from mpupload.source.scan import FileEntry, scan
 from mpupload.worker.fileupload import FileUploader
-from mpupload.worker.process import ResultSender
+from mpupload.worker.results import ResultSender
 
 from .hostile import LONG_PART, followed, hostile_tree, long_key_file
 

@@ -12,7 +12,7 @@ from mpupload.core.messages import FAILED, UPLOADED, FileTask
 from mpupload.s3.client import make_client
 from mpupload.settings.config import Settings
 from mpupload.worker.fileupload import FileUploader
-from mpupload.worker.process import ResultSender
+from mpupload.worker.results import ResultSender
 
 
 class _Sink:

@@ -123,7 +123,7 @@ def _multipart(client, fast, bucket, key, path, size, part=5 * 1024 * 1024):
     from concurrent.futures import ThreadPoolExecutor
 
     from mpupload.worker.fileupload import FileUploader
-    from mpupload.worker.process import ResultSender
+    from mpupload.worker.results import ResultSender
 
     class Sent:
         def __init__(self):

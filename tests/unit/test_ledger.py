@@ -80,7 +80,7 @@ def test_a_worker_reports_a_changed_in_flight_count_even_with_nothing_finished()
     with no results sends it when it changed, and stays quiet when it did not."""
     import queue
 
-    from mpupload.worker.process import ResultSender
+    from mpupload.worker.results import ResultSender
 
     out: queue.Queue = queue.Queue()
     sender = ResultSender(out, 7)

@@ -12,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from mpupload.settings.config import Settings, SettingsError
-from mpupload.source.shard import Shard, ShardError, shard_of
+from mpupload.core.shard import Shard, ShardError, shard_of
 from mpupload.state.journal import default_journal_path
 
 ROOT = str(__import__("pathlib").Path(__file__).resolve().parents[2])
@@ -64,7 +64,7 @@ def test_the_split_is_even_enough():
 
 def test_the_split_is_the_same_in_every_process():
     """Python's hash() of a str changes with PYTHONHASHSEED; the shard of a path must not."""
-    code = ("import sys; from mpupload.source.shard import shard_of; "
+    code = ("import sys; from mpupload.core.shard import shard_of; "
             "print(''.join(str(shard_of(p, 9)) for p in sys.stdin.read().split()))")
     outs = set()
     for seed in ("1", "2", "random"):
