@@ -259,7 +259,7 @@ def config() -> None:
 
 
 def _add_config_commands() -> None:
-    from mpupload.commands.configshow import show_command
+    from mpupload.cli.configshow import show_command
 
     config.add_command(show_command(upload))
 

@@ -8,3 +8,14 @@ upload ids are journaled by the coordinator (journal_relay.py); the shared pace,
 the stop travel as scheduler events (relay.py); a start-up check proves every worker sees the same files
 (samefiles.py). Dask is imported only here, and only for --executor dask.
 """
+
+from mpupload.run.executors import register
+
+
+def _dask_executor(*, settings, processes: int, on_started=None, on_gone=None):
+    from mpupload.cluster.supervisor import DaskSupervisor  # dask itself is imported here, when a run needs it
+
+    return DaskSupervisor(settings=settings, processes=processes, on_started=on_started, on_gone=on_gone)
+
+
+register("dask", _dask_executor)

@@ -24,6 +24,7 @@ from pathlib import Path
 import psutil
 
 from mpupload.core.stopping import Interrupted
+from mpupload.observe.sinks import Sink
 from mpupload.pace.concurrency import MAX_INFLIGHT, initial_inflight
 from mpupload.run.autotune import SizeMix, choose
 from mpupload.settings.config import MIB, Settings
@@ -69,17 +70,6 @@ class Recommendation:
     bound: str  # link-latency-bound | client-CPU-bound | machine-CPU-bound | bandwidth-bound | server-bound | ...
     why: str
     trials: tuple[Trial, ...]
-
-
-class _Quiet:
-    """A reporter that draws nothing: tune prints its own table."""
-
-    def start(self, text: str) -> None: ...
-    def progress(self, snap) -> None: ...
-    def result(self, r) -> None: ...
-    def warn(self, text: str) -> None: ...  # notices (e.g. the checksum probe's) would repeat every trial
-    def finish(self, snap, failures, *, interrupted: bool, fatal: str | None) -> None: ...
-    def close(self) -> None: ...
 
 
 def make_sample(settings: Settings, folder: Path, *, max_files: int = SAMPLE_MAX_FILES,
@@ -159,7 +149,8 @@ def run_trial(settings: Settings, *, processes: int, threads: int, chunksize: in
                 json_output=True).validated()
     psutil.cpu_percent(None)
     cpu0, net0, t0 = _cpu_self_and_children(), _net_sent(), time.perf_counter()
-    outcome = Coordinator(s, _Quiet()).run()
+    # A sink that draws nothing (tune prints its own table; notices would repeat every trial).
+    outcome = Coordinator(s, Sink()).run()
     if outcome.interrupted:  # the trial stopped for a signal: so does the sweep (its cleanup still runs)
         raise Interrupted(outcome.signum or signal.SIGINT)
     seconds = time.perf_counter() - t0

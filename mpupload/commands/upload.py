@@ -37,12 +37,17 @@ def preflight_then_resume(settings: Settings, *, write: bool = True, checksum_ve
 
 
 def run_upload(settings: Settings, *, failures_file: str | None = None) -> int:
-    from mpupload.observe.progressfile import ProgressReporter, ProgressWriter
-    from mpupload.observe.recorder import RecordingReporter, RunRecorder
+    from mpupload.observe.progressfile import ProgressSink, ProgressWriter
+    from mpupload.observe.recorder import RecordingSink, RunRecorder
+    from mpupload.observe.sinks import FanOut
     from mpupload.observe.stats import Stats
+    from mpupload.observe.summary import summary_dict
     from mpupload.run.coordinator import Coordinator
     from mpupload.state.runlock import EXIT_BUSY, JournalBusy
-    from mpupload.ui.printers import make_reporter, summary_dict
+    from mpupload.ui.printers import make_reporter
+
+    if settings.executor == "dask":
+        import mpupload.cluster  # noqa: F401  (registers the Dask executor: run/executors.py)
 
     reporter = make_reporter(json_output=settings.json_output, interval=settings.progress_interval,
                              quiet=settings.quiet)
@@ -56,7 +61,8 @@ def run_upload(settings: Settings, *, failures_file: str | None = None) -> int:
         recorder = RunRecorder(settings=coordinator.s)  # the coordinator's settings: journal and run id filled in
         progress = ProgressWriter(settings=coordinator.s)  # for `mpupload status` (progressfile.py)
         progress.starting()
-        coordinator.reporter = RecordingReporter(ProgressReporter(reporter, progress), recorder)
+        # One fan-out: the recorder and the progress file hear each event before the view draws it.
+        coordinator.sink = FanOut(RecordingSink(recorder), ProgressSink(progress, warn=reporter.warn), reporter)
         outcome = coordinator.run(preflight=preflight_then_resume)
     finally:
         if handle:

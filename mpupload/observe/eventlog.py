@@ -103,7 +103,7 @@ def close_log(log: EventLog | None, *, run_id: str, outcome, warn) -> None:
     exit_code null). A log that cannot be written now is a warning: the run's outcome is already decided."""
     if log is None:
         return
-    from mpupload.ui.printers import summary_dict
+    from mpupload.observe.summary import summary_dict
 
     try:
         if outcome is None:

@@ -20,10 +20,12 @@ import socket
 import tempfile
 import time
 from collections import deque
+from collections.abc import Callable
 from pathlib import Path
 
+from mpupload.observe.sinks import Sink
 from mpupload.observe.stats import Snapshot
-from mpupload.ui.printers import summary_dict
+from mpupload.observe.summary import summary_dict
 
 PROGRESS_FORMAT = 1
 WRITE_EVERY = 2.0  # seconds between writes while the run goes on
@@ -154,41 +156,23 @@ class ProgressWriter:
             self.error = exc
 
 
-class ProgressReporter:
-    """A Reporter that feeds every snapshot to a ProgressWriter as well as to the view it wraps (as
-    recorder.RecordingReporter does for the run report): no hook in the coordinator."""
+class ProgressSink(Sink):
+    """Feeds every snapshot to a ProgressWriter; says once (through `warn`: the operator's view) when the file
+    cannot be written."""
 
-    def __init__(self, inner, writer: ProgressWriter):
-        self.inner, self.writer = inner, writer
+    def __init__(self, writer: ProgressWriter, *, warn: Callable[[str], None]):
+        self.writer, self._warn = writer, warn
         self._warned = False
-
-    @property
-    def redraw_every(self) -> float | None:
-        return getattr(self.inner, "redraw_every", None)
 
     def _check(self) -> None:
         if self.writer.error is not None and not self._warned:
             self._warned = True
-            self.inner.warn(f"cannot write {self.writer.path} ({self.writer.error.strerror or self.writer.error}): "
-                            "`mpupload status` will not see this run's progress; the upload goes on")
+            self._warn(f"cannot write {self.writer.path} ({self.writer.error.strerror or self.writer.error}): "
+                       "`mpupload status` will not see this run's progress; the upload goes on")
 
     def start(self, text: str) -> None:
-        self.inner.start(text)
         self._check()
 
     def progress(self, snap: Snapshot) -> None:
         self.writer.update(snap)
         self._check()
-        self.inner.progress(snap)
-
-    def result(self, r) -> None:
-        self.inner.result(r)
-
-    def warn(self, text: str) -> None:
-        self.inner.warn(text)
-
-    def finish(self, snap: Snapshot, failures: list, *, interrupted: str | bool, fatal: str | None) -> None:
-        self.inner.finish(snap, failures, interrupted=interrupted, fatal=fatal)
-
-    def close(self) -> None:
-        self.inner.close()

@@ -16,6 +16,7 @@ from collections import Counter
 from dataclasses import asdict
 
 from mpupload.core.messages import FAILED, SKIPPED, UPLOADED, UploadResult
+from mpupload.observe.sinks import Sink
 from mpupload.observe.stats import Snapshot
 from mpupload.settings.config import Settings
 
@@ -88,7 +89,7 @@ class RunRecorder:
     def document(self, *, exit_code: int | None = None, summary: dict | None = None) -> dict:
         """The report as plain JSON values."""
         from mpupload import __version__
-        from mpupload.ui.printers import summary_dict
+        from mpupload.observe.summary import summary_dict
 
         snap = self.final
         settings = {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(self.s).items()}
@@ -115,35 +116,19 @@ class RunRecorder:
         }
 
 
-class RecordingReporter:
-    """A Reporter that hands every tick, result and the final snapshot to a RunRecorder as well as to the
-    view it wraps: the run report sees exactly what the user saw, with no second feed to keep in step."""
+class RecordingSink(Sink):
+    """Hands every tick, result and the final snapshot to a RunRecorder: the run report sees exactly what the
+    operator's view saw, from the same fan-out."""
 
-    def __init__(self, inner, recorder: RunRecorder):
-        self.inner, self.recorder = inner, recorder
-
-    @property
-    def redraw_every(self) -> float | None:
-        return getattr(self.inner, "redraw_every", None)
-
-    def start(self, text: str) -> None:
-        self.inner.start(text)
+    def __init__(self, recorder: RunRecorder):
+        self.recorder = recorder
 
     def progress(self, snap: Snapshot) -> None:
         self.recorder.sample(snap)
-        self.inner.progress(snap)
 
     def result(self, r: UploadResult) -> None:
         self.recorder.result(r)
-        self.inner.result(r)
-
-    def warn(self, text: str) -> None:
-        self.inner.warn(text)
 
     def finish(self, snap: Snapshot, failures: list[UploadResult], *, interrupted: str | bool,
                fatal: str | None) -> None:
         self.recorder.finish(snap, interrupted=interrupted, fatal=fatal)
-        self.inner.finish(snap, failures, interrupted=interrupted, fatal=fatal)
-
-    def close(self) -> None:
-        self.inner.close()

@@ -4,7 +4,7 @@ other:
 
 - the planner (planner.py), in a feeder thread: source -> skip decisions -> batches;
 - the supervisor (supervisor.py): the worker pool, batches out, worker death and replacement, sentinels;
-- the ledger (ledger.py), in the main thread: every message -> counts, journal, reporter, failures file.
+- the ledger (ledger.py), in the main thread: every message -> counts, journal, sink, failures file.
 
 The main thread reads every message: it is the only writer to the terminal and the only owner of the counts.
 It alone decides when the run stops (done, a signal, fatal).
@@ -27,14 +27,16 @@ from mpupload.core.shard import Shard
 from mpupload.core.stopping import ForcedStop, StopRequests, exit_code_for
 from mpupload.observe.eventlog import close_log, open_log
 from mpupload.observe.monitor import ResourceMonitor
+from mpupload.observe.sinks import Sink
 from mpupload.observe.stats import Snapshot, Stats
 from mpupload.pace.concurrency import MIN_INFLIGHT, InflightController, SharedLimit, initial_inflight
 from mpupload.pace.limits import Limits, PartitionPause
 from mpupload.pace.pacing import Pace
+from mpupload.run.executors import Executor, make_executor
 from mpupload.run.ledger import Ledger
 from mpupload.run.outageprobe import probe_outages
 from mpupload.run.planner import Planner, count_source
-from mpupload.run.supervisor import TICK, Supervisor
+from mpupload.run.supervisor import TICK
 from mpupload.s3.client import make_client
 from mpupload.s3.listing import DestinationIndex
 from mpupload.s3.multipart import sweep_stale
@@ -43,8 +45,6 @@ from mpupload.s3.xxprobe import SharedVerdict
 from mpupload.settings.config import Settings
 from mpupload.state.journal import Journal, default_journal_path
 from mpupload.state.runlock import RunLock, network_fs_warning
-from mpupload.ui.printers import Reporter
-from mpupload.worker.process import run_worker
 
 
 @dataclass
@@ -69,7 +69,7 @@ class Outcome:
 
 
 class Coordinator:
-    def __init__(self, settings: Settings, reporter: Reporter, *, failures_file: IO[str] | None = None):
+    def __init__(self, settings: Settings, sink: Sink, *, failures_file: IO[str] | None = None):
         """Raises runlock.JournalBusy when another run holds the journal (before anything is touched)."""
         journal = settings.journal or str(default_journal_path(
             source=settings.source, endpoint_url=settings.endpoint_url, bucket=settings.bucket, prefix=settings.prefix,
@@ -87,10 +87,10 @@ class Coordinator:
             raise
         self._fs_warning = network_fs_warning(journal)
         self._journal_knows_files = self.journal.count_stored() > 0
-        self._reporter = reporter
+        self._sink = sink
         self.stats = Stats()
         self.monitor = ResourceMonitor()
-        self.ledger = Ledger(journal=self.journal, stats=self.stats, reporter=reporter, source=self.s.source,
+        self.ledger = Ledger(journal=self.journal, stats=self.stats, sink=sink, source=self.s.source,
                              failures_file=failures_file, log=log)
         self._interrupted: str | bool = False
         self._halted: str | None = None
@@ -102,29 +102,29 @@ class Coordinator:
         self._probe: ProbeResult | None = None
 
     @property
-    def reporter(self) -> Reporter:
-        return self._reporter
+    def sink(self) -> Sink:
+        return self._sink
 
-    @reporter.setter
-    def reporter(self, reporter: Reporter) -> None:
-        # One view for the whole run: the ledger draws results and warnings through the same reporter (the
-        # CLI wraps it to record the run report after the coordinator has settled the journal path).
-        self._reporter = reporter
-        self.ledger.reporter = reporter
+    @sink.setter
+    def sink(self, sink: Sink) -> None:
+        # One fan-out for the whole run: the ledger emits results and warnings to the same sink (the CLI
+        # adds the progress file and the run recorder after the coordinator has settled the journal path).
+        self._sink = sink
+        self.ledger.sink = sink
 
     @property
     def _fatal(self) -> FatalError | None:
         return self.ledger.fatal
 
     # -- the planner's threads -------------------------------------------------------------------------
-    def _planner(self, sup: Supervisor) -> Planner:
+    def _planner(self, sup: Executor) -> Planner:
         s = self.s
         return Planner(s, open_journal=lambda: Journal(s.journal),
                        open_destination=lambda: DestinationIndex(make_client=lambda: make_client(s), bucket=s.bucket,
                                                                  prefix=s.prefix, stop=sup.stop,
                                                                  known_empty=self._dest_empty))
 
-    def _census(self, sup: Supervisor) -> None:
+    def _census(self, sup: Executor) -> None:
         """Count the source ahead of the planner for the progress view's total, but only once the planner is
         held back by the full work queue: a rerun that skips nearly everything would pay for a second walk."""
         while not sup.blocked.wait(TICK):
@@ -145,19 +145,15 @@ class Coordinator:
                 return outcome
         finally:
             log, self.ledger.log = self.ledger.log, None
-            close_log(log, run_id=self.s.run_id, outcome=outcome, warn=self._reporter.warn)
+            close_log(log, run_id=self.s.run_id, outcome=outcome, warn=self._sink.warn)
             self.lock.release()
 
     def _run(self, signals: StopRequests, preflight: Callable[[Settings], ProbeResult] | None) -> Outcome:
         nproc = self.s.effective_processes
         watch = {"on_started": lambda w, pid: self.monitor.add_worker(f"worker-{w}", pid),
                  "on_gone": self._worker_gone}
-        if self.s.executor == "dask":  # the same planner and ledger; the batches go to a Dask cluster (cluster/)
-            from mpupload.cluster.supervisor import DaskSupervisor
-
-            sup = DaskSupervisor(settings=self.s, processes=nproc, **watch)
-        else:
-            sup = Supervisor(worker=run_worker, settings=self.s, processes=nproc, inline=self.s.processes == 0, **watch)
+        # The same planner and ledger whichever executor runs the batches (executors.py; dask: cluster/).
+        sup = make_executor(self.s, processes=nproc, **watch)
         stop = sup.stop
         self._pace = Pace(ctx=sup.ctx, base_delay=self.s.backoff_base / 4, max_delay=self.s.backoff_cap,
                           limits=Limits(max_bandwidth=self.s.max_bandwidth,  # shared limits (limits.py)
@@ -205,11 +201,8 @@ class Coordinator:
                 how = f"{self._limit.value} files in flight each to start ({link}; follows the link)"
             else:
                 how = f"{self.s.threads} threads each"
-            pool = "no worker process (threads of this one)" if self.s.processes == 0 else f"{nproc} process(es)"
-            if self.s.executor == "dask":
-                pool = sup.where
-            self.reporter.start(f"Uploading {self.s.source} to s3://{self.s.bucket}/{self.s.prefix} with "
-                                f"{pool}, {how}; journal {self.s.journal}")
+            self.sink.start(f"Uploading {self.s.source} to s3://{self.s.bucket}/{self.s.prefix} with "
+                                f"{sup.where}, {how}; journal {self.s.journal}")
             if self._fs_warning:
                 self.ledger.warn(self._fs_warning)
             signals.graceful = True
@@ -242,12 +235,12 @@ class Coordinator:
         # The pace's counts ride along with the resource sample: how often the run slowed or held.
         link = {"latency_ms": round(self._latency * 1000, 1) if self._latency is not None else None}
         snap = self.stats.snapshot({**self._tick_resources(), **link})
-        self.reporter.finish(snap, self.stats.failures, interrupted=self._interrupted,
+        self.sink.finish(snap, self.stats.failures, interrupted=self._interrupted,
                              fatal=self._fatal.message if self._fatal else self._halted)
         return Outcome(snapshot=snap, failures=self.stats.failures, interrupted=self._interrupted, fatal=self._fatal,
                        halted=self._halted, signum=signals.signum)
 
-    def _dispatch_to(self, sup: Supervisor) -> Callable[[object], None]:
+    def _dispatch_to(self, sup: Executor) -> Callable[[object], None]:
         def dispatch(msg) -> None:
             if sup.note(msg):
                 return
@@ -257,21 +250,21 @@ class Coordinator:
                 sup.stop.set()
         return dispatch
 
-    def _main_loop(self, signals: StopRequests, sup: Supervisor, controller: InflightController | None) -> bool:
+    def _main_loop(self, signals: StopRequests, sup: Executor, controller: InflightController | None) -> bool:
         """Consume messages, replace dead workers, end the pool when all work came back. Returns True when
         the workers must be killed: they did not finish their requests in flight within --stop-grace."""
         dispatch = self._dispatch_to(sup)
         stop = sup.stop
         last_draw = last_sample = 0.0
         # The live view redraws at a steady few frames a second; resources are sampled every progress tick.
-        draw_every = getattr(self.reporter, "redraw_every", None) or self.s.progress_interval
+        draw_every = self.sink.redraw_every or self.s.progress_interval
         resources: dict = {}
         stop_by: float | None = None  # once stopping: the end of the grace period
         while True:
             if signals.requested and not self._interrupted:
                 self._interrupted = signals.name or "signal"
                 stop.set()
-                self.reporter.warn(f"{self._interrupted}: stopping; requests in flight have {self.s.stop_grace:g} s "
+                self.sink.warn(f"{self._interrupted}: stopping; requests in flight have {self.s.stop_grace:g} s "
                                    "to finish (a second signal stops at once)")
             if self._fatal is not None and not stop.is_set():
                 stop.set()
@@ -301,7 +294,7 @@ class Coordinator:
                 last_draw = now
                 if now - last_sample >= self.s.progress_interval:
                     last_sample, resources = now, self._tick_resources()
-                self.reporter.progress(self.stats.snapshot(resources))
+                self.sink.progress(self.stats.snapshot(resources))
                 self.ledger.tick()
 
     def _halt(self, why: str) -> None:

@@ -1,6 +1,6 @@
 """The ledger: where every outcome is written down. It takes the messages of the planner and the workers
 (results, skips decided by the planner, found counts, notices, fatal conditions) and turns them into the
-counts (stats.py), the journal's record of what is stored, the reporter's lines and the failures file.
+counts (stats.py), the journal's record of what is stored, the sink (observe/sinks.py) and the failures file.
 
 It runs in the coordinator's main thread only, so it needs no locks; it sends nothing and starts nothing,
 so it is tested by feeding it messages.
@@ -24,15 +24,15 @@ from mpupload.core.messages import (
     WorkerReport,
 )
 from mpupload.observe.eventlog import EventLog
+from mpupload.observe.sinks import Sink
 from mpupload.observe.stats import Stats
 from mpupload.state.journal import Journal, StoredFile
-from mpupload.ui.printers import Reporter
 
 
 class Ledger:
-    def __init__(self, *, journal: Journal, stats: Stats, reporter: Reporter, source: str = "",
+    def __init__(self, *, journal: Journal, stats: Stats, sink: Sink, source: str = "",
                  failures_file: IO[str] | None = None, log: EventLog | None = None):
-        self.journal, self.stats, self.reporter = journal, stats, reporter
+        self.journal, self.stats, self.sink = journal, stats, sink
         self.log = log  # --log-file: one line per file, written here alone
         self.source = source
         self.failures_file = failures_file
@@ -72,7 +72,7 @@ class Ledger:
         """Every worker process may say the same thing: say it once."""
         if text not in self._noticed:
             self._noticed.add(text)
-            self.reporter.warn(text)
+            self.sink.warn(text)
 
     def result(self, r: UploadResult) -> None:
         self.stats.add(r)
@@ -80,7 +80,7 @@ class Ledger:
             # Only what S3 confirmed (or a digest match proved) goes in the journal.
             self._to_journal.append(StoredFile(key=r.key, rel=r.rel, size=r.size, mtime_ns=r.mtime_ns,
                                                inode=r.inode, digest=r.digest, etag=r.etag))
-        self.reporter.result(r)
+        self.sink.result(r)
         self._logged(lambda log: log.result(r))
         if r.status == FAILED and self.failures_file is not None:
             self._write_failure(r)

@@ -27,7 +27,7 @@ from mpupload.core.messages import ROUTINE_SKIPS, UPLOADED, UploadResult
 from mpupload.observe.partitions import PartitionRow, busiest_first
 from mpupload.observe.stats import Snapshot
 from mpupload.settings.config import format_size
-from mpupload.ui.printers import _HumanSummary, eta_text, printable
+from mpupload.ui.text import HumanSummary, eta_text, printable
 
 REDRAW_EVERY = 0.25  # seconds: a steady 4 frames a second
 _NOW_SPAN = 2.0  # seconds the "now" rate covers (the smoothed one covers stats' 10 s window)
@@ -161,7 +161,7 @@ class Frame:
         return out
 
 
-class RichReporter(_HumanSummary):
+class RichReporter(HumanSummary):
     """The live view: a frame redrawn in place every REDRAW_EVERY seconds by the coordinator's main thread,
     the files that need a look printed above it, and a last frame left on screen before the summary."""
 

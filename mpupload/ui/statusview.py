@@ -12,7 +12,7 @@ from typing import IO
 
 from mpupload.observe.partitions import PartitionRow, busiest_first
 from mpupload.settings.config import format_size
-from mpupload.ui.printers import eta_text, printable
+from mpupload.ui.text import eta_text, printable
 
 _PARTITIONS_SHOWN = 8
 
@@ -164,7 +164,7 @@ def journal_of(*, source: str | None, dest: str | None, journal: str | None, end
 def run_status(*, source: str | None, dest: str | None, journal: str | None, endpoint_url: str | None,
                json_output: bool, watch: float | None) -> int:
     """The `status` command: its exit code (2 without a journal; SettingsError for arguments that name none)."""
-    from mpupload.commands.status import EXIT_NO_JOURNAL, status_of
+    from mpupload.observe.runstatus import EXIT_NO_JOURNAL, status_of
 
     path = journal_of(source=source, dest=dest, journal=journal, endpoint_url=endpoint_url)
 

@@ -40,7 +40,7 @@ def test_lines_are_buffered_then_flushed_on_the_clock(tmp_path):
     clock, path = Clock(), tmp_path / "log.jsonl"
     log = EventLog(str(path), clock=clock)
     log.start(Settings(source="/src", bucket="b", run_id="r1"))
-    ledger = Ledger(journal=Journal(tmp_path / "j.sqlite"), stats=Stats(), reporter=Quiet(), log=log)
+    ledger = Ledger(journal=Journal(tmp_path / "j.sqlite"), stats=Stats(), sink=Quiet(), log=log)
     ledger.take(Skips(reason=SKIP_JOURNAL, files=2, nbytes=3, listed=(("a", "p/a", 1, "1920"), ("b", "p/b", 2, "1920"))))
     ledger.take(WorkerReport(worker=1, bytes_sent=5, results=(
         UploadResult(rel="c", key="p/c", status=UPLOADED, size=5, attempts=2, seconds=0.5, partition="1921"),
@@ -66,7 +66,7 @@ def test_the_end_line_without_an_outcome_says_so(tmp_path):
 @pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
 def test_a_log_that_cannot_be_written_is_fatal(tmp_path):
     clock = Clock()
-    ledger = Ledger(journal=Journal(tmp_path / "j.sqlite"), stats=Stats(), reporter=Quiet(),
+    ledger = Ledger(journal=Journal(tmp_path / "j.sqlite"), stats=Stats(), sink=Quiet(),
                     log=EventLog("/dev/full", clock=clock))
     clock.now += FLUSH_EVERY
     stop = ledger.take(WorkerReport(worker=1, bytes_sent=1, results=(

@@ -33,7 +33,7 @@ class Quiet:
 def test_results_and_planner_skips_are_counted_and_journaled(tmp_path):
     j = Journal(tmp_path / "j.sqlite")
     stats, out = Stats(), Quiet()
-    ledger = Ledger(journal=j, stats=stats, reporter=out)
+    ledger = Ledger(journal=j, stats=stats, sink=out)
     assert not ledger.take(ScanProgress(files=5, nbytes=50))
     assert not ledger.take(Skips(reason=SKIP_JOURNAL, files=3, nbytes=30))
     assert not ledger.take(Skips(reason=SKIP_SAME_MD5, files=1, nbytes=10,
@@ -50,7 +50,7 @@ def test_results_and_planner_skips_are_counted_and_journaled(tmp_path):
 def test_the_same_notice_is_said_once_and_a_journal_failure_is_fatal(tmp_path):
     j = Journal(tmp_path / "j.sqlite")
     out = Quiet()
-    ledger = Ledger(journal=j, stats=Stats(), reporter=out)
+    ledger = Ledger(journal=j, stats=Stats(), sink=out)
     ledger.take(Notice("lean path off"))
     ledger.take(Notice("lean path off"))
     assert out.warnings == ["lean path off"]
@@ -69,7 +69,7 @@ def test_requests_in_flight_are_each_workers_last_word(tmp_path):
     """The live view's "in flight": the sum of what each worker said it held at its last report; a report
     that does not know (-1) changes nothing."""
     stats = Stats()
-    ledger = Ledger(journal=Journal(tmp_path / "j.sqlite"), stats=stats, reporter=Quiet())
+    ledger = Ledger(journal=Journal(tmp_path / "j.sqlite"), stats=stats, sink=Quiet())
     for worker, held in ((1, 30), (2, 12), (1, 25), (2, -1)):
         ledger.take(WorkerReport(worker=worker, results=(), bytes_sent=0, inflight=held))
     assert stats.inflight == {1: 25, 2: 12} and sum(stats.inflight.values()) == 37

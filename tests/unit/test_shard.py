@@ -11,8 +11,8 @@ import xxhash
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mpupload.settings.config import Settings, SettingsError
 from mpupload.core.shard import Shard, ShardError, shard_of
+from mpupload.settings.config import Settings, SettingsError
 from mpupload.state.journal import default_journal_path
 
 ROOT = str(__import__("pathlib").Path(__file__).resolve().parents[2])

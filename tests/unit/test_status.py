@@ -11,9 +11,9 @@ from dataclasses import replace
 
 import pytest
 
-from mpupload.commands.status import eta_seconds, lock_holder, rate_over, status_of
 from mpupload.core.messages import FAILED, UPLOADED, UploadResult
 from mpupload.observe.progressfile import ProgressWriter, progress_path, read_progress
+from mpupload.observe.runstatus import eta_seconds, lock_holder, rate_over, status_of
 from mpupload.observe.stats import Stats
 from mpupload.settings.config import Settings
 from mpupload.ui.statusview import show, status_lines
