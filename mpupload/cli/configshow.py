@@ -106,11 +106,10 @@ def _chosen(ctx: click.Context, s: Settings) -> dict[str, tuple[Any, str]]:
         out["max_pool_connections"] = (s.max_pool_connections, f"{origin(ctx, 'max_pool_connections')}, raised to "
                                                                 "the requests in flight + 2")
     if s.journal is None and s.source and s.bucket:
-        from mpupload.state.journal import default_journal_path
+        from mpupload.state.journal import journal_for
 
-        out["journal"] = (str(default_journal_path(source=s.source, endpoint_url=s.endpoint_url, bucket=s.bucket,
-                                                   prefix=s.prefix)),
-                          "default: one per source and destination under $XDG_STATE_HOME/mpupload")
+        out["journal"] = (journal_for(s), "default: one per source and destination (and --shard) under "
+                                          "$XDG_STATE_HOME/mpupload")
     return out
 
 

@@ -56,17 +56,18 @@ def report(path: str | None, journal: str | None, json_output: bool) -> None:
 @click.option("--journal", type=click.Path(dir_okay=False),
               help="The journal to look at (the one given to `upload --journal`), instead of SOURCE DEST.")
 @_opt("endpoint_url", envvar="AWS_ENDPOINT_URL_S3")
+@_opt("shard")
 @_opt("json_output", "--json", is_flag=True)
 @click.option("--watch", type=click.FloatRange(min=0.5, max=3600), is_flag=False, flag_value=2.0, default=None,
               metavar="[SECONDS]", help="Show it again every SECONDS (2) until the run ends; Ctrl-C stops.")
-def status(source: str | None, dest: str | None, journal: str | None, endpoint_url: str | None, json_output: bool,
-           watch: float | None) -> None:
+def status(source: str | None, dest: str | None, journal: str | None, endpoint_url: str | None, shard: str | None,
+           json_output: bool, watch: float | None) -> None:
     """How the upload of SOURCE to s3://BUCKET/PREFIX goes (or went), from another terminal: done and left
     (files, bytes), rate, ETA, failures, and whether a run holds the journal now (pid, since when).
 
     \b
     Read-only: it never slows or blocks the run. Give the same SOURCE, destination and
-    --endpoint-url as the upload (they name its journal), or --journal PATH.
+    --endpoint-url (and --shard) as the upload (they name its journal), or --journal PATH.
     Exit 0 when shown; 2 when there is no such journal (no run used this source and
     destination); 130 on Ctrl-C during --watch.
     """
@@ -74,6 +75,6 @@ def status(source: str | None, dest: str | None, journal: str | None, endpoint_u
 
     try:
         sys.exit(run_status(source=source, dest=dest, journal=journal, endpoint_url=endpoint_url,
-                            json_output=json_output, watch=watch))
+                            json_output=json_output, watch=watch, shard=shard))
     except SettingsError as exc:
         fail_usage(str(exc))

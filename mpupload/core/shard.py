@@ -16,10 +16,11 @@ from dataclasses import dataclass
 
 import xxhash
 
+from mpupload.core.errors import SettingsError
 from mpupload.core.keyorder import key_bytes, normalize
 
 
-class ShardError(ValueError):
+class ShardError(SettingsError):
     pass
 
 

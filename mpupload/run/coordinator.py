@@ -23,7 +23,6 @@ from typing import IO
 from mpupload.core.errors import FatalError
 from mpupload.core.hashing import AUTO
 from mpupload.core.messages import UPLOADED, Notice, WorkerReport
-from mpupload.core.shard import Shard
 from mpupload.core.stopping import ForcedStop, StopRequests, exit_code_for
 from mpupload.observe.eventlog import close_log, open_log
 from mpupload.observe.monitor import ResourceMonitor
@@ -43,7 +42,7 @@ from mpupload.s3.multipart import sweep_stale
 from mpupload.s3.preflight import ProbeResult
 from mpupload.s3.xxprobe import SharedVerdict
 from mpupload.settings.config import Settings
-from mpupload.state.journal import Journal, default_journal_path
+from mpupload.state.journal import Journal, journal_for
 from mpupload.state.runlock import RunLock, network_fs_warning
 
 
@@ -71,9 +70,7 @@ class Outcome:
 class Coordinator:
     def __init__(self, settings: Settings, sink: Sink, *, failures_file: IO[str] | None = None):
         """Raises runlock.JournalBusy when another run holds the journal (before anything is touched)."""
-        journal = settings.journal or str(default_journal_path(
-            source=settings.source, endpoint_url=settings.endpoint_url, bucket=settings.bucket, prefix=settings.prefix,
-            shard=Shard.parse(settings.shard).label if settings.shard else None))
+        journal = journal_for(settings)
         self.s = replace(settings, journal=journal, run_id=uuid.uuid4().hex)
         self.lock = RunLock(journal)
         self.lock.acquire()

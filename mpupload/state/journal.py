@@ -31,6 +31,8 @@ from pathlib import Path
 from typing import NamedTuple, TypeVar
 
 from mpupload.core.errors import FatalError
+from mpupload.core.shard import Shard
+from mpupload.settings.config import Settings
 from mpupload.state.journal_schema import SCHEMA_VERSION, migrate, pack_hex, unpack_hex
 
 _T = TypeVar("_T")
@@ -49,6 +51,23 @@ def default_journal_path(*, source: str, endpoint_url: str | None, bucket: str, 
     ident = "\0".join([os.path.abspath(source), endpoint_url or "aws", bucket, prefix.strip("/")])
     name = hashlib.sha256(ident.encode("utf-8", "surrogateescape")).hexdigest()[:20]
     return state_dir() / "journals" / (f"{name}-shard{shard}.sqlite" if shard else f"{name}.sqlite")
+
+
+def journal_path(*, source: str, endpoint_url: str | None, bucket: str, prefix: str, shard: str | None = None,
+                 given: str | None = None) -> str:
+    """The journal a run on these arguments uses: `given` (--journal), else one per source, destination and
+    --shard K/N. The one resolver: upload, `config show` and `status` all ask here, so they agree."""
+    if given:
+        return given
+    label = Shard.parse(shard).label if shard else None
+    return str(default_journal_path(source=source, endpoint_url=endpoint_url, bucket=bucket, prefix=prefix,
+                                    shard=label))
+
+
+def journal_for(s: Settings) -> str:
+    """The journal of a run with these settings (see journal_path)."""
+    return journal_path(source=s.source, endpoint_url=s.endpoint_url, bucket=s.bucket, prefix=s.prefix,
+                        shard=s.shard, given=s.journal)
 
 
 class JournalError(FatalError):

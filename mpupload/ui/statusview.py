@@ -141,14 +141,15 @@ def _watch_live(get: Callable[[], dict], *, every: float) -> None:
             live.update(text, refresh=True)
 
 
-def journal_of(*, source: str | None, dest: str | None, journal: str | None, endpoint_url: str | None) -> str:
-    """The journal the upload of SOURCE to DEST through ENDPOINT uses (or the one given). SettingsError when
-    the arguments name none, or two."""
+def journal_of(*, source: str | None, dest: str | None, journal: str | None, endpoint_url: str | None,
+               shard: str | None = None) -> str:
+    """The journal the upload of SOURCE to DEST through ENDPOINT (with --shard) uses, or the one given.
+    SettingsError when the arguments name none, or two."""
     import os
 
     from mpupload.s3.client import parse_s3_url
     from mpupload.settings.config import SettingsError
-    from mpupload.state.journal import default_journal_path
+    from mpupload.state.journal import journal_path
 
     if journal is not None:
         if source or dest:
@@ -157,16 +158,16 @@ def journal_of(*, source: str | None, dest: str | None, journal: str | None, end
     if not (source and dest):
         raise SettingsError("give SOURCE and s3://BUCKET[/PREFIX] (as given to upload), or --journal PATH")
     bucket, prefix = parse_s3_url(dest)
-    return str(default_journal_path(source=os.path.abspath(source), endpoint_url=endpoint_url, bucket=bucket,
-                                    prefix=prefix))
+    return journal_path(source=os.path.abspath(source), endpoint_url=endpoint_url, bucket=bucket, prefix=prefix,
+                        shard=shard)
 
 
 def run_status(*, source: str | None, dest: str | None, journal: str | None, endpoint_url: str | None,
-               json_output: bool, watch: float | None) -> int:
+               json_output: bool, watch: float | None, shard: str | None = None) -> int:
     """The `status` command: its exit code (2 without a journal; SettingsError for arguments that name none)."""
     from mpupload.observe.runstatus import EXIT_NO_JOURNAL, status_of
 
-    path = journal_of(source=source, dest=dest, journal=journal, endpoint_url=endpoint_url)
+    path = journal_of(source=source, dest=dest, journal=journal, endpoint_url=endpoint_url, shard=shard)
 
     def get() -> dict:
         try:

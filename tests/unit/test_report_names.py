@@ -8,7 +8,8 @@ import sys
 from mpupload.core.messages import FAILED, SKIPPED, UploadResult
 from mpupload.observe.stats import Stats
 from mpupload.ui.liveview import RichReporter
-from mpupload.ui.printers import PlainReporter, printable
+from mpupload.ui.printers import PlainReporter
+from mpupload.ui.text import printable
 
 
 def test_printable_escapes_control_characters_only():
