@@ -26,6 +26,8 @@ import math
 import threading
 import time
 
+from mpupload.core import shared
+
 # Small PUTs one worker process should be able to drive per second. The client CPU of a small PUT on the
 # lean path (~1.3 ms) allows ~600; on a busy machine a request also waits its turn for the GIL among the
 # process's threads, which the round trip alone does not count, and too few in flight costs far more than
@@ -45,22 +47,18 @@ def initial_inflight(latency: float | None, *, cap: int = MAX_INFLIGHT) -> int:
 
 class SharedLimit:
     """The current in-flight limit per process: a RawValue across processes (one writer, the coordinator;
-    an aligned int read is atomic), or a plain attribute when the workers are threads."""
+    an aligned int read is atomic), or a plain cell when the workers are threads (core/shared.py)."""
 
     def __init__(self, value: int, *, ctx=None):
-        self._raw = ctx.RawValue("i", value) if ctx is not None else None
-        self._plain = value
+        self._cell = shared.value(ctx, "i", value)
 
     @property
     def value(self) -> int:
-        return self._raw.value if self._raw is not None else self._plain
+        return self._cell.value
 
     @value.setter
     def value(self, v: int) -> None:
-        if self._raw is not None:
-            self._raw.value = v
-        else:
-            self._plain = v
+        self._cell.value = v
 
 
 class InflightGate:

@@ -16,20 +16,15 @@ request is sent (botocore's read timeout starts after), and notice a stop.
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable
-from typing import Any
+
+from mpupload.core import shared
 
 BURST_SECONDS = 0.25  # what an idle link may send at once: small next to the 10 s the limit is judged over
 _SLICE = 0.2  # waits are sliced so a stop is noticed promptly
 
 
-class _Cell:
-    __slots__ = ("value",)
-
-    def __init__(self, _typecode: str, value: Any):
-        self.value = value
 
 
 class SharedRate:
@@ -37,12 +32,11 @@ class SharedRate:
 
     def __init__(self, rate: float, *, ctx=None, lock=None, burst: float = BURST_SECONDS,
                  clock: Callable[[], float] = time.monotonic):
-        make = _Cell if ctx is None else ctx.RawValue
         self.rate, self.burst, self._clock = float(rate), burst, clock
-        self._lock = lock or (threading.Lock() if ctx is None else ctx.Lock())
-        self._next = make("d", 0.0)  # the schedule: the next unit may start at this monotonic time
-        self.waits = make("q", 0)  # requests that had to wait for this limit
-        self.waited = make("d", 0.0)  # seconds they waited, summed
+        self._lock = lock or shared.lock(ctx)
+        self._next = shared.value(ctx, "d", 0.0)  # the schedule: the next unit may start at this monotonic time
+        self.waits = shared.value(ctx, "q", 0)  # requests that had to wait for this limit
+        self.waited = shared.value(ctx, "d", 0.0)  # seconds they waited, summed
 
     def reserve(self, units: float) -> float:
         """Book `units` on the schedule; returns the monotonic time the request may start."""

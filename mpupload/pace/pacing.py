@@ -17,11 +17,10 @@ for the whole machine on Linux, so they compare across processes.
 from __future__ import annotations
 
 import random
-import threading
 import time
 from collections.abc import Callable
-from typing import Any
 
+from mpupload.core import shared
 from mpupload.core.errors import is_connection_error, is_throttle
 from mpupload.pace.limits import Limits, wait_until
 
@@ -32,13 +31,6 @@ _DECAY = 0.75  # each success shrinks the shared delay by this factor
 _WAIT_SLICE = 0.2  # waits are sliced so a stop is noticed promptly
 
 
-class _Cell:
-    """The same shape as a multiprocessing RawValue, for workers that are threads."""
-
-    __slots__ = ("value",)
-
-    def __init__(self, _typecode: str, value: Any):
-        self.value = value
 
 
 class Stopped(Exception):
@@ -52,15 +44,14 @@ class Pace:
         max_delay, and decays with each success. limits: --max-bandwidth / --max-requests-per-second,
         booked by every request on top of the throttle pace (limits.py)."""
         self.limits = limits if limits is not None and limits.active else None
-        make = _Cell if ctx is None else ctx.RawValue
-        self._lock = threading.Lock() if ctx is None else ctx.Lock()
+        self._lock = shared.lock(ctx)
         self.base_delay, self.max_delay = max(base_delay, _MIN_DELAY), max(max_delay, _MIN_DELAY)
-        self._delay = make("d", 0.0)  # the current shared pause, seconds
-        self._until = make("d", 0.0)  # no request starts before this monotonic time
-        self._conn_errors = make("i", 0)  # connection errors since the last success
-        self._outage_since = make("d", 0.0)  # monotonic start of the outage; 0.0 = none
-        self._throttles = make("i", 0)
-        self._outages = make("i", 0)
+        self._delay = shared.value(ctx, "d", 0.0)  # the current shared pause, seconds
+        self._until = shared.value(ctx, "d", 0.0)  # no request starts before this monotonic time
+        self._conn_errors = shared.value(ctx, "i", 0)  # connection errors since the last success
+        self._outage_since = shared.value(ctx, "d", 0.0)  # monotonic start of the outage; 0.0 = none
+        self._throttles = shared.value(ctx, "i", 0)
+        self._outages = shared.value(ctx, "i", 0)
         # Set on a Dask run: tells the other processes of the cluster ("throttle", delay) / ("outage",) /
         # ("answered",); called outside the lock.
         self.relay: Callable[[tuple], None] | None = None

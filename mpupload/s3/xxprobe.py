@@ -19,6 +19,7 @@ from __future__ import annotations
 import threading
 import time
 
+from mpupload.core import shared
 from mpupload.core.hashing import XXHASH128, TransportChecksum
 
 PROBE_NAME = ".mpupload-checksum-probe"
@@ -71,12 +72,9 @@ class SharedVerdict:
     _WHY_BYTES = 240
 
     def __init__(self, *, ctx=None):
-        if ctx is not None:
-            self._state = ctx.RawValue("b", self._UNSET)
-            self._why = ctx.RawArray("c", self._WHY_BYTES)
-            self._ready = ctx.Event()
-        else:  # workers are threads of this process
-            self._state, self._why, self._ready = _Box(self._UNSET), _Box(b""), threading.Event()
+        self._state = shared.value(ctx, "b", self._UNSET)
+        self._why = shared.byte_string(ctx, self._WHY_BYTES)
+        self._ready = shared.event(ctx)
 
     def set(self, validates: bool, why: str = "") -> None:
         self._why.value = why.encode("utf-8", "replace")[: self._WHY_BYTES - 1]
@@ -99,10 +97,6 @@ class SharedVerdict:
             return None
         return state == self._YES, self._why.value.decode("utf-8", "replace")
 
-
-class _Box:
-    def __init__(self, value):
-        self.value = value
 
 
 def _probe(client, *, bucket: str, key: str) -> tuple[bool, str]:
