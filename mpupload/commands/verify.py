@@ -34,7 +34,7 @@ from mpupload.core.keys import DEFAULT_TEMPLATE
 from mpupload.core.shard import Shard
 from mpupload.run.plan import object_key, task_for
 from mpupload.s3.client import iter_listing, make_client
-from mpupload.s3.preflight import PROBE_MARK
+from mpupload.s3.probekeys import is_probe
 from mpupload.settings.config import Settings, transfer_config
 from mpupload.source import extsort
 from mpupload.source.scan import FileEntry, Matcher, Skipped
@@ -258,7 +258,7 @@ def _merge(s: Settings, listing: Iterator[tuple[str, int]], checks: _Checks) -> 
             wanted = not (s.include or s.exclude or shard)
         else:
             wanted = matcher.wants(rel) and (shard is None or shard.holds(rel, s.key_normalization))
-        if PROBE_MARK not in key and wanted:
+        if not is_probe(key) and wanted:
             yield Finding(EXTRA, "", key, "no local file for this object")
 
     remote = next(listing, None)

@@ -18,10 +18,9 @@ from dataclasses import dataclass, field, replace
 
 from mpupload.core.errors import FATAL, FatalError, classify, error_code, http_status
 from mpupload.s3.client import describe_destination, make_client
+from mpupload.s3.probekeys import write_probe_prefix
 from mpupload.s3.xxprobe import decide_for_run, only_probe_among
 from mpupload.settings.config import Settings
-
-PROBE_MARK = ".mpupload-write-probe-"  # the preflight's write probe: a multipart upload started and aborted
 
 
 @dataclass(frozen=True)
@@ -62,7 +61,7 @@ def preflight(settings: Settings, *, write: bool = True, checksum_verdict=None) 
     except Exception as exc:
         raise FatalError("config", f"cannot set up the S3 client: {exc}") from None
     bucket, prefix = settings.bucket, settings.prefix
-    probe_key = probe_prefix(prefix) + secrets.token_hex(6)
+    probe_key = write_probe_prefix(prefix) + secrets.token_hex(6)
     timings: list[float] = []
     cleanup: list[_Background] = []  # list.append is atomic: the probes run in threads
 
@@ -138,10 +137,6 @@ def preflight(settings: Settings, *, write: bool = True, checksum_verdict=None) 
         raise FatalError("credentials" if kind == FATAL else "endpoint", f"{reason} ({dest})") from None
 
 
-def probe_prefix(prefix: str) -> str:
-    return f"{prefix}/{PROBE_MARK}".lstrip("/")
-
-
 def _abort_quietly(client, bucket: str, key: str, upload_id: str) -> None:
     try:
         client.abort_multipart_upload(Bucket=bucket, Key=key, UploadId=upload_id)
@@ -156,7 +151,7 @@ def abort_probe_leftovers(client, *, bucket: str, prefix: str, spare: str | None
     own probes. Returns how many were aborted."""
     aborted = 0
     # Pages by hand: a paginator loads botocore's paginator models first (~7 ms of CPU at start-up).
-    query = {"Bucket": bucket, "Prefix": probe_prefix(prefix)}
+    query = {"Bucket": bucket, "Prefix": write_probe_prefix(prefix)}
     try:
         for _ in range(max_pages):
             page = client.list_multipart_uploads(**query)

@@ -20,7 +20,8 @@ import urllib.request
 from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
-PROBE_KEY = "mpupload-route-probe"
+from mpupload.s3.probekeys import ROUTE_PROBE_KEY
+
 _CREDENTIAL = re.compile(r"Credential=[^/]+/\d{8}/([^/]+)/([^/]+)/aws4_request")
 
 
@@ -109,7 +110,7 @@ def captured_put(client, bucket: str) -> tuple[str, dict[str, str]]:
     uid = "mpupload-route-capture"
     client.meta.events.register_first("before-send.s3.PutObject", capture, unique_id=uid)
     try:
-        client.put_object(Bucket=bucket, Key=PROBE_KEY, Body=b"")
+        client.put_object(Bucket=bucket, Key=ROUTE_PROBE_KEY, Body=b"")
     finally:
         client.meta.events.unregister("before-send.s3.PutObject", unique_id=uid)
     if "url" not in seen:
@@ -138,7 +139,7 @@ def resolve(client, *, bucket: str, session=None, verify_tls: bool = True, ca_bu
     if service != "s3":
         raise Unroutable(f"botocore signs this bucket for the {service!r} service")
     u = urlsplit(url)
-    suffix = "/" + PROBE_KEY
+    suffix = "/" + ROUTE_PROBE_KEY
     if u.scheme not in ("http", "https") or not u.hostname or not u.path.endswith(suffix) or u.query:
         raise Unroutable("botocore addresses this bucket in a way the lean PUT does not reproduce")
     proxy_url = proxy_for(url, getattr(client.meta.config, "proxies", None))

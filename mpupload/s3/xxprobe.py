@@ -21,24 +21,20 @@ import time
 
 from mpupload.core import shared
 from mpupload.core.hashing import XXHASH128, TransportChecksum
+from mpupload.s3.probekeys import checksum_probe_key
 
-PROBE_NAME = ".mpupload-checksum-probe"
 _BODY = b"mpupload checks whether this server validates XXHASH128 checksums\n"
-
-
-def probe_key(prefix: str) -> str:
-    return f"{prefix}/{PROBE_NAME}".lstrip("/")
 
 
 def only_probe_among(keys: list[str], prefix: str) -> bool:
     """The keys a listing of `prefix` found (ask for two) are nothing but the probe's object, which may
     exist for a moment while the run starts: the destination is empty all the same."""
-    return all(k == probe_key(prefix) for k in keys)
+    return all(k == checksum_probe_key(prefix) for k in keys)
 
 
 def server_validates_xxhash128(client, *, bucket: str, prefix: str) -> tuple[bool, str]:
     """(True, "") when a wrong XXHASH128 is refused and the right one accepted; else (False, why not)."""
-    key = probe_key(prefix)
+    key = checksum_probe_key(prefix)
     try:
         return _probe(client, bucket=bucket, key=key)
     finally:
@@ -50,7 +46,7 @@ def server_validates_xxhash128(client, *, bucket: str, prefix: str) -> tuple[boo
 
 def decide_for_run(client, *, bucket: str, prefix: str, verdict: SharedVerdict) -> None:
     """Probe, tell the workers, then delete the probe object (they do not wait for that)."""
-    key = probe_key(prefix)
+    key = checksum_probe_key(prefix)
     try:
         validates, why = _probe(client, bucket=bucket, key=key)
     except Exception:  # unexpected: every worker then probes for itself

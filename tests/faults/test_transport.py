@@ -10,7 +10,7 @@ import pytest
 from helpers import MIB, assert_landed, json_events, local_files, run_cli, summary_of
 
 from mpupload import localserver
-from mpupload.s3.xxprobe import PROBE_NAME
+from mpupload.s3.probekeys import CHECKSUM_PROBE_NAME as PROBE_NAME
 
 from .proxy import BAD_XXHASH, CORRUPTED, REFUSED, FaultProxy
 

@@ -88,7 +88,7 @@ def captured_put_for(client, bucket, key, captured_put):
     """The URL botocore builds for `key` (captured_put uses a fixed probe key; swap it in)."""
     import mpupload.s3.route as route_mod
 
-    with mock.patch.object(route_mod, "PROBE_KEY", key):
+    with mock.patch.object(route_mod, "ROUTE_PROBE_KEY", key):
         return route_mod.captured_put(client, bucket)
 
 

@@ -1,0 +1,25 @@
+"""The names mpupload's own probes use at the destination, in one place, so that whoever lists the
+destination (verify's extra objects, the preflight's "is it empty?") recognises them."""
+
+from __future__ import annotations
+
+# The route probe: botocore builds a PutObject for this key and the lean path reads its URL; never sent.
+ROUTE_PROBE_KEY = "mpupload-route-probe"
+# The checksum probe: a few bytes PUT under PREFIX and deleted again (does the server check XXHASH128?).
+CHECKSUM_PROBE_NAME = ".mpupload-checksum-probe"
+# The preflight's write probe: a multipart upload started under PREFIX and aborted, a random suffix each.
+WRITE_PROBE_MARK = ".mpupload-write-probe-"
+
+
+def checksum_probe_key(prefix: str) -> str:
+    return f"{prefix}/{CHECKSUM_PROBE_NAME}".lstrip("/")
+
+
+def write_probe_prefix(prefix: str) -> str:
+    return f"{prefix}/{WRITE_PROBE_MARK}".lstrip("/")
+
+
+def is_probe(key: str) -> bool:
+    """An object or upload one of mpupload's probes made, not the user's data."""
+    name = key.rsplit("/", 1)[-1]
+    return name == CHECKSUM_PROBE_NAME or name.startswith(WRITE_PROBE_MARK)
