@@ -28,6 +28,7 @@ from mpupload.cli.options import (
 from mpupload.core.errors import FatalError
 from mpupload.settings.config import Settings, SettingsError
 from mpupload.settings.layers import with_config_options
+from mpupload.ui.text import say_fatal
 
 if TYPE_CHECKING:
     from mpupload.s3.preflight import ProbeResult
@@ -44,7 +45,7 @@ def _preflight_or_exit(settings: Settings, *, write: bool) -> ProbeResult:
         probe.finish_cleanup()  # nothing here waits on the first upload: tidy up at once
         return probe
     except FatalError as exc:
-        click.echo(f"mpupload: fatal: {exc.message}", err=True)
+        say_fatal(exc.message)
         sys.exit(3)
 
 
@@ -176,7 +177,7 @@ def upload(ctx: click.Context, source: str, dest: str, failures_file: str | None
     except SettingsError as exc:
         fail_usage(str(exc))
     except FatalError as exc:  # e.g. the journal cannot be created
-        click.echo(f"mpupload: fatal: {exc.message}", err=True)
+        say_fatal(exc.message)
         sys.exit(3)
     except Interrupted as exc:  # before the workers started (probe, setup): nothing to clean up
         click.echo(f"mpupload: interrupted ({exc}) before the upload started", err=True)

@@ -29,8 +29,8 @@ from mpupload.cluster.batch_task import BatchPayload, close_run, run_batch
 from mpupload.cluster.connect import TASKS_PER_WORKER, Connection, connect
 from mpupload.cluster.relay import CoordinatorRelay
 from mpupload.core.errors import FatalError
-from mpupload.core.messages import FAILED, Batch, BatchRerun, Fatal, JournalOp, UploadResult, WorkerReport, WorkerStarted
-from mpupload.run.outstanding import Outstanding
+from mpupload.core.messages import Batch, BatchRerun, Fatal, JournalOp, UploadResult, WorkerReport, WorkerStarted
+from mpupload.run.outstanding import Outstanding, failed_report
 from mpupload.run.supervisor import TICK
 from mpupload.state.journal import Journal
 
@@ -285,9 +285,8 @@ class DaskSupervisor:
         if not tasks or self.stop.is_set():
             return  # stopping: what was not started stays for the next run (counted pending), as locally
         if times > MAX_RESUBMITS or self._broken:
-            failed = WorkerReport(worker=-1, bytes_sent=0, results=tuple(
-                UploadResult(rel=t.rel, key=t.key, status=FAILED, size=t.size, partition=t.partition,
-                             reason=f"not uploaded: {reason} ({times - 1} times handed out again)") for t in tasks))
+            failed = failed_report(tasks, worker=-1,
+                                   reason=f"not uploaded: {reason} ({times - 1} times handed out again)")
             if dispatch is not None:
                 dispatch(failed)
             else:

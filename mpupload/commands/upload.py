@@ -45,6 +45,7 @@ def run_upload(settings: Settings, *, failures_file: str | None = None) -> int:
     from mpupload.run.coordinator import Coordinator
     from mpupload.state.runlock import EXIT_BUSY, JournalBusy
     from mpupload.ui.printers import make_reporter
+    from mpupload.ui.text import say_fatal
 
     if settings.executor == "dask":
         import mpupload.cluster  # noqa: F401  (registers the Dask executor: run/executors.py)
@@ -73,9 +74,9 @@ def run_upload(settings: Settings, *, failures_file: str | None = None) -> int:
     if outcome.early:
         summary = summary_dict(Stats().snapshot(), fatal=outcome.fatal.message)
         recorder.finish(outcome.snapshot, fatal=outcome.fatal.message)
-        _report_fatal(settings, outcome.fatal.message, summary)
+        say_fatal(outcome.fatal.message, json_summary=summary if settings.json_output else None)
     elif outcome.fatal is not None and not settings.json_output:
-        click.echo(f"mpupload: fatal: {outcome.fatal.message}", err=True)
+        say_fatal(outcome.fatal.message)
     elif outcome.halted:
         click.echo(f"mpupload: stopped: {outcome.halted}", err=True)
     progress.ended(outcome.snapshot, exit_code=outcome.exit_code, interrupted=outcome.interrupted,
@@ -103,11 +104,3 @@ def _write_report(settings: Settings, recorder, *, exit_code: int) -> None:
         click.echo(json.dumps({"event": "report", "json": str(json_path), "html": str(html_path)}))
     else:
         click.echo(f"Report: {html_path}")
-
-
-def _report_fatal(settings: Settings, message: str, summary: dict) -> None:
-    import json
-
-    click.echo(f"mpupload: fatal: {message}", err=True)
-    if settings.json_output:
-        click.echo(json.dumps(summary))

@@ -1,12 +1,13 @@
-"""The files handed out and not yet settled, by batch: what a supervisor hands on when a worker dies, and how
-it knows every batch came back. One for the local pool (supervisor.py) and one for a Dask cluster
+"""The dead-worker bookkeeping both executors share: the files handed out and not yet settled, by batch (what
+an executor hands on when a worker dies, and how it knows every batch came back), and the report that fails
+what cannot go out again. One for the local pool (supervisor.py) and one for a Dask cluster
 (cluster/supervisor.py); neither locks it: its owner holds its own lock around every call."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
-from mpupload.core.messages import FileTask, UploadResult
+from mpupload.core.messages import FAILED, FileTask, UploadResult, WorkerReport
 
 
 class Outstanding:
@@ -37,3 +38,11 @@ class Outstanding:
 
     def __bool__(self) -> bool:
         return bool(self._by_batch)
+
+
+def failed_report(tasks: Iterable[FileTask], *, worker: int, reason: str) -> WorkerReport:
+    """Files a dead worker left that will not go out again (the worker died too often, or the run stops):
+    failed, each with the reason, as one report into the ledger."""
+    return WorkerReport(worker=worker, bytes_sent=0, results=tuple(
+        UploadResult(rel=t.rel, key=t.key, status=FAILED, size=t.size, partition=t.partition, reason=reason)
+        for t in tasks))

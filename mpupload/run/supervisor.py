@@ -17,8 +17,8 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from mpupload.core.messages import FAILED, Batch, BatchTaken, UploadResult, WorkerDone, WorkerReport, WorkerStarted
-from mpupload.run.outstanding import Outstanding
+from mpupload.core.messages import Batch, BatchTaken, UploadResult, WorkerDone, WorkerStarted
+from mpupload.run.outstanding import Outstanding, failed_report
 from mpupload.run.spawning import can_fork, warm_up, worker_context
 
 TICK = 0.2  # how long a blocking queue operation waits before it looks at the stop event again
@@ -202,9 +202,7 @@ class Supervisor:
         slot.batches.clear()
         if slot.respawns >= MAX_RESPAWNS_PER_SLOT or self.stop.is_set():
             slot.done = True
-            dispatch(WorkerReport(worker=slot.worker_id, bytes_sent=0, results=tuple(
-                UploadResult(rel=t.rel, key=t.key, status=FAILED, size=t.size, partition=t.partition,
-                             reason=f"worker process died (exit code {code})") for t in orphans)))
+            dispatch(failed_report(orphans, worker=slot.worker_id, reason=f"worker process died (exit code {code})"))
             return
         slot.respawns += 1
         self.restarts += 1

@@ -3,6 +3,8 @@ reads at the end (plain lines, --quiet and the live view print the same one)."""
 
 from __future__ import annotations
 
+import json
+import sys
 from typing import IO
 
 from mpupload.core.messages import UploadResult
@@ -96,3 +98,13 @@ class HumanSummary(Sink):
             if snap.failed > LIST_FAILURES:
                 w(f"  ... and {snap.failed - LIST_FAILURES} more (all of them: --failures-file PATH)\n")
         self.out.flush()
+
+
+def say_fatal(message: str, *, json_summary: dict | None = None) -> None:
+    """The one way a fatal condition reaches the operator: one line on stderr, and with --json the summary
+    that says so on stdout (a script reading the JSON lines sees why there are no others)."""
+    sys.stderr.write(f"mpupload: fatal: {message}\n")
+    sys.stderr.flush()
+    if json_summary is not None:
+        sys.stdout.write(json.dumps(json_summary, ensure_ascii=False) + "\n")
+        sys.stdout.flush()
