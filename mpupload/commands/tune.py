@@ -215,15 +215,20 @@ def recommend(trials: list[Trial], *, cpus: int, loopback: bool, latency: float 
 
 def delete_prefix(client, bucket: str, prefix: str) -> int:
     """Delete every object (and unfinished multipart upload) under prefix/. Returns objects deleted."""
-    deleted = 0
-    for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix + "/"):
-        keys = [{"Key": o["Key"]} for o in page.get("Contents", [])]
-        if keys:
+    from mpupload.s3.listing import iter_listing
+    from mpupload.s3.multipart import iter_uploads
+
+    deleted, keys = 0, []
+    for key, _size in iter_listing(client, bucket=bucket, prefix=prefix):
+        keys.append({"Key": key})
+        if len(keys) == 1000:  # DeleteObjects takes at most 1,000 keys
             client.delete_objects(Bucket=bucket, Delete={"Objects": keys, "Quiet": True})
-            deleted += len(keys)
-    for page in client.get_paginator("list_multipart_uploads").paginate(Bucket=bucket, Prefix=prefix + "/"):
-        for u in page.get("Uploads", []):
-            client.abort_multipart_upload(Bucket=bucket, Key=u["Key"], UploadId=u["UploadId"])
+            deleted, keys = deleted + len(keys), []
+    if keys:
+        client.delete_objects(Bucket=bucket, Delete={"Objects": keys, "Quiet": True})
+        deleted += len(keys)
+    for key, upload_id in iter_uploads(client, bucket=bucket, prefix=prefix + "/"):
+        client.abort_multipart_upload(Bucket=bucket, Key=key, UploadId=upload_id)
     return deleted
 
 

@@ -33,7 +33,8 @@ from mpupload.core.keyorder import normalize
 from mpupload.core.keys import DEFAULT_TEMPLATE
 from mpupload.core.shard import Shard
 from mpupload.run.plan import object_key, task_for
-from mpupload.s3.client import iter_listing, make_client
+from mpupload.s3.client import make_client
+from mpupload.s3.listing import iter_listing
 from mpupload.s3.probekeys import is_probe
 from mpupload.settings.config import Settings, transfer_config
 from mpupload.source import extsort

@@ -12,9 +12,10 @@ A rerun whose journal knows every file lists nothing at all.
 
 from __future__ import annotations
 
+import queue
 import re
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from urllib.parse import unquote_plus
 from xml.sax.saxutils import unescape
 
@@ -190,3 +191,40 @@ class DestinationIndex:
 
     def close(self) -> None:
         self._closed.set()
+
+
+def iter_listing(client, *, bucket: str, prefix: str, read_ahead: int = 4) -> Iterator[tuple[str, int]]:
+    """Yield (key, size) for every object under prefix as the server lists them, streamed: one paginated
+    listing, read ahead by a thread so the server's time overlaps the caller's, at most `read_ahead`
+    pages (of 1,000 keys) held. The order is the server's: S3 lists in UTF-8 binary order, but SeaweedFS,
+    for one, lists folder by folder ("a/b" before "a-b"), so a caller that needs S3's order sorts."""
+    base = f"{prefix.strip('/')}/" if prefix.strip("/") else ""
+    pages: queue.Queue = queue.Queue(maxsize=read_ahead)
+    stop = threading.Event()
+
+    def put(item) -> bool:
+        while not stop.is_set():
+            try:
+                pages.put(item, timeout=0.5)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def read() -> None:
+        try:
+            for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=base):
+                if not put([(o["Key"], o["Size"]) for o in page.get("Contents", [])]):
+                    return
+            put(None)
+        except BaseException as exc:  # handed to the caller, raised there
+            put(exc)
+
+    threading.Thread(target=read, daemon=True, name="listing").start()
+    try:
+        while (page := pages.get()) is not None:
+            if isinstance(page, BaseException):
+                raise page
+            yield from page
+    finally:
+        stop.set()  # the caller stopped early: the reader must not wait on a full queue forever

@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import CancelledError, ThreadPoolExecutor
 from dataclasses import replace
 
@@ -167,11 +167,17 @@ def abort_upload(client, *, bucket: str, key: str, upload_id: str) -> str:
     return ABORTED
 
 
+def iter_uploads(client, *, bucket: str, prefix: str) -> Iterator[tuple[str, str]]:
+    """(key, upload id) of every unfinished multipart upload under `prefix`, page by page."""
+    for page in client.get_paginator("list_multipart_uploads").paginate(Bucket=bucket, Prefix=prefix):
+        for u in page.get("Uploads", []):
+            yield u["Key"], u["UploadId"]
+
+
 def open_uploads_to(client, *, bucket: str, key: str) -> list[str] | None:
     """Ids of the open uploads to exactly this key (None: the listing failed)."""
     try:
-        pages = client.get_paginator("list_multipart_uploads").paginate(Bucket=bucket, Prefix=key)
-        return [u["UploadId"] for page in pages for u in page.get("Uploads", []) if u["Key"] == key]
+        return [upload_id for k, upload_id in iter_uploads(client, bucket=bucket, prefix=key) if k == key]
     except Exception:
         return None
 
