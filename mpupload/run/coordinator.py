@@ -12,7 +12,6 @@ It alone decides when the run stops (done, a signal, fatal).
 
 from __future__ import annotations
 
-import signal
 import threading
 import time
 import uuid
@@ -23,17 +22,18 @@ from typing import IO
 from mpupload.core.errors import FatalError
 from mpupload.core.hashing import AUTO
 from mpupload.core.messages import UPLOADED, Notice, WorkerReport
-from mpupload.core.stopping import ForcedStop, StopRequests, exit_code_for
+from mpupload.core.stopping import ForcedStop, StopRequests
 from mpupload.observe.eventlog import close_log, open_log
 from mpupload.observe.monitor import ResourceMonitor
 from mpupload.observe.sinks import Sink
-from mpupload.observe.stats import Snapshot, Stats
+from mpupload.observe.stats import Stats
 from mpupload.pace.concurrency import MIN_INFLIGHT, InflightController, SharedLimit, initial_inflight
 from mpupload.pace.limits import Limits, PartitionPause
 from mpupload.pace.pacing import Pace
 from mpupload.run.executors import Executor, make_executor
 from mpupload.run.ledger import Ledger
 from mpupload.run.outageprobe import probe_outages
+from mpupload.run.outcome import Outcome
 from mpupload.run.planner import Planner, count_source
 from mpupload.run.supervisor import TICK
 from mpupload.s3.client import make_client
@@ -47,24 +47,13 @@ from mpupload.state.runlock import RunLock, network_fs_warning
 
 
 @dataclass
-class Outcome:
-    snapshot: Snapshot
-    failures: list
-    interrupted: str | bool = False  # the name of the signal that stopped the run
-    fatal: FatalError | None = None
-    early: bool = False  # stopped by the preflight probe, before any file was looked at
-    halted: str | None = None  # the run stopped itself, e.g. an outage outlasted --outage-timeout
-    signum: int | None = None  # the signal that stopped it (SIGINT, SIGTERM, SIGHUP)
-
-    @property
-    def exit_code(self) -> int:
-        if self.fatal is not None:
-            return 3
-        if self.interrupted:
-            return exit_code_for(self.signum or signal.SIGINT)
-        if self.halted:
-            return 1
-        return 1 if self.snapshot.failed or self.snapshot.pending else 0
+class _Parts:
+    """What one run assembles before it starts: the executor and the threads beside the main loop."""
+    sup: Executor
+    verdict: SharedVerdict | None
+    controller: InflightController | None
+    prober: threading.Thread
+    feeder: threading.Thread
 
 
 class Coordinator:
@@ -129,7 +118,6 @@ class Coordinator:
                 return
         count_source(self.s, on_count=self.stats.census, stop=sup.stop)
 
-    # -- outages -------------------------------------------------------------------------------------
     # -- the run -----------------------------------------------------------------------------------------
     def run(self, *, preflight: Callable[[Settings], float | None] | None = None) -> Outcome:
         """Upload everything; `preflight` (the fatal-error probe) runs while the workers start up, since
@@ -146,22 +134,30 @@ class Coordinator:
             self.lock.release()
 
     def _run(self, signals: StopRequests, preflight: Callable[[Settings], ProbeResult] | None) -> Outcome:
+        parts = self._assemble()
+        force = False
+        try:
+            early = self._start(parts, preflight)
+            if early is not None:
+                return early
+            signals.graceful = True
+            force = self._main_loop(signals, parts.sup, parts.controller)
+        except ForcedStop:
+            force = True
+            self._interrupted = self._interrupted or signals.name or "signal"
+        return self._finish(parts, signals, force=force)
+
+    def _assemble(self) -> _Parts:
+        """The executor and everything shared with its workers, built before any of them starts."""
         nproc = self.s.effective_processes
-        watch = {"on_started": lambda w, pid: self.monitor.add_worker(f"worker-{w}", pid),
-                 "on_gone": self._worker_gone}
         # The same planner and ledger whichever executor runs the batches (executors.py; dask: cluster/).
-        sup = make_executor(self.s, processes=nproc, **watch)
+        sup = make_executor(self.s, processes=nproc, on_gone=self._worker_gone,
+                            on_started=lambda w, pid: self.monitor.add_worker(f"worker-{w}", pid))
         stop = sup.stop
         self._pace = Pace(ctx=sup.ctx, base_delay=self.s.backoff_base / 4, max_delay=self.s.backoff_cap,
                           limits=Limits(max_bandwidth=self.s.max_bandwidth,  # shared limits (limits.py)
                                         max_rps=self.s.max_requests_per_second, ctx=sup.ctx))
         self._limit = SharedLimit(MIN_INFLIGHT, ctx=sup.ctx)
-        # --checksum auto: one probe for the run, in the preflight; the workers wait for its verdict.
-        verdict = SharedVerdict(ctx=sup.ctx) if self.s.checksum.upper() == AUTO else None
-        controller = InflightController(self._limit, cap=self.s.max_inflight) if self.s.adaptive else None
-        prober = threading.Thread(target=probe_outages, args=(self.s, self._pace, stop), daemon=True, name="prober",
-                                  kwargs={"on_halt": self._halt})
-        planner = self._planner(sup)
         pause = PartitionPause(self.s.partition_pause, idle=lambda: sup.idle,
                                notify=lambda text: sup.results.put(Notice(text)))
         self._pauser = pause
@@ -170,44 +166,53 @@ class Coordinator:
             pause.before(batch.partition, stop)  # --partition-pause: a quiet link between years
             return sup.hand_out(batch)
 
-        feeder = threading.Thread(target=planner.run, kwargs={"post": sup.results.put, "hand_out": hand_out,
-                                                              "stop": stop}, daemon=True, name="planner")
-        force = False
-        try:
-            # A rerun (the journal knows files) may find nothing to upload: its workers start with the first
-            # batch. A first run starts them now, while the preflight's round trips are under way, forked
-            # before this process starts any thread (spawning.py).
-            sup.start(lazily=self._journal_knows_files, pace=self._pace, limit=self._limit,
-                      checksum_verdict=verdict)
-            prober.start()
-            if preflight is None and verdict is not None:
-                verdict.ask_workers()
-            if preflight is not None:
-                try:
-                    probe = preflight(self.s, checksum_verdict=verdict)
-                    self._probe, self._latency, self._dest_empty = probe, probe.latency, probe.empty
-                except FatalError as exc:
-                    sup.shutdown(kill=True)  # they hold nothing yet
-                    self.journal.close()
-                    return Outcome(snapshot=self.stats.snapshot(), failures=[], fatal=exc, early=True)
-            feeder.start()
-            threading.Thread(target=self._census, args=(sup,), daemon=True, name="census").start()
-            if controller is not None:
-                self._limit.value = initial_inflight(self._latency, cap=self.s.max_inflight)
-                link = f"round trip {self._latency * 1000:.0f} ms" if self._latency is not None else "round trip unknown"
-                how = f"{self._limit.value} files in flight each to start ({link}; follows the link)"
-            else:
-                how = f"{self.s.threads} threads each"
-            self.sink.start(f"Uploading {self.s.source} to s3://{self.s.bucket}/{self.s.prefix} with "
-                                f"{sup.where}, {how}; journal {self.s.journal}")
-            if self._fs_warning:
-                self.ledger.warn(self._fs_warning)
-            signals.graceful = True
-            force = self._main_loop(signals, sup, controller)
-        except ForcedStop:
-            force = True
-            self._interrupted = self._interrupted or signals.name or "signal"
-        stop.set()
+        return _Parts(
+            sup=sup,
+            # --checksum auto: one probe for the run, in the preflight; the workers wait for its verdict.
+            verdict=SharedVerdict(ctx=sup.ctx) if self.s.checksum.upper() == AUTO else None,
+            controller=InflightController(self._limit, cap=self.s.max_inflight) if self.s.adaptive else None,
+            prober=threading.Thread(target=probe_outages, args=(self.s, self._pace, stop), daemon=True,
+                                    name="prober", kwargs={"on_halt": self._halt}),
+            feeder=threading.Thread(target=self._planner(sup).run, daemon=True, name="planner",
+                                    kwargs={"post": sup.results.put, "hand_out": hand_out, "stop": stop}))
+
+    def _start(self, parts: _Parts, preflight: Callable[[Settings], ProbeResult] | None) -> Outcome | None:
+        """Workers, prober, preflight, planner, in that order; an Outcome when the preflight finds a fatal
+        condition (nothing was looked at yet)."""
+        sup, verdict = parts.sup, parts.verdict
+        # A rerun (the journal knows files) may find nothing to upload: its workers start with the first
+        # batch. A first run starts them now, while the preflight's round trips are under way, forked
+        # before this process starts any thread (spawning.py).
+        sup.start(lazily=self._journal_knows_files, pace=self._pace, limit=self._limit, checksum_verdict=verdict)
+        parts.prober.start()
+        if preflight is None and verdict is not None:
+            verdict.ask_workers()
+        if preflight is not None:
+            try:
+                probe = preflight(self.s, checksum_verdict=verdict)
+                self._probe, self._latency, self._dest_empty = probe, probe.latency, probe.empty
+            except FatalError as exc:
+                sup.shutdown(kill=True)  # they hold nothing yet
+                self.journal.close()
+                return Outcome(snapshot=self.stats.snapshot(), failures=[], fatal=exc, early=True)
+        parts.feeder.start()
+        threading.Thread(target=self._census, args=(sup,), daemon=True, name="census").start()
+        if parts.controller is not None:
+            self._limit.value = initial_inflight(self._latency, cap=self.s.max_inflight)
+            link = f"round trip {self._latency * 1000:.0f} ms" if self._latency is not None else "round trip unknown"
+            how = f"{self._limit.value} files in flight each to start ({link}; follows the link)"
+        else:
+            how = f"{self.s.threads} threads each"
+        self.sink.start(f"Uploading {self.s.source} to s3://{self.s.bucket}/{self.s.prefix} with "
+                        f"{sup.where}, {how}; journal {self.s.journal}")
+        if self._fs_warning:
+            self.ledger.warn(self._fs_warning)
+        return None
+
+    def _finish(self, parts: _Parts, signals: StopRequests, *, force: bool) -> Outcome:
+        """Stop the workers (killed when `force`), take their last words, tidy up, and say how it ended."""
+        sup = parts.sup
+        sup.stop.set()
         try:
             sup.shutdown(kill=force)
             sup.drain(self._dispatch_to(sup))
@@ -215,9 +220,9 @@ class Coordinator:
             force = True
             sup.shutdown(kill=True)
         sup.release_queues()
-        if feeder.is_alive():
-            feeder.join(timeout=5)
-        prober.join(timeout=10)
+        if parts.feeder.is_alive():
+            parts.feeder.join(timeout=5)
+        parts.prober.join(timeout=10)
         self.ledger.flush()  # anything a cut-short shutdown left unwritten
         if self._probe is not None and not force:
             # The probes' own objects and uploads go before the run ends (not after a second signal: that
@@ -233,7 +238,7 @@ class Coordinator:
         link = {"latency_ms": round(self._latency * 1000, 1) if self._latency is not None else None}
         snap = self.stats.snapshot({**self._tick_resources(), **link})
         self.sink.finish(snap, self.stats.failures, interrupted=self._interrupted,
-                             fatal=self._fatal.message if self._fatal else self._halted)
+                         fatal=self._fatal.message if self._fatal else self._halted)
         return Outcome(snapshot=snap, failures=self.stats.failures, interrupted=self._interrupted, fatal=self._fatal,
                        halted=self._halted, signum=signals.signum)
 

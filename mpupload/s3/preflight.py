@@ -49,17 +49,32 @@ def preflight(settings: Settings, *, write: bool = True, checksum_verdict=None) 
     run's patient per-request timeouts. The write probe starts and aborts a multipart upload: it
     proves PutObject permission without leaving an object behind.
     """
+    client = _probe_client(settings)
+    try:
+        return _probes(client, settings, write=write, checksum_verdict=checksum_verdict)
+    except FatalError:
+        raise
+    except Exception as exc:
+        raise _fatal_of(exc, settings, write=write) from None
+
+
+def _probe_client(settings: Settings):
     from botocore import exceptions as be
 
     probe_settings = replace(settings, connect_timeout=min(settings.connect_timeout, 5.0),
                              read_timeout=min(settings.read_timeout, 20.0), retries=3)
-    dest = describe_destination(settings)
     try:
-        client = make_client(probe_settings)
+        return make_client(probe_settings)
     except be.ProfileNotFound as exc:
         raise FatalError("credentials", f"AWS profile not found: {exc.kwargs.get('profile')}") from None
     except Exception as exc:
         raise FatalError("config", f"cannot set up the S3 client: {exc}") from None
+
+
+def _probes(client, settings: Settings, *, write: bool, checksum_verdict) -> ProbeResult:
+    """The listing, the write probe and the checksum probe, side by side; the first error raised as is."""
+    from botocore import exceptions as be
+
     bucket, prefix = settings.bucket, settings.prefix
     probe_key = write_probe_prefix(prefix) + secrets.token_hex(6)
     timings: list[float] = []
@@ -90,51 +105,54 @@ def preflight(settings: Settings, *, write: bool = True, checksum_verdict=None) 
             # Sets the verdict as soon as it is known (the workers wait on it); then deletes its object.
             cleanup.append(_Background(lambda: decide_for_run(client, bucket=bucket, prefix=prefix,
                                                               verdict=checksum_verdict), name="preflight-checksum"))
+    listing_error: Exception | None = None
+    empty = False
     try:
-        listing_error: Exception | None = None
-        empty = False
-        try:
-            # Two keys: the checksum probe's object, written beside this listing, does not count.
-            listed = timed(client.list_objects_v2, Bucket=bucket, Prefix=prefix, MaxKeys=2)
-            empty = only_probe_among([o["Key"] for o in listed.get("Contents", [])], prefix)
-        except be.ClientError as exc:
-            # A write-only key may not list; the write probe decides. Bad credentials are also a
-            # 403 (SignatureDoesNotMatch, InvalidAccessKeyId): those must not pass for "cannot list".
-            denied = error_code(exc) == "AccessDenied" or http_status(exc) == 403
-            if not write or not denied or classify(exc)[0] == FATAL:
-                listing_error = exc
-        except Exception as exc:
-            listing_error = exc
-        # Whatever the listing says, the write probe's create ends first, so its abort is always started.
-        write_error = writing.wait() if writing is not None else None
-        if listing_error is not None or write_error is not None:
-            raise listing_error or write_error
-        # Every probe request is the first on its own connection (they run side by side): a TCP handshake
-        # and the request, about two round trips. Half the fastest is the latency of a kept-alive request.
-        latency = min(timings) / 2 if timings else None
-        return ProbeResult(latency=latency, empty=empty, cleanup=tuple(cleanup))
-    except be.SSLError as exc:
-        raise FatalError("tls", f"TLS verification failed for {settings.endpoint_url or 'S3'}: {_first_line(exc)} "
-                         "(use --ca-bundle, or --no-verify-tls for a test server)") from None
-    except (be.EndpointConnectionError, be.ConnectTimeoutError, be.ReadTimeoutError, be.ConnectionClosedError) as exc:
-        raise FatalError("endpoint", f"cannot reach the S3 endpoint {settings.endpoint_url or ''}: "
-                         f"{_first_line(exc)}".replace("  ", " ")) from None
+        # Two keys: the checksum probe's object, written beside this listing, does not count.
+        listed = timed(client.list_objects_v2, Bucket=bucket, Prefix=prefix, MaxKeys=2)
+        empty = only_probe_among([o["Key"] for o in listed.get("Contents", [])], prefix)
     except be.ClientError as exc:
+        # A write-only key may not list; the write probe decides. Bad credentials are also a
+        # 403 (SignatureDoesNotMatch, InvalidAccessKeyId): those must not pass for "cannot list".
+        denied = error_code(exc) == "AccessDenied" or http_status(exc) == 403
+        if not write or not denied or classify(exc)[0] == FATAL:
+            listing_error = exc
+    except Exception as exc:
+        listing_error = exc
+    # Whatever the listing says, the write probe's create ends first, so its abort is always started.
+    write_error = writing.wait() if writing is not None else None
+    if listing_error is not None or write_error is not None:
+        raise listing_error or write_error
+    # Every probe request is the first on its own connection (they run side by side): a TCP handshake
+    # and the request, about two round trips. Half the fastest is the latency of a kept-alive request.
+    latency = min(timings) / 2 if timings else None
+    return ProbeResult(latency=latency, empty=empty, cleanup=tuple(cleanup))
+
+
+def _fatal_of(exc: Exception, settings: Settings, *, write: bool) -> FatalError:
+    """The one clear message a failed probe stands for."""
+    from botocore import exceptions as be
+
+    dest = describe_destination(settings)
+    if isinstance(exc, be.SSLError):
+        return FatalError("tls", f"TLS verification failed for {settings.endpoint_url or 'S3'}: {_first_line(exc)} "
+                          "(use --ca-bundle, or --no-verify-tls for a test server)")
+    if isinstance(exc, (be.EndpointConnectionError, be.ConnectTimeoutError, be.ReadTimeoutError,
+                        be.ConnectionClosedError)):
+        return FatalError("endpoint", f"cannot reach the S3 endpoint {settings.endpoint_url or ''}: "
+                          f"{_first_line(exc)}".replace("  ", " "))
+    kind, reason = classify(exc)
+    if isinstance(exc, be.ClientError):
         code = error_code(exc)
         if code == "NoSuchBucket":
-            raise FatalError("bucket", f"bucket {bucket!r} does not exist ({dest})") from None
-        kind, reason = classify(exc)
+            return FatalError("bucket", f"bucket {settings.bucket!r} does not exist ({dest})")
         if kind == FATAL:
-            raise FatalError("credentials", f"{reason} for {dest}") from None
+            return FatalError("credentials", f"{reason} for {dest}")
         if code == "AccessDenied" or http_status(exc) == 403:
-            raise FatalError("permission", f"no permission to {'write to' if write else 'list'} {dest} "
-                             "(AccessDenied)") from None
-        raise FatalError("endpoint", f"the S3 endpoint refused the probe of {dest}: {reason}") from None
-    except FatalError:
-        raise
-    except Exception as exc:
-        kind, reason = classify(exc)
-        raise FatalError("credentials" if kind == FATAL else "endpoint", f"{reason} ({dest})") from None
+            return FatalError("permission", f"no permission to {'write to' if write else 'list'} {dest} "
+                              "(AccessDenied)")
+        return FatalError("endpoint", f"the S3 endpoint refused the probe of {dest}: {reason}")
+    return FatalError("credentials" if kind == FATAL else "endpoint", f"{reason} ({dest})")
 
 
 def _abort_quietly(client, bucket: str, key: str, upload_id: str) -> None:
