@@ -29,8 +29,7 @@ from typing import IO
 import xxhash
 
 from mpupload.core.hashing import META_DIGEST, xxh3_file
-from mpupload.core.keyorder import normalize
-from mpupload.core.keys import DEFAULT_TEMPLATE
+from mpupload.core.keys import DEFAULT_TEMPLATE, normalize
 from mpupload.core.shard import Shard
 from mpupload.run.plan import object_key, task_for
 from mpupload.s3.client import make_client

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import xxhash
 
 from mpupload.core.errors import SettingsError
-from mpupload.core.keyorder import key_bytes, normalize
+from mpupload.core.keys import key_bytes, normalize
 
 
 class ShardError(SettingsError):

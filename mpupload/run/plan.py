@@ -11,11 +11,10 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 
-from mpupload.core.keyorder import normalize
-from mpupload.core.keys import DEFAULT_TEMPLATE
+from mpupload.core.keys import DEFAULT_TEMPLATE, normalize
 from mpupload.core.keys import render as render_key
 from mpupload.core.messages import Batch, FileTask
 from mpupload.settings.config import MAX_KEY_BYTES, MAX_OBJECT_SIZE, format_size
@@ -114,11 +113,3 @@ def task_for(entry: FileEntry, *, prefix: str, year_pattern: re.Pattern | None,
         render_key(key_template, prefix=prefix, year=year, rel=rel)
     return FileTask(path=entry.path, rel=entry.rel, key=key, size=entry.size, mtime_ns=entry.mtime_ns,
                     inode=entry.inode, partition=year)
-
-
-def batches(tasks: Iterable[FileTask], *, max_files: int, max_bytes: int) -> Iterator[Batch]:
-    """All tasks cut into batches (convenience for tests and dry runs)."""
-    b = Batcher(max_files=max_files, max_bytes=max_bytes)
-    for t in tasks:
-        yield from b.add(t)
-    yield from b.flush()

@@ -18,7 +18,7 @@ import threading
 from collections.abc import Iterator
 from functools import partial
 
-from mpupload.core.keyorder import normalize
+from mpupload.core.keys import normalize
 from mpupload.source import extsort
 from mpupload.source.scan import FileEntry, Matcher, Resolver, Skipped, _display, collisions
 

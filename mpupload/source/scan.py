@@ -18,7 +18,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
 
-from mpupload.core.keyorder import sort_name
+from mpupload.core.keys import sort_name
 
 
 @dataclass(frozen=True, slots=True)

@@ -188,9 +188,6 @@ class Journal:
                 found[key] = StoredRow(size, mtime_ns, inode, unpack_hex(digest), unpack_hex(etag))
         return found
 
-    def stored(self, key: str) -> StoredRow | None:
-        return self.stored_many([key]).get(key)
-
     @_writes
     def record_stored(self, files: Iterable[StoredFile]) -> None:
         """One transaction for the lot. `rel` is kept only where the key does not end with it (it is the

@@ -24,8 +24,7 @@ from rich.console import Console, ConsoleOptions, Group, RenderResult
 from rich.text import Text
 
 from mpupload.core.messages import ROUTINE_SKIPS, UPLOADED, UploadResult
-from mpupload.observe.partitions import PartitionRow, busiest_first
-from mpupload.observe.stats import Snapshot
+from mpupload.observe.stats import PartitionRow, Snapshot, busiest_first
 from mpupload.settings.config import format_size
 from mpupload.ui.text import HumanSummary, eta_text, printable
 

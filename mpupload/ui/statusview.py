@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable
 from typing import IO
 
-from mpupload.observe.partitions import PartitionRow, busiest_first
+from mpupload.observe.stats import PartitionRow, busiest_first
 from mpupload.settings.config import format_size
 from mpupload.ui.text import eta_text, printable
 

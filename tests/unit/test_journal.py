@@ -18,11 +18,11 @@ def test_stored_rows_round_trip_and_replace(tmp_path):
     d1, d3, e1 = "ab" * 16, "cd" * 16, "0f" * 16
     j.record_stored([StoredFile("k/a", "a", 10, 111, 5, d1, e1), StoredFile("k/b", "b", 0, 222, 6, d1, "e2-3")])
     j.record_stored([StoredFile("k/a", "a", 11, 333, 5, d3, "9a" * 16 + "-12")])
-    row = j.stored("k/a")
+    row = j.stored_many(["k/a"]).get("k/a")
     assert (row.size, row.mtime_ns, row.inode, row.digest, row.etag) == (11, 333, 5, d3, "9a" * 16 + "-12")
     assert j.stored_many(["k/b", "missing", "k/a"]).keys() == {"k/a", "k/b"}
     assert j.stored_many(["k/b"])["k/b"].etag == "e2-3"
-    assert j.stored("missing") is None and j.count_stored() == 2
+    assert j.stored_many(["missing"]).get("missing") is None and j.count_stored() == 2
     j.forget_everything_stored()
     assert j.count_stored() == 0
 
@@ -32,7 +32,7 @@ def test_wal_mode_and_a_second_connection_sees_commits(tmp_path):
     writer = Journal(path)
     reader = Journal(path)
     writer.record_stored([StoredFile("k", "r", 1, 2, 3, "d", "e")])
-    assert reader.stored("k") is not None
+    assert reader.stored_many(["k"]).get("k") is not None
     assert sqlite3.connect(path).execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
 
@@ -96,7 +96,7 @@ def test_a_journal_of_the_first_layout_is_migrated_and_keeps_everything(tmp_path
     assert raw == {"p/1920/a": None, "renamed/x": "orig/x y"}
     assert isinstance(j.db.execute("SELECT digest FROM stored").fetchone()[0], bytes)
     j.close()
-    assert Journal(path).stored("p/1920/a") is not None  # opening again migrates nothing twice
+    assert Journal(path).stored_many(["p/1920/a"]).get("p/1920/a") is not None  # opening again migrates nothing twice
 
 
 def test_a_journal_of_a_newer_mpupload_is_refused(tmp_path):

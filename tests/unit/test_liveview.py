@@ -10,8 +10,7 @@ import pytest
 from rich.console import Console
 
 from mpupload.core.messages import FAILED, UPLOADED, UploadResult
-from mpupload.observe.partitions import PartitionTally, busiest_first
-from mpupload.observe.stats import Stats
+from mpupload.observe.stats import PartitionTally, Stats, busiest_first
 from mpupload.ui.liveview import Frame
 
 

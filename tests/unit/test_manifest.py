@@ -7,7 +7,7 @@ import random
 
 import pytest
 
-from mpupload.core.keyorder import key_bytes, normalize
+from mpupload.core.keys import key_bytes, normalize
 from mpupload.settings.config import Settings
 from mpupload.source import extsort, manifest
 from mpupload.source.scan import FileEntry, Matcher, Skipped

@@ -5,7 +5,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from mpupload.core.messages import FileTask
-from mpupload.run.plan import Batcher, batches, key_problem, object_key, year_of
+from mpupload.run.plan import Batcher, key_problem, object_key, year_of
 
 JAN_1999 = 915_148_800 * 10**9  # 1999-01-01T00:00:00Z in ns
 
@@ -21,6 +21,14 @@ JAN_1999 = 915_148_800 * 10**9  # 1999-01-01T00:00:00Z in ns
 ])
 def test_year_from_first_plausible_folder(rel, expected):
     assert year_of(rel, JAN_1999) == expected
+
+
+def batches(tasks, *, max_files: int, max_bytes: int):
+    """Every task through one Batcher, as the planner feeds it, then the last partial batches."""
+    b = Batcher(max_files=max_files, max_bytes=max_bytes)
+    for t in tasks:
+        yield from b.add(t)
+    yield from b.flush()
 
 
 def test_year_pattern_then_mtime():

@@ -11,7 +11,7 @@ from pathlib import Path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mpupload.core.keyorder import key_bytes, normalize, sort_name
+from mpupload.core.keys import key_bytes, normalize, sort_name
 from mpupload.run.plan import task_for
 from mpupload.source.scan import FileEntry, Skipped, scan
 
