@@ -1,10 +1,12 @@
 """Every knob in one place: the frozen `Settings`, its defaults (and where they came from), validation,
-and the botocore / s3transfer configs built from it.
+and the botocore config built from it (and the s3transfer config `verify --deep` downloads with).
+Longer than ~300 lines on purpose: one table of every setting with its help is what keeps the CLI, the
+settings file, the environment and `config show` in step (rclone keeps its options the same way).
 
 Memory bound, roughly: processes x (threads x multipart_chunksize + ~60 MB interpreter and client).
-Small files are read whole (they are below the multipart threshold), so a process holds at most
-threads x multipart_threshold of file bytes; large files stream through s3transfer in chunks, at most
-`threads` chunks in memory per process.
+Small files are read whole (below the multipart threshold), and `inflight_bytes` caps those a process
+holds at once; large files go part by part through mpupload's own resumable multipart upload
+(s3/multipart.py), each part read once into one buffer, at most `threads` parts in memory per process.
 """
 
 from __future__ import annotations
@@ -316,7 +318,9 @@ def botocore_config(s: Settings):
 
 
 def transfer_config(s: Settings):
-    """The s3transfer TransferConfig for multipart files (one per worker process)."""
+    """The s3transfer TransferConfig of `verify --deep` (its ranged GETs, one manager per verifying process).
+    Uploads do not use s3transfer: their parts go through mpupload's own transport (s3/multipart.py), which
+    can resume an upload after a crash and reads each part once."""
     from s3transfer.manager import TransferConfig
 
     return TransferConfig(
