@@ -28,7 +28,6 @@ from mpupload.cli.options import (
 from mpupload.core.errors import FatalError
 from mpupload.settings.config import Settings, SettingsError
 from mpupload.settings.layers import with_config_options
-from mpupload.ui.text import say_fatal
 
 if TYPE_CHECKING:
     from mpupload.s3.preflight import ProbeResult
@@ -45,6 +44,8 @@ def _preflight_or_exit(settings: Settings, *, write: bool) -> ProbeResult:
         probe.finish_cleanup()  # nothing here waits on the first upload: tidy up at once
         return probe
     except FatalError as exc:
+        from mpupload.ui.text import say_fatal  # lazy: start-up does not pay for the views
+
         say_fatal(exc.message)
         sys.exit(3)
 
@@ -177,6 +178,8 @@ def upload(ctx: click.Context, source: str, dest: str, failures_file: str | None
     except SettingsError as exc:
         fail_usage(str(exc))
     except FatalError as exc:  # e.g. the journal cannot be created
+        from mpupload.ui.text import say_fatal  # lazy: start-up does not pay for the views
+
         say_fatal(exc.message)
         sys.exit(3)
     except Interrupted as exc:  # before the workers started (probe, setup): nothing to clean up
