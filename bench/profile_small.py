@@ -68,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     cpu, wall = time.process_time() - c0, time.perf_counter() - t0
     n = len(tasks) - 1
     print(f"{n} files: {1000 * cpu / n:.2f} ms CPU/file, {1000 * wall / n:.2f} ms wall/file (one thread); "
-          f"transport {dict(transport.take_counts())}, checksum {transport.checksum.algorithm}")
+          f"transport {transport.take_counts()}, checksum {transport.checksum.algorithm}")
     if prof:
         prof.dump_stats(a.profile)
         pstats.Stats(a.profile).sort_stats("cumulative").print_stats(45)

@@ -74,6 +74,13 @@ class BatchTaken:
     batch_id: int
 
 
+# What the transport counts (WorkerReport.transport): requests sent lean or through botocore, lean requests
+# declined (detail: the reason), processes whose lean path was off (detail: why) and the transport checksum
+# each process chose (detail: the algorithm). Plain strings: they cross process boundaries.
+SENT_LEAN, SENT_BOTOCORE, DECLINED, LEAN_OFF, CHECKSUM = "lean", "botocore", "declined", "lean_off", "checksum"
+TRANSPORT_COUNTS = (SENT_LEAN, SENT_BOTOCORE, DECLINED, LEAN_OFF, CHECKSUM)
+
+
 @dataclass(frozen=True, slots=True)
 class WorkerReport:
     """Results finished since the last report, plus bytes put on the wire (parts included)."""
@@ -81,8 +88,8 @@ class WorkerReport:
     worker: int
     results: tuple[UploadResult, ...]
     bytes_sent: int
-    # The transport's counters since the last report: ("lean", n), ("botocore", n), ("declined.REASON", n)...
-    transport: tuple[tuple[str, int], ...] = ()
+    # The transport's counters since the last report, (kind, detail, n) each: kind one of TRANSPORT_COUNTS.
+    transport: tuple[tuple[str, str, int], ...] = ()
     inflight: int = -1  # files this worker had in flight when it sent the report (-1: not known)
 
 

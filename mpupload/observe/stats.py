@@ -16,10 +16,20 @@ from __future__ import annotations
 
 import time
 from collections import Counter, deque
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from mpupload.core.messages import FAILED, SKIPPED, UPLOADED, UploadResult
+from mpupload.core.messages import (
+    CHECKSUM,
+    DECLINED,
+    FAILED,
+    LEAN_OFF,
+    SENT_BOTOCORE,
+    SENT_LEAN,
+    SKIPPED,
+    UPLOADED,
+    UploadResult,
+)
 
 NO_PARTITION = ""
 
@@ -111,6 +121,30 @@ _EXAMPLES_PER_REASON = 3
 _RECENT_FAILURES = 5
 
 
+@dataclass
+class TransportTally:
+    """The transport's counts summed over workers (core.messages TRANSPORT_COUNTS), typed."""
+
+    lean: int = 0  # requests sent lean
+    botocore: int = 0  # requests sent through botocore
+    declined: Counter = field(default_factory=Counter)  # lean requests declined, by reason
+    lean_off: Counter = field(default_factory=Counter)  # processes whose lean path was off, by reason
+    checksum: Counter = field(default_factory=Counter)  # processes by the transport checksum they chose
+
+    def add(self, counts: Iterable[tuple[str, str, int]]) -> None:
+        for kind, detail, n in counts:
+            if kind == SENT_LEAN:
+                self.lean += n
+            elif kind == SENT_BOTOCORE:
+                self.botocore += n
+            elif kind in (DECLINED, LEAN_OFF, CHECKSUM):
+                getattr(self, kind)[detail] += n
+
+    def copy(self) -> TransportTally:
+        return TransportTally(self.lean, self.botocore, Counter(self.declined), Counter(self.lean_off),
+                              Counter(self.checksum))
+
+
 @dataclass(frozen=True)
 class Snapshot:
     elapsed: float
@@ -136,8 +170,8 @@ class Snapshot:
     failure_reasons: tuple[tuple[str, int, tuple[str, ...]], ...]
     skip_reasons: tuple[tuple[str, int], ...]
     resources: dict = field(default_factory=dict)
-    # The transport's counters summed over workers: lean, botocore, declined.REASON, lean_off.REASON, checksum.ALG
-    transport: dict = field(default_factory=dict)
+    # The transport's counters summed over workers
+    transport: TransportTally = field(default_factory=lambda: TransportTally())
     partitions: tuple[PartitionRow, ...] = ()
     retries: int = 0  # tries of files beyond their first (--file-attempts), summed
     recent_failures: tuple[tuple[str, str], ...] = ()  # (path, reason) of the last few, newest last
@@ -174,7 +208,7 @@ class Stats:
         self.failures: list[UploadResult] = []
         self.keep_failures = keep_failures
         self._window: deque[tuple[float, int, int]] = deque()
-        self.transport: Counter[str] = Counter()
+        self.transport = TransportTally()
         self.inflight: dict[int, int] = {}  # worker -> files in flight at its last report
         self.partitions = PartitionTally()
         self.retries = 0
@@ -201,9 +235,8 @@ class Stats:
     def sent(self, nbytes: int) -> None:
         self.bytes_sent += nbytes
 
-    def transport_counts(self, counts: tuple[tuple[str, int], ...]) -> None:
-        for name, n in counts:
-            self.transport[name] += n
+    def transport_counts(self, counts: tuple[tuple[str, str, int], ...]) -> None:
+        self.transport.add(counts)
 
     def add(self, r: UploadResult) -> None:
         self.counts[r.status] += 1
@@ -270,7 +303,7 @@ class Stats:
                                   for g, n in self.failure_counts.most_common()),
             skip_reasons=tuple(self.skip_counts.most_common()),
             resources=dict(resources or {}),
-            transport=dict(self.transport),
+            transport=self.transport.copy(),
             partitions=self.partitions.rows(scan_done=self.scan_done, census_done=self.census_done),
             retries=self.retries, recent_failures=tuple(self.recent_failures),
         )

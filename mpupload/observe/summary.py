@@ -3,21 +3,17 @@ file and report.json all say. Data, not drawing: the views in ui/ lay it out."""
 
 from __future__ import annotations
 
-from mpupload.observe.stats import Snapshot
+from mpupload.observe.stats import Snapshot, TransportTally
 
 
-def transport_summary(counts: dict) -> dict:
+def transport_summary(t: TransportTally) -> dict:
     """Requests sent lean and through botocore, lean requests declined (by reason), processes whose lean path
     was off (by reason), and the transport checksum used (the one most processes chose)."""
-    def under(prefix: str) -> dict[str, int]:
-        return {k[len(prefix):]: n for k, n in sorted(counts.items()) if k.startswith(prefix)}
-
-    checksums = under("checksum.")
     return {
-        "lean": counts.get("lean", 0), "botocore": counts.get("botocore", 0),
-        "declined": sum(under("declined.").values()), "declined_by_reason": under("declined."),
-        "lean_off": under("lean_off."),
-        "checksum": max(checksums, key=checksums.__getitem__) if checksums else None,
+        "lean": t.lean, "botocore": t.botocore,
+        "declined": sum(t.declined.values()), "declined_by_reason": dict(sorted(t.declined.items())),
+        "lean_off": dict(sorted(t.lean_off.items())),
+        "checksum": t.checksum.most_common(1)[0][0] if t.checksum else None,
     }
 
 

@@ -20,6 +20,7 @@ from collections import Counter
 from collections.abc import Callable
 
 from mpupload.core.hashing import AUTO, XXHASH128, TransportChecksum, fallback_crc
+from mpupload.core.messages import CHECKSUM, DECLINED, LEAN_OFF, SENT_BOTOCORE, SENT_LEAN
 from mpupload.pace.pacing import Pace
 from mpupload.s3.lean import SERVER_ERROR, THROTTLED, Declined, LeanPut
 from mpupload.s3.xxprobe import SharedVerdict
@@ -28,7 +29,6 @@ from mpupload.settings.config import Settings, sign_payload
 # Lean declines in a row, each followed by a botocore success, that turn the lean path off: one is noise
 # (a reset connection), five with botocore succeeding every time is a setup the lean path cannot follow.
 STRIKES_TO_DISABLE = 5
-LEAN, BOTOCORE, DECLINED, LEAN_OFF, CHECKSUM = "lean", "botocore", "declined.", "lean_off.", "checksum."
 _PARAM_HEADERS = {"ContentType": "content-type"}
 
 
@@ -58,7 +58,7 @@ class Transport:
         self.lean = lean
         self._notify = notify or (lambda _text: None)
         self._lock = threading.Lock()
-        self._counts: Counter[str] = Counter()
+        self._counts: Counter[tuple[str, str]] = Counter()  # (kind, detail): core.messages
         self._strikes = 0
         self._thread = threading.local()  # .strike: this thread's last lean request declined (not throttled)
         self._checksum: TransportChecksum | None = None
@@ -66,7 +66,7 @@ class Transport:
         if settings.checksum.upper() != AUTO:
             self._checksum = TransportChecksum(settings.checksum)
         if lean_unavailable:
-            self._counts[LEAN_OFF + lean_unavailable] += 1
+            self._counts[LEAN_OFF, lean_unavailable] += 1
 
     # -- what the worker asks ------------------------------------------------------------------------------
     @property
@@ -89,10 +89,10 @@ class Transport:
             self._part_checksum = TransportChecksum(fallback_crc() if name in (AUTO, XXHASH128) else self.s.checksum)
         return self._part_checksum
 
-    def take_counts(self) -> tuple[tuple[str, int], ...]:
-        """Counts since the last call (they travel with the worker's next report)."""
+    def take_counts(self) -> tuple[tuple[str, str, int], ...]:
+        """Counts since the last call, (kind, detail, n) each (they travel with the worker's next report)."""
         with self._lock:
-            out, self._counts = tuple(self._counts.items()), Counter()
+            out, self._counts = tuple((kind, detail, n) for (kind, detail), n in self._counts.items()), Counter()
         return out
 
     def put_object(self, *, key: str, body: bytes, params: dict) -> str:
@@ -100,7 +100,7 @@ class Transport:
         etag = self._lean(key=key, body=body, params=params, query=None)
         if etag is not None:
             return etag
-        self._count(BOTOCORE)
+        self._count(SENT_BOTOCORE)
         resp = self.client.put_object(Bucket=self.s.bucket, Key=key, Body=body, **params)
         self._botocore_succeeded()
         return resp.get("ETag", "").strip('"')
@@ -111,16 +111,16 @@ class Transport:
                           query={"partNumber": str(number), "uploadId": upload_id})
         if etag is not None:
             return etag
-        self._count(BOTOCORE)
+        self._count(SENT_BOTOCORE)
         resp = self.client.upload_part(Bucket=self.s.bucket, Key=key, UploadId=upload_id, PartNumber=number,
                                        Body=bytes(body), **params)
         self._botocore_succeeded()
         return resp["ETag"]
 
     # -- inside -----------------------------------------------------------------------------------------
-    def _count(self, name: str, n: int = 1) -> None:
+    def _count(self, kind: str, detail: str = "") -> None:
         with self._lock:
-            self._counts[name] += n
+            self._counts[kind, detail] += 1
 
     def _lean(self, *, key: str, body, params: dict, query: dict[str, str] | None) -> str | None:
         lean = self.lean
@@ -133,14 +133,14 @@ class Transport:
         try:
             etag = lean.put(key=key, body=body, headers=lean_headers(params), query=query)
         except Declined as declined:
-            self._count(DECLINED + declined.reason)
+            self._count(DECLINED, declined.reason)
             if declined.reason == THROTTLED and self.pace is not None:
                 self.pace.throttled()
             # Throttling and 5xx are the server's state, not the lean path's fault: botocore would meet them
             # too. Anything else is a strike once botocore stores the same request (_botocore_succeeded).
             self._thread.strike = declined.reason not in (THROTTLED, SERVER_ERROR)
             return None
-        self._count(LEAN)
+        self._count(SENT_LEAN)
         self._strikes = 0
         if self.pace is not None:
             self.pace.succeeded()
@@ -155,7 +155,7 @@ class Transport:
             off = self._strikes >= STRIKES_TO_DISABLE and self.lean is not None
             if off:
                 lean, self.lean = self.lean, None
-                self._counts[LEAN_OFF + "declined"] += 1
+                self._counts[LEAN_OFF, "declined"] += 1
         if off:
             self._notify(f"the lean PUT was declined {STRIKES_TO_DISABLE} times in a row where botocore then "
                          f"succeeded (to {lean.route.host_header}); botocore sends everything from now on")
@@ -170,7 +170,7 @@ class Transport:
         else:
             validates, why = server_validates_xxhash128(self.client, bucket=self.s.bucket, prefix=self.s.prefix)
         chosen = TransportChecksum(XXHASH128 if validates else fallback_crc())
-        self._counts[CHECKSUM + chosen.algorithm] += 1  # under self._lock (checksum property)
+        self._counts[CHECKSUM, chosen.algorithm] += 1  # under self._lock (checksum property)
         if not validates:
             self._notify(f"transport checksum {chosen.algorithm}: the server does not validate XXHASH128 ({why}); "
                          "the xxh3-128 digest is kept in each object's metadata")

@@ -144,13 +144,12 @@ class Frame:
                  for name, p in (res.get("processes") or {}).items()]
         limit = res.get("inflight_limit")
         req = s.transport
-        declined = sum(n for k, n in req.items() if k.startswith("declined."))
         link = [f"net {_mb(res.get('net_sent_per_s', 0))} MB/s",
                 f"in flight {res.get('inflight_now', 0)} (<={limit}/process)" if limit else "in flight ?",
                 f"throttles {res.get('throttles', 0)}", f"outage holds {res.get('outages', 0)}"]
         if res.get("limit_waits"):
             link.append(f"limit waits {res.get('limit_waits')}")
-        link.append(f"requests lean {req.get('lean', 0)} botocore {req.get('botocore', 0)} declined {declined}")
+        link.append(f"requests lean {req.lean} botocore {req.botocore} declined {sum(req.declined.values())}")
         return _flow(procs, width) + _flow(link, width)
 
     def _failures(self) -> list[Text | str]:

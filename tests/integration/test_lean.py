@@ -145,7 +145,7 @@ def _multipart(client, fast, bucket, key, path, size, part=5 * 1024 * 1024):
         up.multipart.upload(path=str(path), key=key, size=size, mtime_ns=0, inode=0, digest="d",
                             extra={"Metadata": {"xxh3-128": "d"}})
     sender.flush()
-    return sent.n, dict(transport.take_counts())
+    return sent.n, {f"{kind}.{detail}" if detail else kind: n for kind, detail, n in transport.take_counts()}
 
 
 def test_multipart_parts_fall_back_to_botocore_when_declined(s3server, s3client, bucket, prefix, tmp_path):
