@@ -170,7 +170,7 @@ class ProgressSink(Sink):
             self._warn(f"cannot write {self.writer.path} ({self.writer.error.strerror or self.writer.error}): "
                        "`mpupload status` will not see this run's progress; the upload goes on")
 
-    def start(self, text: str) -> None:
+    def start(self, run) -> None:
         self._check()
 
     def progress(self, snap: Snapshot) -> None:

@@ -6,9 +6,26 @@ quiet trials are sinks; a FanOut hands every event to each of them, in order."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from mpupload.core.messages import UploadResult
 from mpupload.observe.stats import Snapshot
+
+
+@dataclass(frozen=True)
+class RunStart:
+    """What a run says as it begins: where from, where to, what runs it and how much at once."""
+
+    source: str
+    destination: str  # s3://BUCKET/PREFIX
+    pool: str  # e.g. "2 process(es)", "a local Dask cluster of 4 worker process(es)"
+    concurrency: str  # e.g. "8 threads each", "60 files in flight each to start (round trip 100 ms; ...)"
+    journal: str
+
+    @property
+    def text(self) -> str:
+        return (f"Uploading {self.source} to {self.destination} with {self.pool}, {self.concurrency}; "
+                f"journal {self.journal}")
 
 
 class Sink:
@@ -17,8 +34,8 @@ class Sink:
 
     redraw_every: float | None = None
 
-    def start(self, text: str) -> None:
-        """The run begins; `text` says what it does, for a person."""
+    def start(self, run: RunStart) -> None:
+        """The run begins (`run.text` says so in a sentence, for a person)."""
 
     def progress(self, snap: Snapshot) -> None:
         """A snapshot of the counts, every tick of the coordinator's main loop."""
@@ -53,8 +70,8 @@ class FanOut(Sink):
         for sink in self.sinks:
             call(sink)
 
-    def start(self, text: str) -> None:
-        self._each(lambda s: s.start(text))
+    def start(self, run: RunStart) -> None:
+        self._each(lambda s: s.start(run))
 
     def progress(self, snap: Snapshot) -> None:
         self._each(lambda s: s.progress(snap))

@@ -25,7 +25,7 @@ from mpupload.core.messages import UPLOADED, Notice, WorkerReport
 from mpupload.core.stopping import ForcedStop, StopRequests
 from mpupload.observe.eventlog import close_log, open_log
 from mpupload.observe.monitor import ResourceMonitor
-from mpupload.observe.sinks import Sink
+from mpupload.observe.sinks import RunStart, Sink
 from mpupload.observe.stats import Stats
 from mpupload.pace.concurrency import MIN_INFLIGHT, InflightController, SharedLimit, initial_inflight
 from mpupload.pace.limits import Limits, PartitionPause
@@ -203,8 +203,8 @@ class Coordinator:
             how = f"{self._limit.value} files in flight each to start ({link}; follows the link)"
         else:
             how = f"{self.s.threads} threads each"
-        self.sink.start(f"Uploading {self.s.source} to s3://{self.s.bucket}/{self.s.prefix} with "
-                        f"{sup.where}, {how}; journal {self.s.journal}")
+        self.sink.start(RunStart(source=self.s.source, destination=f"s3://{self.s.bucket}/{self.s.prefix}",
+                                 pool=sup.where, concurrency=how, journal=self.s.journal))
         if self._fs_warning:
             self.ledger.warn(self._fs_warning)
         return None

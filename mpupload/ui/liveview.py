@@ -24,6 +24,7 @@ from rich.console import Console, ConsoleOptions, Group, RenderResult
 from rich.text import Text
 
 from mpupload.core.messages import ROUTINE_SKIPS, UPLOADED, UploadResult
+from mpupload.observe.sinks import RunStart
 from mpupload.observe.stats import PartitionRow, Snapshot, busiest_first
 from mpupload.settings.config import format_size
 from mpupload.ui.text import HumanSummary, eta_text, printable
@@ -180,11 +181,9 @@ class RichReporter(HumanSummary):
         self._started = False
         self._last: Snapshot | None = None
 
-    def start(self, text: str) -> None:
-        self.console.print(text, markup=False, highlight=False)
-        # "Uploading SRC to s3://B/P with N process(es), ...": the frame's title keeps the destination and pool.
-        dest = text.split(" to ", 1)[1].split(";", 1)[0] if " to " in text else ""
-        self._title = dest.replace(" with ", "  ", 1)
+    def start(self, run: RunStart) -> None:
+        self.console.print(run.text, markup=False, highlight=False)
+        self._title = f"{run.destination}  {run.pool}, {run.concurrency}"  # the frame's title
         self._live.start()
         self._started = True
 

@@ -10,7 +10,7 @@ import time
 from typing import IO
 
 from mpupload.core.messages import UPLOADED, UploadResult
-from mpupload.observe.sinks import Sink
+from mpupload.observe.sinks import RunStart, Sink
 from mpupload.observe.stats import Snapshot
 from mpupload.observe.summary import summary_dict
 from mpupload.ui.text import HumanSummary, progress_line
@@ -23,8 +23,8 @@ class PlainReporter(HumanSummary):
         self.out, self.err, self.interval = out, err, interval
         self._last = 0.0
 
-    def start(self, text: str) -> None:
-        self.err.write(text + "\n")
+    def start(self, run: RunStart) -> None:
+        self.err.write(run.text + "\n")
         self.err.flush()
 
     def progress(self, snap: Snapshot) -> None:
@@ -67,8 +67,8 @@ class JsonReporter(Sink):
         self.out.write(json.dumps(obj, ensure_ascii=False) + "\n")
         self.out.flush()
 
-    def start(self, text: str) -> None:
-        self._emit({"event": "start", "message": text})
+    def start(self, run: RunStart) -> None:
+        self._emit({"event": "start", "message": run.text, "source": run.source, "destination": run.destination})
 
     def progress(self, snap: Snapshot) -> None:
         now = time.monotonic()
