@@ -7,14 +7,14 @@ import sys
 
 import click
 
-from mpupload.cli.options import _opt, fail_usage
+from mpupload.cli.options import fail_usage, option_for
 from mpupload.settings.config import SettingsError
 
 
 @click.command()
 @click.argument("path", required=False, type=click.Path(exists=True))
 @click.option("--journal", type=click.Path(dir_okay=False), help="List only the reports of the runs on this journal.")
-@_opt("json_output", "--json", is_flag=True)
+@option_for("json_output", "--json", is_flag=True)
 def report(path: str | None, journal: str | None, json_output: bool) -> None:
     """List run reports, or draw report.html again from a report.json (PATH: the file or its folder).
 
@@ -55,9 +55,9 @@ def report(path: str | None, journal: str | None, json_output: bool) -> None:
 @click.argument("dest", required=False, metavar="[s3://BUCKET[/PREFIX]]")
 @click.option("--journal", type=click.Path(dir_okay=False),
               help="The journal to look at (the one given to `upload --journal`), instead of SOURCE DEST.")
-@_opt("endpoint_url", envvar="AWS_ENDPOINT_URL_S3")
-@_opt("shard")
-@_opt("json_output", "--json", is_flag=True)
+@option_for("endpoint_url", envvar="AWS_ENDPOINT_URL_S3")
+@option_for("shard")
+@option_for("json_output", "--json", is_flag=True)
 @click.option("--watch", type=click.FloatRange(min=0.5, max=3600), is_flag=False, flag_value=2.0, default=None,
               metavar="[SECONDS]", help="Show it again every SECONDS (2) until the run ends; Ctrl-C stops.")
 def status(source: str | None, dest: str | None, journal: str | None, endpoint_url: str | None, shard: str | None,

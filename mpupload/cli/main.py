@@ -15,12 +15,12 @@ from typing import TYPE_CHECKING
 import click
 
 from mpupload.cli.options import (
-    _opt,
-    _Rate,
-    _Size,
+    RateType,
+    SizeType,
     build_settings,
     fail_usage,
     listing_options,
+    option_for,
     pool_options,
     selection_options,
     source_and_destination,
@@ -102,40 +102,40 @@ def main() -> None:
 @main.command()
 @source_and_destination
 @pool_options
-@_opt("multipart_threshold", type=_Size())
-@_opt("multipart_chunksize", type=_Size())
-@_opt("file_attempts", type=int)
-@_opt("backoff_base", type=float)
-@_opt("backoff_cap", type=float)
-@_opt("outage_timeout", type=float)
-@_opt("stop_grace", type=float)
-@_opt("max_inflight", type=int)
-@_opt("inflight_bytes", type=_Size())
-@_opt("checksum")
-@_opt("fast_put", "--fast-put/--no-fast-put")
+@option_for("multipart_threshold", type=SizeType())
+@option_for("multipart_chunksize", type=SizeType())
+@option_for("file_attempts", type=int)
+@option_for("backoff_base", type=float)
+@option_for("backoff_cap", type=float)
+@option_for("outage_timeout", type=float)
+@option_for("stop_grace", type=float)
+@option_for("max_inflight", type=int)
+@option_for("inflight_bytes", type=SizeType())
+@option_for("checksum")
+@option_for("fast_put", "--fast-put/--no-fast-put")
 @selection_options
 @listing_options
-@_opt("year_pattern")
-@_opt("key_template")
-@_opt("follow_symlinks", "--follow-symlinks/--no-follow-symlinks")
-@_opt("batch_files", type=int)
-@_opt("batch_bytes", type=_Size())
-@_opt("skip_existing")
-@_opt("journal", type=click.Path(dir_okay=False))
-@_opt("dry_run", "--dry-run", is_flag=True)
-@_opt("json_output", "--json", is_flag=True)
-@_opt("progress_interval", type=float)
-@_opt("quiet", "--quiet", "-q", is_flag=True)
-@_opt("max_bandwidth", type=_Rate())
-@_opt("max_requests_per_second", type=click.FloatRange(min=0, min_open=True))
-@_opt("partition_pause", type=click.FloatRange(min=0))
-@_opt("report", type=click.Path(file_okay=False))
-@_opt("executor")
-@_opt("scheduler")
-@_opt("shard")
+@option_for("year_pattern")
+@option_for("key_template")
+@option_for("follow_symlinks", "--follow-symlinks/--no-follow-symlinks")
+@option_for("batch_files", type=int)
+@option_for("batch_bytes", type=SizeType())
+@option_for("skip_existing")
+@option_for("journal", type=click.Path(dir_okay=False))
+@option_for("dry_run", "--dry-run", is_flag=True)
+@option_for("json_output", "--json", is_flag=True)
+@option_for("progress_interval", type=float)
+@option_for("quiet", "--quiet", "-q", is_flag=True)
+@option_for("max_bandwidth", type=RateType())
+@option_for("max_requests_per_second", type=click.FloatRange(min=0, min_open=True))
+@option_for("partition_pause", type=click.FloatRange(min=0))
+@option_for("report", type=click.Path(file_okay=False))
+@option_for("executor")
+@option_for("scheduler")
+@option_for("shard")
 @click.option("--failures-file", type=click.Path(dir_okay=False, writable=True),
               help="Write every failed file (JSON lines: path, key, reason) here.")
-@_opt("log_file", type=click.Path(dir_okay=False))
+@option_for("log_file", type=click.Path(dir_okay=False))
 @with_config_options
 @click.pass_context
 def upload(ctx: click.Context, source: str, dest: str, failures_file: str | None, **opts) -> None:
@@ -192,12 +192,12 @@ def upload(ctx: click.Context, source: str, dest: str, failures_file: str | None
 @pool_options
 @selection_options
 @listing_options
-@_opt("follow_symlinks", "--follow-symlinks/--no-follow-symlinks")
-@_opt("json_output", "--json", is_flag=True)
-@_opt("shard")
+@option_for("follow_symlinks", "--follow-symlinks/--no-follow-symlinks")
+@option_for("json_output", "--json", is_flag=True)
+@option_for("shard")
 @click.option("--deep", is_flag=True, help="Download every object and hash its bytes (slow, thorough).")
-@_opt("key_template")
-@_opt("year_pattern")
+@option_for("key_template")
+@option_for("year_pattern")
 @with_config_options
 def verify(source: str, dest: str, deep: bool, **opts) -> None:
     """Check that s3://BUCKET/PREFIX matches SOURCE: every file present, same size, same xxh3-128.
@@ -216,9 +216,9 @@ def verify(source: str, dest: str, deep: bool, **opts) -> None:
 
 @main.command()
 @source_and_destination
-@_opt("multipart_threshold", type=_Size())
-@_opt("multipart_chunksize", type=_Size())
-@_opt("checksum")
+@option_for("multipart_threshold", type=SizeType())
+@option_for("multipart_chunksize", type=SizeType())
+@option_for("checksum")
 @selection_options
 @click.option("--budget", type=click.FloatRange(min=1), default=60.0, show_default=True,
               help="Seconds to spend sweeping (the first trial always runs).")

@@ -30,11 +30,11 @@ class _Parsed(click.ParamType):
             self.fail(str(exc), param, ctx)
 
 
-def _Size() -> _Parsed:  # noqa: N802 - used like the click types it stands beside
+def SizeType() -> _Parsed:  # noqa: N802 - used like the click types it stands beside
     return _Parsed("SIZE", parse_size)
 
 
-def _Rate() -> _Parsed:  # noqa: N802
+def RateType() -> _Parsed:  # noqa: N802
     return _Parsed("RATE", parse_rate)
 
 
@@ -48,7 +48,7 @@ def envvar_for(decls: tuple[str, ...], name: str) -> str:
 _NO_ENVVAR = {"profile"}
 
 
-def _opt(name: str, *decls: str, **kw):
+def option_for(name: str, *decls: str, **kw):
     """A click option for Settings field `name`, with its default, help and environment variable."""
     f = _FIELDS[name]
     kw.setdefault("default", getattr(_DEFAULTS, name))
@@ -73,17 +73,17 @@ def _stack(*decorators):
 
 
 connection_options = _stack(
-    _opt("endpoint_url", envvar=["MPUPLOAD_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3"]),
-    _opt("region"),
-    _opt("profile"),
-    _opt("addressing_style"),
-    _opt("read_timeout", type=float),
-    _opt("connect_timeout", type=float),
-    _opt("max_pool_connections", type=int),
-    _opt("retries", type=int),
-    _opt("retry_mode"),
-    _opt("verify_tls", "--verify-tls/--no-verify-tls"),
-    _opt("ca_bundle", type=click.Path(exists=True, dir_okay=False)),
+    option_for("endpoint_url", envvar=["MPUPLOAD_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3"]),
+    option_for("region"),
+    option_for("profile"),
+    option_for("addressing_style"),
+    option_for("read_timeout", type=float),
+    option_for("connect_timeout", type=float),
+    option_for("max_pool_connections", type=int),
+    option_for("retries", type=int),
+    option_for("retry_mode"),
+    option_for("verify_tls", "--verify-tls/--no-verify-tls"),
+    option_for("ca_bundle", type=click.Path(exists=True, dir_okay=False)),
 )
 # Every command takes a source folder and a destination (or a --preset that names it), and reaches it the
 # same way.
@@ -93,18 +93,18 @@ source_and_destination = _stack(
     connection_options,
 )
 selection_options = _stack(
-    _opt("include", multiple=True, show_default=False),
-    _opt("exclude", multiple=True, show_default=False),
+    option_for("include", multiple=True, show_default=False),
+    option_for("exclude", multiple=True, show_default=False),
 )
 # Which files, under which keys: the walk of SOURCE or a list of them (sources.py).
 listing_options = _stack(
-    _opt("files_from", type=click.Path(exists=True, dir_okay=False, allow_dash=True), show_default=False),
-    _opt("null", "--null", "-0", is_flag=True),
-    _opt("key_normalization"),
+    option_for("files_from", type=click.Path(exists=True, dir_okay=False, allow_dash=True), show_default=False),
+    option_for("null", "--null", "-0", is_flag=True),
+    option_for("key_normalization"),
 )
 pool_options = _stack(
-    _opt("processes", "--processes", "-p", type=int),
-    _opt("threads", "--threads", "-t", type=int),
+    option_for("processes", "--processes", "-p", type=int),
+    option_for("threads", "--threads", "-t", type=int),
 )
 
 

@@ -20,7 +20,7 @@ from functools import partial
 
 from mpupload.core.keys import normalize
 from mpupload.source import extsort
-from mpupload.source.scan import FileEntry, Matcher, Resolver, Skipped, _display, collisions
+from mpupload.source.scan import FileEntry, Matcher, Resolver, Skipped, collisions, display_name
 
 _BLOCK = 1 << 20
 _BAD = b"\x01"  # marks a line that names nothing inside the source (kept to be reported, in order)
@@ -110,7 +110,7 @@ def entries(root: str, files_from: str, *, null: bool = False, follow_symlinks: 
         for rec in dict.fromkeys(same_key):  # a path listed twice is one file
             if rec.startswith(_BAD):
                 text = os.fsdecode(rec[len(_BAD):])
-                yield Skipped(_display(text), "listed in --files-from but outside the source folder", failed=True)
+                yield Skipped(display_name(text), "listed in --files-from but outside the source folder", failed=True)
                 continue
             item = _entry(root, os.fsdecode(rec), resolver)
             if item is not None:
@@ -125,10 +125,10 @@ def _entry(root: str, rel: str, resolver: Resolver) -> FileEntry | Skipped | Non
         if found is None or isinstance(found, Skipped):
             return found
         if stat.S_ISDIR(found.st_mode):
-            return Skipped(_display(rel), "a folder: --files-from takes files (list the files in it)")
+            return Skipped(display_name(rel), "a folder: --files-from takes files (list the files in it)")
         return resolver.file(path, rel, found)
     except FileNotFoundError:
-        return Skipped(_display(rel), "listed in --files-from but not found", failed=True) \
+        return Skipped(display_name(rel), "listed in --files-from but not found", failed=True) \
             if resolver.matcher.wants(rel) else None
     except OSError as exc:
-        return Skipped(_display(rel), f"cannot stat: {exc.strerror or exc}", failed=True)
+        return Skipped(display_name(rel), f"cannot stat: {exc.strerror or exc}", failed=True)

@@ -39,7 +39,7 @@ class Skipped:
     failed: bool = False
 
 
-def _display(rel: str) -> str:
+def display_name(rel: str) -> str:
     """A printable form of a name that may hold undecodable bytes (byte 0xFF shows as backslash-x-f-f)."""
     return os.fsencode(rel).decode("utf-8", "backslashreplace") if _has_surrogates(rel) else rel
 
@@ -93,14 +93,14 @@ class Resolver:
         if not self.follow:
             if not self.matcher.wants(rel):
                 return None
-            return Skipped(_display(rel), "symbolic link (use --follow-symlinks to upload its target)")
+            return Skipped(display_name(rel), "symbolic link (use --follow-symlinks to upload its target)")
         try:
             return os.stat(path)
         except OSError as exc:
             if not self.matcher.wants(rel):
                 return None
             reason = "symlink loop" if exc.errno == errno.ELOOP else f"broken symbolic link: {exc.strerror}"
-            return Skipped(_display(rel), reason)
+            return Skipped(display_name(rel), reason)
 
     def file(self, path: str, rel: str, st: os.stat_result) -> FileEntry | Skipped | None:
         """The entry for a non-folder `rel` whose (target's) stat is `st`."""
@@ -108,9 +108,9 @@ class Resolver:
             return None
         kind = _special_kind(st.st_mode)
         if kind:
-            return Skipped(_display(rel), f"not a regular file: {kind}")
+            return Skipped(display_name(rel), f"not a regular file: {kind}")
         if _has_surrogates(rel):
-            return Skipped(_display(rel), "name is not valid UTF-8 and cannot be an S3 key")
+            return Skipped(display_name(rel), "name is not valid UTF-8 and cannot be an S3 key")
         return FileEntry(path=path, rel=rel, size=st.st_size, mtime_ns=st.st_mtime_ns, inode=st.st_ino)
 
 
@@ -158,7 +158,7 @@ def _walk(folders: list[tuple[str, str]], resolver: Resolver, mode: str, ancesto
                 listed.extend((sort_name(e.name, is_dir=_is_dir(e, resolver.follow), mode=mode), rel_dir, e)
                               for e in it)
         except OSError as exc:
-            yield Skipped(_display(rel_dir) or ".", f"directory unreadable: {exc.strerror or exc}")
+            yield Skipped(display_name(rel_dir) or ".", f"directory unreadable: {exc.strerror or exc}")
     listed.sort(key=lambda t: t[0])
     for _, group in itertools.groupby(listed, key=lambda t: t[0]):
         files: list[FileEntry | Skipped] = []
@@ -170,11 +170,11 @@ def _walk(folders: list[tuple[str, str]], resolver: Resolver, mode: str, ancesto
                 if isinstance(found, os.stat_result) and not stat.S_ISDIR(found.st_mode):
                     found = resolver.file(entry.path, rel, found)
             except OSError as exc:  # vanished or unreadable between listing and stat
-                found = Skipped(_display(rel), f"cannot stat: {exc.strerror or exc}")
+                found = Skipped(display_name(rel), f"cannot stat: {exc.strerror or exc}")
             if isinstance(found, os.stat_result):
                 ident = (found.st_dev, found.st_ino)
                 if ident in ancestors:
-                    files.append(Skipped(_display(rel), "symlink loop: points back to a folder above it"))
+                    files.append(Skipped(display_name(rel), "symlink loop: points back to a folder above it"))
                 else:
                     subfolders.append((entry.path, rel, ident))
             elif found is not None:
