@@ -20,6 +20,8 @@ class Executor(Protocol):
     ctx: Any  # the multiprocessing context shared values are made in
     stop: Any  # an Event: set, every worker stops taking work
     results: Any  # the queue messages come back on (the planner posts to it too)
+    blocked: Any  # an Event: set the first time the work queue was full (the scan is ahead)
+    closed: bool  # no more batches will come (sentinels sent)
     restarts: int
     where: str  # for the start line: what runs the batches
 
@@ -27,6 +29,7 @@ class Executor(Protocol):
     def hand_out(self, batch: Batch) -> bool: ...
     @property
     def idle(self) -> bool: ...
+    @property
     def all_done(self) -> bool: ...
     def next_message(self, timeout: float) -> Any: ...
     def note(self, msg) -> bool: ...
