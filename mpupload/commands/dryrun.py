@@ -66,6 +66,7 @@ def dry_run(s: Settings, *, out: IO[str]) -> int:
     for b in batcher.flush():
         batches[b.partition] += 1
     total_files, total_bytes = sum(files.values()), sum(sizes.values())
+    gone = _would_delete(s) if s.delete else None
     if s.json_output:
         for rel, why in problems:
             kind, _, reason = why.partition(": ")
@@ -76,6 +77,10 @@ def dry_run(s: Settings, *, out: IO[str]) -> int:
                                                  "sample_keys": samples.get(p, [])}
                                              for p in sorted(files)},
                               "not_uploadable": len(problems)}) + "\n")
+        if gone is not None:
+            out.write(json.dumps({"event": "would_delete", "count": gone.deleted, "keys": gone.keys,
+                                  "listed": gone.listed, "max_delete": gone.limit, "refused": gone.refused},
+                                 ensure_ascii=False) + "\n")
         return 0
     dest = f"s3://{s.bucket}/{s.prefix}".rstrip("/")
     out.write(f"Dry run: {total_files} files, {format_size(total_bytes)} in {len(files)} partitions "
@@ -86,4 +91,21 @@ def dry_run(s: Settings, *, out: IO[str]) -> int:
                   f"{', '.join(samples.get(p, []))}\n")
     for rel, why in problems:
         out.write(f"  {rel}: {why}\n")
+    if gone is not None and gone.refused:
+        out.write(f"--delete would delete nothing: {gone.refused}\n")
+    elif gone is not None:
+        out.write(f"--delete would delete {gone.deleted} of {gone.listed} object(s) under {dest} "
+                  f"(--max-delete {s.max_delete}: at most {gone.limit}):\n")
+        for key in gone.keys:
+            out.write(f"  delete {key}\n")
+        if gone.deleted > len(gone.keys):
+            out.write(f"  ... and {gone.deleted - len(gone.keys)} more\n")
     return 0
+
+
+def _would_delete(s: Settings):
+    """The mirror pass as a real run would make it, deleting nothing (it lists the destination: read-only)."""
+    from mpupload.run.mirror import mirror
+    from mpupload.s3.client import make_client
+
+    return mirror(s, make_client(s), dry_run=True)

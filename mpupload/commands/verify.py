@@ -33,7 +33,7 @@ from mpupload.core.keys import DEFAULT_TEMPLATE, normalize
 from mpupload.core.shard import Shard
 from mpupload.run.plan import object_key, task_for
 from mpupload.s3.client import make_client
-from mpupload.s3.listing import iter_listing
+from mpupload.s3.listing import sorted_listing
 from mpupload.s3.probekeys import is_probe
 from mpupload.settings.config import Settings, transfer_config
 from mpupload.source import extsort
@@ -284,25 +284,12 @@ def _merge(s: Settings, listing: Iterator[tuple[str, int]], checks: _Checks) -> 
     yield from checks.finish()
 
 
-def _listing_bytes(rec: bytes) -> bytes:
-    return rec[rec.index(b" ") + 1:]  # "SIZE KEY": the key's UTF-8 bytes are S3's order
-
-
-def sorted_listing(s: Settings) -> Iterator[tuple[str, int]]:
-    """(key, size) of every object under the prefix, in S3's key order whatever the server's order."""
-    listing = iter_listing(make_client(s), bucket=s.bucket, prefix=s.prefix)
-    records = (b"%d %s" % (size, key.encode("utf-8", "surrogateescape")) for key, size in listing)
-    for rec in extsort.read(extsort.sort_to_file(records, key=_listing_bytes)):
-        size, _, key = rec.partition(b" ")
-        yield key.decode("utf-8", "surrogateescape"), int(size)
-
-
 def verify(s: Settings, *, deep: bool, out: IO[str]) -> int:
     """Run the check; write findings (human or JSON lines); return the exit code (0 only if all match)."""
     output = _Output(out, json_output=s.json_output)
     checks = _Checks(s, deep=deep)
     try:
-        output.add(_merge(s, sorted_listing(s), checks))
+        output.add(_merge(s, sorted_listing(make_client(s), bucket=s.bucket, prefix=s.prefix), checks))
     except BaseException:
         checks.close(wait=False)  # stopped (a signal, an error): chunks still running are not waited for
         raise

@@ -78,6 +78,10 @@ class EventLog:
                          "reason": reason, "attempt": 0, "duration": 0.0, "partition": partition,
                          "parts_reused": 0})
 
+    def deleted(self, key: str) -> None:
+        """An object --delete removed (no file under SOURCE maps to it)."""
+        self._write({"event": "deleted", "time": _now(), "key": key})
+
     def end(self, *, run_id: str, exit_code: int | None, summary: dict[str, Any]) -> None:
         self._write({"event": "end", "time": _now(), "run_id": run_id, "exit_code": exit_code, "summary": summary})
         self.flush()

@@ -175,6 +175,7 @@ class Snapshot:
     partitions: tuple[PartitionRow, ...] = ()
     retries: int = 0  # tries of files beyond their first (--file-attempts), summed
     recent_failures: tuple[tuple[str, str], ...] = ()  # (path, reason) of the last few, newest last
+    mirror: dict = field(default_factory=dict)  # --delete: deleted, delete_failed, refused (run/mirror.py)
 
     @property
     def done(self) -> int:
@@ -196,6 +197,7 @@ class Stats:
         self.started = clock()
         self.found_files = self.found_bytes = 0
         self.scan_done = False
+        self.mirror: dict = {}  # --delete's outcome, once the pass ran
         self.census_files = self.census_bytes = 0
         self.census_done = False
         self.counts: Counter[str] = Counter()
@@ -305,5 +307,5 @@ class Stats:
             resources=dict(resources or {}),
             transport=self.transport.copy(),
             partitions=self.partitions.rows(scan_done=self.scan_done, census_done=self.census_done),
-            retries=self.retries, recent_failures=tuple(self.recent_failures),
+            retries=self.retries, recent_failures=tuple(self.recent_failures), mirror=dict(self.mirror),
         )

@@ -37,6 +37,7 @@ def summary_dict(s: Snapshot, *, interrupted: str | bool = False, fatal: str | N
         "failures_by_reason": {g: n for g, n, _ in s.failure_reasons},
         "skips_by_reason": dict(s.skip_reasons),
         "requests": transport_summary(s.transport),
+        **({"delete": s.mirror} if s.mirror else {}),
         "interrupted": bool(interrupted),
         "signal": interrupted if isinstance(interrupted, str) else None,
         "fatal": fatal,

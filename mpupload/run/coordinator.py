@@ -21,7 +21,7 @@ from typing import IO
 
 from mpupload.core.errors import FatalError
 from mpupload.core.hashing import AUTO
-from mpupload.core.messages import UPLOADED, Notice, WorkerReport
+from mpupload.core.messages import FAILED, UPLOADED, Notice, WorkerReport
 from mpupload.core.stopping import ForcedStop, StopRequests
 from mpupload.observe.eventlog import close_log, open_log
 from mpupload.observe.monitor import ResourceMonitor
@@ -32,6 +32,7 @@ from mpupload.pace.limits import Limits, PartitionPause
 from mpupload.pace.pacing import Pace
 from mpupload.run.executors import Executor, make_executor
 from mpupload.run.ledger import Ledger
+from mpupload.run.mirror import mirror_after_run
 from mpupload.run.outageprobe import probe_outages
 from mpupload.run.outcome import Outcome
 from mpupload.run.planner import Planner, count_source
@@ -233,6 +234,10 @@ class Coordinator:
         # (Write probes a killed run left behind are aborted by the next preflight, beside its own probes.)
         if finished and (self.journal.uploads_left_behind(self.s.run_id) or self.journal.aborted_uploads()):
             sweep_stale(make_client(self.s), bucket=self.s.bucket, journal=self.journal, run_id=self.s.run_id)
+        if self.s.delete and not force:
+            clean = finished and not self.stats.counts[FAILED] and not self.stats.snapshot().pending
+            self.stats.mirror = mirror_after_run(self.s, clean=clean, journal=self.journal, log=self.ledger.log,
+                                                 warn=self.ledger.warn)
         self.journal.close()
         # The pace's counts ride along with the resource sample: how often the run slowed or held.
         link = {"latency_ms": round(self._latency * 1000, 1) if self._latency is not None else None}

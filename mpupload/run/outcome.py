@@ -29,4 +29,7 @@ class Outcome:
             return exit_code_for(self.signum or signal.SIGINT)
         if self.halted:
             return 1
+        mirror = self.snapshot.mirror  # --delete refused or failed a deletion: the bucket is not the source
+        if mirror and (mirror.get("refused") or mirror.get("delete_failed")):
+            return 1
         return 1 if self.snapshot.failed or self.snapshot.pending else 0

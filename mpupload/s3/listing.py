@@ -20,6 +20,7 @@ from urllib.parse import unquote_plus
 from xml.sax.saxutils import unescape
 
 from mpupload.s3.xxprobe import only_probe_among
+from mpupload.source import extsort
 
 _CONTENTS = re.compile(rb"<Contents>(.*?)</Contents>", re.S)
 _KEY, _SIZE, _ETAG = (re.compile(rb"<%s>(.*?)</%s>" % (n, n), re.S) for n in (b"Key", b"Size", b"ETag"))
@@ -228,3 +229,17 @@ def iter_listing(client, *, bucket: str, prefix: str, read_ahead: int = 4) -> It
             yield from page
     finally:
         stop.set()  # the caller stopped early: the reader must not wait on a full queue forever
+
+
+def _listing_bytes(rec: bytes) -> bytes:
+    return rec[rec.index(b" ") + 1:]  # "SIZE KEY": the key's UTF-8 bytes are S3's order
+
+
+def sorted_listing(client, *, bucket: str, prefix: str) -> Iterator[tuple[str, int]]:
+    """(key, size) of every object under the prefix, in S3's key order whatever the server's order (sorted on
+    disk: memory stays flat with millions of objects)."""
+    listing = iter_listing(client, bucket=bucket, prefix=prefix)
+    records = (b"%d %s" % (size, key.encode("utf-8", "surrogateescape")) for key, size in listing)
+    for rec in extsort.read(extsort.sort_to_file(records, key=_listing_bytes)):
+        size, _, key = rec.partition(b" ")
+        yield key.decode("utf-8", "surrogateescape"), int(size)

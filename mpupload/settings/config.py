@@ -168,6 +168,13 @@ class Settings:
                                "destination under $XDG_STATE_HOME/mpupload.")
     run_id: str = ""  # set by the coordinator for each run; marks the multipart uploads this run touched
     dry_run: bool = _opt(False, "Show the plan (files, bytes, partitions); upload nothing.")
+    delete: bool = _opt(False, "The mirror pass of a cutover: after an upload in which every file landed, delete "
+                        "the objects under the destination that no file under SOURCE maps to (only in the run's "
+                        "key space: --include / --exclude and --shard leave other objects alone). Nothing is "
+                        "deleted after a run with any failure. Not with --files-from.")
+    max_delete: str = _opt("10%", "With --delete: the most objects one pass may delete, a count (500) or a share "
+                           "of the objects under the prefix (10%); a pass that would delete more deletes "
+                           "nothing and exits 1.", "a mass deletion must be asked for")
     batch_files: int = _opt(64, "Files per work batch handed to a worker.",
                             "small enough that idle workers steal work from big years")
     batch_bytes: int = _opt(256 * MIB, "Bytes per work batch handed to a worker.")
@@ -204,6 +211,7 @@ class Settings:
 
     def validated(self) -> Settings:
         """Check every setting; raise SettingsError with one clear message."""
+        _check_delete(self)
         if self.processes is not None and not 0 <= self.processes <= 256:
             raise SettingsError("--processes must be between 0 and 256")
         if not 1 <= self.threads <= 256:
@@ -332,3 +340,11 @@ def transfer_config(s: Settings):
         max_submission_concurrency=max(2, s.threads // 4),
         io_chunksize=256 * KIB,
     )
+
+
+def _check_delete(s: Settings) -> None:
+    if not re.fullmatch(r"\d+%?|\d+\.\d+%", s.max_delete.strip()):
+        raise SettingsError(f"--max-delete {s.max_delete!r}: give a count (500) or a share of the objects (10%)")
+    if s.delete and s.files_from:
+        raise SettingsError("--delete with --files-from: a list names what to upload, not what the destination "
+                            "must hold (run --delete without --files-from to mirror SOURCE)")

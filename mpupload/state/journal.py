@@ -200,6 +200,12 @@ class Journal:
                                 "VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
 
     @_writes
+    def forget_stored(self, keys: Iterable[str]) -> None:
+        """These objects are gone from the destination (--delete)."""
+        with self.db:
+            self.db.executemany("DELETE FROM stored WHERE key = ?", ((k,) for k in keys))
+
+    @_writes
     def forget_everything_stored(self) -> None:
         with self.db:
             self.db.execute("DELETE FROM stored")

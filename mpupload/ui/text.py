@@ -87,6 +87,12 @@ class HumanSummary(Sink):
             w(f"  requests: {req['lean']} lean, {req['botocore']} through botocore"
               + (f"; lean declined {req['declined']} ({declined})" if req["declined"] else "")
               + (f"; transport checksum {req['checksum']}" if req["checksum"] else "") + "\n")
+        mirror = snap.mirror
+        if mirror.get("refused"):
+            w(f"  --delete: nothing deleted: {mirror['refused']}\n")
+        elif mirror:
+            w(f"  --delete: deleted {mirror['deleted']} object(s) with no file under the source"
+              + (f"; {mirror['delete_failed']} could not be deleted" if mirror["delete_failed"] else "") + "\n")
         for reason, n in snap.skip_reasons:
             w(f"  skipped {n}: {reason}\n")
         for reason, n, examples in snap.failure_reasons:
