@@ -21,7 +21,7 @@ from dataclasses import dataclass, replace
 from typing import IO
 
 from mpupload.core.errors import FatalError
-from mpupload.core.hashing import AUTO
+from mpupload.core.hashing import AUTO, XXHASH128
 from mpupload.core.messages import UPLOADED, Notice, WorkerReport
 from mpupload.core.stopping import ForcedStop, StopRequests, exit_code_for
 from mpupload.observe.eventlog import close_log, open_log
@@ -165,6 +165,8 @@ class Coordinator:
         self._limit = SharedLimit(MIN_INFLIGHT, ctx=sup.ctx)
         # --checksum auto: one probe for the run, in the preflight; the workers wait for its verdict.
         verdict = SharedVerdict(ctx=sup.ctx) if self.s.checksum.upper() == AUTO else None
+        # Likewise whether multipart uploads can end with a FULL_OBJECT CRC64NVME (fullprobe.py).
+        full_verdict = SharedVerdict(ctx=sup.ctx) if self.s.checksum.upper() in (AUTO, XXHASH128) else None
         controller = InflightController(self._limit, cap=self.s.max_inflight) if self.s.adaptive else None
         prober = threading.Thread(target=probe_outages, args=(self.s, self._pace, stop), daemon=True, name="prober",
                                   kwargs={"on_halt": self._halt})
@@ -185,13 +187,15 @@ class Coordinator:
             # batch. A first run starts them now, while the preflight's round trips are under way, forked
             # before this process starts any thread (spawning.py).
             sup.start(lazily=self._journal_knows_files, pace=self._pace, limit=self._limit,
-                      checksum_verdict=verdict)
+                      checksum_verdict=verdict, full_verdict=full_verdict)
             prober.start()
-            if preflight is None and verdict is not None:
-                verdict.ask_workers()
+            if preflight is None:
+                for v in (verdict, full_verdict):
+                    if v is not None:
+                        v.ask_workers()
             if preflight is not None:
                 try:
-                    probe = preflight(self.s, checksum_verdict=verdict)
+                    probe = preflight(self.s, checksum_verdict=verdict, full_verdict=full_verdict)
                     self._probe, self._latency, self._dest_empty = probe, probe.latency, probe.empty
                 except FatalError as exc:
                     sup.shutdown(kill=True)  # they hold nothing yet

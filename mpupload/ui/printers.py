@@ -51,16 +51,18 @@ def progress_line(s: Snapshot) -> str:
 
 def transport_summary(counts: dict) -> dict:
     """Requests sent lean and through botocore, lean requests declined (by reason), processes whose lean path
-    was off (by reason), and the transport checksum used (the one most processes chose)."""
+    was off (by reason), and the transport checksums used (the ones most processes chose)."""
     def under(prefix: str) -> dict[str, int]:
         return {k[len(prefix):]: n for k, n in sorted(counts.items()) if k.startswith(prefix)}
 
-    checksums = under("checksum.")
+    checksums, multipart = under("checksum."), under("multipart_checksum.")
     return {
         "lean": counts.get("lean", 0), "botocore": counts.get("botocore", 0),
         "declined": sum(under("declined.").values()), "declined_by_reason": under("declined."),
         "lean_off": under("lean_off."),
         "checksum": max(checksums, key=checksums.__getitem__) if checksums else None,
+        # "CRC64NVME FULL_OBJECT" where the server keeps a whole-object checksum (fullprobe.py), else composite
+        "multipart_checksum": max(multipart, key=multipart.__getitem__) if multipart else None,
     }
 
 
