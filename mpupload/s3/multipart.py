@@ -107,9 +107,18 @@ class MultipartUploader:
             whole = {"ChecksumCRC64NVME": crc64_b64(combine_crc64nvme((b64_crc64(r.checksum), r.size)
                                                                        for _, _, r in parts)),
                      "ChecksumType": FULL_OBJECT}
-        resp = self.client.complete_multipart_upload(
-            Bucket=self.s.bucket, Key=key, UploadId=upload_id, MultipartUpload={"Parts": [p for p, _, _ in parts]},
-            **whole)
+        try:
+            resp = self.client.complete_multipart_upload(
+                Bucket=self.s.bucket, Key=key, UploadId=upload_id, MultipartUpload={"Parts": [p for p, _, _ in parts]},
+                **whole)
+        except Exception as exc:
+            if error_code(exc) in ("BadDigest", "InvalidPart"):
+                # The parts do not add up to what we combined (a journal that lies, a part replaced behind our
+                # back): resuming this upload would fail the same way, so the file's next try starts afresh.
+                self._retire(journal, key, [upload_id])
+                if journal is not None:
+                    journal.upload_ended(key, upload_id)
+            raise
         if journal is not None:
             journal.upload_ended(key, upload_id)
         return resp.get("ETag", "").strip('"'), reused
