@@ -6,6 +6,7 @@ mpupload's back with its metadata kept."""
 from __future__ import annotations
 
 import base64
+import json
 import os
 import signal
 import sqlite3
@@ -162,3 +163,28 @@ def test_verify_checksum_mode_says_which_objects_carry_no_checksum(tmp_path, s3s
 def test_deep_and_another_mode_together_are_a_usage_error(tmp_path, s3env, bucket, prefix):
     out = run_cli(["verify", str(tmp_path), f"s3://{bucket}/{prefix}", "--deep", "--mode", "checksum"], s3env)
     assert out.returncode == 2 and "contradict" in out.stderr
+
+
+def test_a_server_that_refuses_full_object_checksums_gets_composite_parts_and_the_run_says_so_once(
+        tmp_path, s3server, s3client, s3env, bucket, prefix):
+    src = tree(tmp_path / "a", big=11 * MIB)
+    (src / "1945").mkdir()
+    (src / "1945" / "map.tif").write_bytes(os.urandom(7 * MIB))
+
+    def refuse_full_object(h) -> bool:  # as a server that knows no ChecksumType would
+        return h.headers.get("x-amz-checksum-type", "").upper() == "FULL_OBJECT"
+
+    proxy = FaultProxy(s3server.endpoint_url, refuse=refuse_full_object).start()
+    try:
+        out = run_cli(["upload", str(src), f"s3://{bucket}/{prefix}", "--json", "--endpoint-url", proxy.endpoint_url,
+                       "--processes", "2", *PARTS], s3env)
+    finally:
+        proxy.stop()
+    assert out.returncode == 0, out.stderr
+    s = summary_of(out.stdout)
+    assert s["uploaded"] == 7 and s["requests"]["multipart_checksum"] == "CRC32C COMPOSITE"
+    said = [e for e in json_events(out.stdout) if "FULL_OBJECT" in json.dumps(e) and e.get("event") != "summary"]
+    assert len(said) == 1, said  # once per run, not once per worker or per file
+    assert "composite per-part CRC32C" in json.dumps(said[0])
+    h = head(s3client, bucket, f"{prefix}/1945/map.tif")
+    assert h["ChecksumType"] == "COMPOSITE" and h["ChecksumCRC32C"].endswith("-2")
