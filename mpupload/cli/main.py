@@ -197,23 +197,30 @@ def upload(ctx: click.Context, source: str, dest: str, failures_file: str | None
 @option_for("follow_symlinks", "--follow-symlinks/--no-follow-symlinks")
 @option_for("json_output", "--json", is_flag=True)
 @option_for("shard")
-@click.option("--deep", is_flag=True, help="Download every object and hash its bytes (slow, thorough).")
+@click.option("--mode", "mode", type=click.Choice(["metadata", "checksum", "deep"]), default=None,
+              help="metadata: size and xxh3-128 metadata (default); checksum: also the checksum S3 keeps for each "
+                   "object (HEAD with checksum mode) against the file's, proving the bytes without a download; "
+                   "deep: download every object and hash its bytes.")
+@click.option("--deep", is_flag=True, help="Download every object and hash its bytes (slow, thorough): --mode deep.")
 @option_for("key_template")
 @option_for("year_pattern")
 @with_config_options
-def verify(source: str, dest: str, deep: bool, **opts) -> None:
+def verify(source: str, dest: str, mode: str | None, deep: bool, **opts) -> None:
     """Check that s3://BUCKET/PREFIX matches SOURCE: every file present, same size, same xxh3-128.
 
     Exit 0 only when everything matches; 1 lists what is missing, different or extra; 3 fatal.
     """
     from mpupload.commands.verify import verify as run_verify
 
+    if deep and mode not in (None, "deep"):
+        fail_usage(f"--deep and --mode {mode} contradict each other: give one")
+    mode = "deep" if deep else (mode or "metadata")
     try:
         settings = build_settings(source, dest, **opts)
     except SettingsError as exc:
         fail_usage(str(exc))
     _exit_like_ctrl_c(lambda: (_preflight_or_exit(settings, write=False),
-                               sys.exit(run_verify(settings, deep=deep, out=sys.stdout))))
+                               sys.exit(run_verify(settings, mode=mode, out=sys.stdout))))
 
 
 @main.command()

@@ -4,7 +4,7 @@ SQLite must not be shared over a network filesystem anyway), so the coordinator 
 - what a task needs to resume, the coordinator reads from its journal and sends with the batch (the
   in-progress upload of each large file); a batch handed out again after a worker died carries what the
   dead worker journaled meanwhile, since its messages came first on the same queue;
-- what the multipart uploader writes (an upload started, resumed, ended, aborted) goes to the coordinator
+- what the multipart uploader writes (an upload started, a part stored, resumed, ended, aborted) goes to the coordinator
   as a `JournalOp` message, sent synchronously before the uploader goes on (a create is announced before
   it is made, as locally), and the coordinator applies it to the journal.
 
@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 
 from mpupload.core.messages import FileTask, JournalOp
-from mpupload.state.journal import Journal, MultipartRow
+from mpupload.state.journal import Journal, MultipartRow, PartRecord
 
 # The journal methods a worker may ask the coordinator to call: nothing else crosses.
-RELAYED = frozenset({"upload_started", "upload_resumed", "upload_ended", "upload_aborted"})
+RELAYED = frozenset({"upload_started", "part_stored", "upload_resumed", "upload_ended", "upload_aborted"})
 
 
 def rows_for(journal: Journal, tasks: Iterable[FileTask], *, threshold: int) -> tuple[MultipartRow, ...]:
@@ -64,6 +65,14 @@ class RelayedJournal:
         self._send(JournalOp("upload_started", (m,)))
         with self._lock:
             self._rows[m.key] = m
+
+    def part_stored(self, key: str, upload_id: str, part: PartRecord) -> None:
+        self._send(JournalOp("part_stored", (key, upload_id, part)))
+        with self._lock:
+            row = self._rows.get(key)
+            if row is not None and row.upload_id == upload_id:
+                kept = tuple(p for p in row.parts if p.number != part.number)
+                self._rows[key] = replace(row, parts=tuple(sorted((*kept, part))))
 
     def upload_resumed(self, key: str, run_id: str) -> None:
         self._send(JournalOp("upload_resumed", (key, run_id)))

@@ -78,10 +78,11 @@ class DaskSupervisor:
         self._ready = threading.Event()  # set-up over (connected and checked, or failed)
 
     # -- the cluster -------------------------------------------------------------------------------------------
-    def start(self, *, lazily: bool = False, pace=None, limit=None, checksum_verdict=None) -> None:
+    def start(self, *, lazily: bool = False, pace=None, limit=None, checksum_verdict=None, full_verdict=None) -> None:
         """Connect (or start the LocalCluster) while the coordinator's preflight runs; `lazily`: with the
         first batch (a rerun that uploads nothing starts no cluster). `checksum_verdict` stays here: each
-        Dask worker process probes XXHASH128 once for itself (it may be on another network path)."""
+        Dask worker process probes XXHASH128 (and FULL_OBJECT CRC64NVME: `full_verdict`) once for itself
+        (it may be on another network path)."""
         self._pace, self._limit = pace, limit
         if not lazily:
             self._begin()

@@ -25,13 +25,14 @@ def resume_collector() -> None:
     gc.enable()
 
 
-def preflight_then_resume(settings: Settings, *, write: bool = True, checksum_verdict=None) -> ProbeResult:
+def preflight_then_resume(settings: Settings, *, write: bool = True, checksum_verdict=None,
+                          full_verdict=None) -> ProbeResult:
     """The preflight probe, after which start-up is over (the coordinator runs it once its workers are
     starting): the collector resumes whatever the probe found."""
     from mpupload.s3.preflight import preflight
 
     try:
-        return preflight(settings, write=write, checksum_verdict=checksum_verdict)
+        return preflight(settings, write=write, checksum_verdict=checksum_verdict, full_verdict=full_verdict)
     finally:
         resume_collector()
 

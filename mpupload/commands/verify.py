@@ -1,9 +1,12 @@
 """`mpupload verify`: prove the destination matches the source.
 
 For every local file: the object exists, has the same size, and its `xxh3-128` metadata equals the file's
-current digest. `--deep` downloads every object (streaming, in parallel across processes) and hashes the
-bytes themselves, which catches an object changed behind our back with its metadata kept. Objects under the
-prefix that no local file accounts for are reported as extra.
+current digest (`--mode metadata`, the default). `--mode checksum` also compares the checksum S3 keeps for the
+object (HEAD with checksum mode: a FULL_OBJECT CRC64NVME of mpupload's multipart uploads, a single PUT's
+checksum, or a composite recomputed from the part sizes; storedsum.py) with the file's, which proves the bytes
+without downloading them. `--deep` (`--mode deep`) downloads every object (streaming, in parallel across
+processes) and hashes the bytes themselves. Both catch an object changed behind our back with its metadata
+kept. Objects under the prefix that no local file accounts for are reported as extra.
 
 Memory does not grow with the number of objects: the source comes out in S3's key order (sources.py,
 keys.py), the listing is put in that same order on disk (extsort.py: written once when the server lists
@@ -28,6 +31,7 @@ from typing import IO
 
 import xxhash
 
+from mpupload.commands.storedsum import DIFFERS, UNAVAILABLE, compare_stored
 from mpupload.core.hashing import META_DIGEST, xxh3_file
 from mpupload.core.keys import DEFAULT_TEMPLATE, normalize
 from mpupload.core.shard import Shard
@@ -41,6 +45,9 @@ from mpupload.source.scan import FileEntry, Matcher, Skipped
 from mpupload.source.sources import iter_source
 
 OK, MISSING, SIZE, CHECKSUM, EXTRA, ERROR = "ok", "missing", "size_mismatch", "checksum_mismatch", "extra", "error"
+# --mode checksum, an object S3 keeps no comparable checksum for: its metadata matched (not a failure).
+METADATA_ONLY = "metadata_only"
+MODES = ("metadata", "checksum", "deep")
 _CHUNK = 64  # objects per task sent to a pool process
 _IN_FLIGHT = 2  # chunks per pool process queued or running: keeps every process busy, memory bounded
 
@@ -55,6 +62,7 @@ class Finding:
 
 _client = None  # one client and one TransferManager per verifying process, built after spawn
 _transfers = None
+_chunksize = 0  # the run's --multipart-chunksize: a composite checksum's part sizes, when the server does not say
 
 
 class _HashingSink:
@@ -77,19 +85,29 @@ def _init_pool_process(settings: Settings) -> None:
 
 
 def _init_process(settings: Settings) -> None:
-    global _client, _transfers
+    global _client, _transfers, _chunksize
     from s3transfer.manager import TransferManager
 
+    _chunksize = settings.multipart_chunksize
     _client = make_client(settings)
     _transfers = TransferManager(_client, transfer_config(settings))
 
 
-def _check_one(bucket: str, item: tuple[str, str, str], deep: bool) -> Finding:
-    rel, path, key = item
+def _check_one(bucket: str, item: tuple[str, str, str, int], mode: str) -> Finding:
+    rel, path, key, size = item
     try:
-        local = xxh3_file(path)[0]
-        meta = _client.head_object(Bucket=bucket, Key=key).get("Metadata", {}).get(META_DIGEST)
-        if deep:
+        if mode == "checksum":
+            head = _client.head_object(Bucket=bucket, Key=key, ChecksumMode="ENABLED")
+            stored = compare_stored(_client, bucket=bucket, key=key, path=path, head=head, size=size,
+                                    chunksize=_chunksize)
+            if stored.status == DIFFERS:
+                return Finding(CHECKSUM, rel, key, stored.detail)
+            local = stored.xxh3 or xxh3_file(path)[0]
+        else:
+            local = xxh3_file(path)[0]
+            head = _client.head_object(Bucket=bucket, Key=key)
+        meta = head.get("Metadata", {}).get(META_DIGEST)
+        if mode == "deep":
             # Large objects come down as parallel ranged GETs; the bytes are hashed, not stored.
             sink = _HashingSink()
             _transfers.download(bucket, key, sink).result()
@@ -99,31 +117,33 @@ def _check_one(bucket: str, item: tuple[str, str, str], deep: bool) -> Finding:
             return Finding(CHECKSUM, rel, key, "the object has no xxh3-128 metadata")
         if meta != local:
             return Finding(CHECKSUM, rel, key, "xxh3-128 metadata differs from the file's digest")
+        if mode == "checksum" and stored.status == UNAVAILABLE:
+            return Finding(METADATA_ONLY, rel, key, stored.detail)
         return Finding(OK, rel, key)
     except Exception as exc:  # one object's trouble is reported, not fatal to the whole check
         return Finding(ERROR, rel, key, f"{type(exc).__name__}: {exc}")
 
 
-def _check_chunk(bucket: str, items: list[tuple[str, str, str]], deep: bool, threads: int) -> list[Finding]:
+def _check_chunk(bucket: str, items: list[tuple[str, str, str, int]], mode: str, threads: int) -> list[Finding]:
     with ThreadPoolExecutor(max_workers=threads) as pool:
-        return list(pool.map(lambda it: _check_one(bucket, it, deep), items))
+        return list(pool.map(lambda it: _check_one(bucket, it, mode), items))
 
 
 class _Checks:
     """HEADs (and --deep downloads) in chunks of `_CHUNK`: in this process for a job of one chunk or with
     --processes 0, else in a spawned pool with at most `_IN_FLIGHT` chunks per process outstanding."""
 
-    def __init__(self, s: Settings, *, deep: bool):
-        self.s, self.deep = s, deep
+    def __init__(self, s: Settings, *, mode: str):
+        self.s, self.mode = s, mode
         self.nproc = 0 if s.processes == 0 else s.effective_processes
-        self.chunk: list[tuple[str, str, str]] = []
-        self.held: list[tuple[str, str, str]] | None = None  # a job of one chunk needs no pool
+        self.chunk: list[tuple[str, str, str, int]] = []
+        self.held: list[tuple[str, str, str, int]] | None = None  # a job of one chunk needs no pool
         self.pool: ProcessPoolExecutor | None = None
         self.running: set[Future] = set()
         self.ready_here = False
 
-    def add(self, item: tuple[str, str, str]) -> list[Finding]:
-        """Queue one (rel, path, key); returns the findings of chunks that finished meanwhile."""
+    def add(self, item: tuple[str, str, str, int]) -> list[Finding]:
+        """Queue one (rel, path, key, size); returns the findings of chunks that finished meanwhile."""
         self.chunk.append(item)
         if len(self.chunk) < _CHUNK:
             return []
@@ -155,8 +175,8 @@ class _Checks:
         if self.pool is not None:
             self.pool.shutdown(wait=wait, cancel_futures=True)
 
-    def _submit(self, chunk: list[tuple[str, str, str]]) -> None:
-        self.running.add(self.pool.submit(_check_chunk, self.s.bucket, chunk, self.deep, self.s.threads))
+    def _submit(self, chunk: list[tuple[str, str, str, int]]) -> None:
+        self.running.add(self.pool.submit(_check_chunk, self.s.bucket, chunk, self.mode, self.s.threads))
 
     def _collect(self, *, most: int) -> list[Finding]:
         """Wait until at most `most` chunks are outstanding."""
@@ -167,11 +187,11 @@ class _Checks:
                 found.extend(fut.result())
         return found
 
-    def _here(self, chunk: list[tuple[str, str, str]]) -> list[Finding]:
+    def _here(self, chunk: list[tuple[str, str, str, int]]) -> list[Finding]:
         if not self.ready_here:
             _init_process(self.s)
             self.ready_here = True
-        return _check_chunk(self.s.bucket, chunk, self.deep, self.s.threads)
+        return _check_chunk(self.s.bucket, chunk, self.mode, self.s.threads)
 
 
 class _Output:
@@ -184,7 +204,7 @@ class _Output:
     def add(self, found: Iterator[Finding] | list[Finding]) -> None:
         for f in found:
             self.counts[f.status] += 1
-            if f.status == OK:
+            if f.status in (OK, METADATA_ONLY):  # the latter are counted, and said once in the summary
                 continue
             if self.json_output:
                 self.out.write(json.dumps({"event": f.status, "path": f.path, "key": f.key, "detail": f.detail},
@@ -192,17 +212,24 @@ class _Output:
             else:
                 self.out.write(f"{f.status:18} {f.key or f.path}: {f.detail}\n")
 
-    def summary(self, *, deep: bool) -> None:
+    def summary(self, *, mode: str) -> None:
         c = self.counts
-        match = set(c) <= {OK}
+        match = set(c) <= {OK, METADATA_ONLY}
+        ok = c[OK] + c[METADATA_ONLY]
         if self.json_output:
-            self.out.write(json.dumps({"event": "verify_summary", "deep": deep, "ok": c[OK], "missing": c[MISSING],
+            self.out.write(json.dumps({"event": "verify_summary", "mode": mode, "deep": mode == "deep", "ok": ok,
+                                       "metadata_only": c[METADATA_ONLY], "missing": c[MISSING],
                                        "size_mismatch": c[SIZE], "checksum_mismatch": c[CHECKSUM],
                                        "extra": c[EXTRA], "errors": c[ERROR], "match": match}) + "\n")
             return
-        self.out.write(f"{'MATCH' if match else 'MISMATCH'}: {c[OK]} ok, {c[MISSING]} missing, {c[SIZE]} size "
-                       f"mismatches, {c[CHECKSUM]} checksum mismatches, {c[EXTRA]} extra, {c[ERROR]} errors"
-                       f" ({'deep: bytes hashed' if deep else 'metadata checked; --deep hashes the bytes'}).\n")
+        how = {"deep": "deep: bytes hashed",
+               "checksum": "checksums S3 keeps compared with the files'; --deep hashes the bytes",
+               "metadata": "metadata checked; --mode checksum compares S3's checksums, --deep hashes the bytes"}[mode]
+        self.out.write(f"{'MATCH' if match else 'MISMATCH'}: {ok} ok, {c[MISSING]} missing, {c[SIZE]} size "
+                       f"mismatches, {c[CHECKSUM]} checksum mismatches, {c[EXTRA]} extra, {c[ERROR]} errors ({how}).\n")
+        if c[METADATA_ONLY]:
+            self.out.write(f"{c[METADATA_ONLY]} of them carry no checksum S3 keeps that could be compared (written "
+                           "without one, or a composite whose part sizes are unknown): checked by metadata only.\n")
 
 
 def _keyed_source(s: Settings) -> Iterator[tuple[str, FileEntry] | Finding]:
@@ -277,22 +304,23 @@ def _merge(s: Settings, listing: Iterator[tuple[str, int]], checks: _Checks) -> 
         if size != item.size:
             yield Finding(SIZE, item.rel, key, f"object has {size} bytes, file has {item.size}")
         else:
-            yield from checks.add((item.rel, item.path, key))
+            yield from checks.add((item.rel, item.path, key, item.size))
     while remote is not None:
         yield from extra(remote[0])
         remote = next(listing, None)
     yield from checks.finish()
 
 
-def verify(s: Settings, *, deep: bool, out: IO[str]) -> int:
-    """Run the check; write findings (human or JSON lines); return the exit code (0 only if all match)."""
+def verify(s: Settings, *, mode: str, out: IO[str]) -> int:
+    """Run the check (`mode`: metadata, checksum or deep); write findings (human or JSON lines); return the exit
+    code (0 only if all match)."""
     output = _Output(out, json_output=s.json_output)
-    checks = _Checks(s, deep=deep)
+    checks = _Checks(s, mode=mode)
     try:
         output.add(_merge(s, sorted_listing(make_client(s), bucket=s.bucket, prefix=s.prefix), checks))
     except BaseException:
         checks.close(wait=False)  # stopped (a signal, an error): chunks still running are not waited for
         raise
     checks.close()
-    output.summary(deep=deep)
-    return 0 if set(output.counts) <= {OK} else 1
+    output.summary(mode=mode)
+    return 0 if set(output.counts) <= {OK, METADATA_ONLY} else 1

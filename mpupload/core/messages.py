@@ -76,9 +76,11 @@ class BatchTaken:
 
 # What the transport counts (WorkerReport.transport): requests sent lean or through botocore, lean requests
 # declined (detail: the reason), processes whose lean path was off (detail: why) and the transport checksum
-# each process chose (detail: the algorithm). Plain strings: they cross process boundaries.
+# each process chose (detail: the algorithm), and its multipart checksum (detail: e.g. "CRC64NVME FULL_OBJECT").
+# Plain strings: they cross process boundaries.
 SENT_LEAN, SENT_BOTOCORE, DECLINED, LEAN_OFF, CHECKSUM = "lean", "botocore", "declined", "lean_off", "checksum"
-TRANSPORT_COUNTS = (SENT_LEAN, SENT_BOTOCORE, DECLINED, LEAN_OFF, CHECKSUM)
+MULTIPART_CHECKSUM = "multipart_checksum"
+TRANSPORT_COUNTS = (SENT_LEAN, SENT_BOTOCORE, DECLINED, LEAN_OFF, CHECKSUM, MULTIPART_CHECKSUM)
 
 
 @dataclass(frozen=True, slots=True)

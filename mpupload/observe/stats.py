@@ -24,6 +24,7 @@ from mpupload.core.messages import (
     DECLINED,
     FAILED,
     LEAN_OFF,
+    MULTIPART_CHECKSUM,
     SENT_BOTOCORE,
     SENT_LEAN,
     SKIPPED,
@@ -130,6 +131,7 @@ class TransportTally:
     declined: Counter = field(default_factory=Counter)  # lean requests declined, by reason
     lean_off: Counter = field(default_factory=Counter)  # processes whose lean path was off, by reason
     checksum: Counter = field(default_factory=Counter)  # processes by the transport checksum they chose
+    multipart_checksum: Counter = field(default_factory=Counter)  # processes by their multipart checksum
 
     def add(self, counts: Iterable[tuple[str, str, int]]) -> None:
         for kind, detail, n in counts:
@@ -137,12 +139,12 @@ class TransportTally:
                 self.lean += n
             elif kind == SENT_BOTOCORE:
                 self.botocore += n
-            elif kind in (DECLINED, LEAN_OFF, CHECKSUM):
+            elif kind in (DECLINED, LEAN_OFF, CHECKSUM, MULTIPART_CHECKSUM):
                 getattr(self, kind)[detail] += n
 
     def copy(self) -> TransportTally:
         return TransportTally(self.lean, self.botocore, Counter(self.declined), Counter(self.lean_off),
-                              Counter(self.checksum))
+                              Counter(self.checksum), Counter(self.multipart_checksum))
 
 
 @dataclass(frozen=True)

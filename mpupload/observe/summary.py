@@ -14,6 +14,8 @@ def transport_summary(t: TransportTally) -> dict:
         "declined": sum(t.declined.values()), "declined_by_reason": dict(sorted(t.declined.items())),
         "lean_off": dict(sorted(t.lean_off.items())),
         "checksum": t.checksum.most_common(1)[0][0] if t.checksum else None,
+        # "CRC64NVME FULL_OBJECT" where the server keeps a whole-object checksum (fullprobe.py), else composite
+        "multipart_checksum": t.multipart_checksum.most_common(1)[0][0] if t.multipart_checksum else None,
     }
 
 

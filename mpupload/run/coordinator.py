@@ -20,7 +20,7 @@ from dataclasses import dataclass, replace
 from typing import IO
 
 from mpupload.core.errors import FatalError
-from mpupload.core.hashing import AUTO
+from mpupload.core.hashing import AUTO, XXHASH128
 from mpupload.core.messages import FAILED, UPLOADED, Notice, WorkerReport
 from mpupload.core.stopping import ForcedStop, StopRequests
 from mpupload.observe.eventlog import close_log, open_log
@@ -51,7 +51,8 @@ from mpupload.state.runlock import RunLock, network_fs_warning
 class _Parts:
     """What one run assembles before it starts: the executor and the threads beside the main loop."""
     sup: Executor
-    verdict: SharedVerdict | None
+    verdict: SharedVerdict | None  # --checksum auto: does the server check XXHASH128? (xxprobe.py)
+    full_verdict: SharedVerdict | None  # can multipart uploads end with a FULL_OBJECT CRC64NVME? (fullprobe.py)
     controller: InflightController | None
     prober: threading.Thread
     feeder: threading.Thread
@@ -171,6 +172,7 @@ class Coordinator:
             sup=sup,
             # --checksum auto: one probe for the run, in the preflight; the workers wait for its verdict.
             verdict=SharedVerdict(ctx=sup.ctx) if self.s.checksum.upper() == AUTO else None,
+            full_verdict=SharedVerdict(ctx=sup.ctx) if self.s.checksum.upper() in (AUTO, XXHASH128) else None,
             controller=InflightController(self._limit, cap=self.s.max_inflight) if self.s.adaptive else None,
             prober=threading.Thread(target=probe_outages, args=(self.s, self._pace, stop), daemon=True,
                                     name="prober", kwargs={"on_halt": self._halt}),
@@ -180,17 +182,20 @@ class Coordinator:
     def _start(self, parts: _Parts, preflight: Callable[[Settings], ProbeResult] | None) -> Outcome | None:
         """Workers, prober, preflight, planner, in that order; an Outcome when the preflight finds a fatal
         condition (nothing was looked at yet)."""
-        sup, verdict = parts.sup, parts.verdict
+        sup, verdict, full_verdict = parts.sup, parts.verdict, parts.full_verdict
         # A rerun (the journal knows files) may find nothing to upload: its workers start with the first
         # batch. A first run starts them now, while the preflight's round trips are under way, forked
         # before this process starts any thread (spawning.py).
-        sup.start(lazily=self._journal_knows_files, pace=self._pace, limit=self._limit, checksum_verdict=verdict)
+        sup.start(lazily=self._journal_knows_files, pace=self._pace, limit=self._limit, checksum_verdict=verdict,
+                  full_verdict=full_verdict)
         parts.prober.start()
-        if preflight is None and verdict is not None:
-            verdict.ask_workers()
+        if preflight is None:
+            for v in (verdict, full_verdict):
+                if v is not None:
+                    v.ask_workers()
         if preflight is not None:
             try:
-                probe = preflight(self.s, checksum_verdict=verdict)
+                probe = preflight(self.s, checksum_verdict=verdict, full_verdict=full_verdict)
                 self._probe, self._latency, self._dest_empty = probe, probe.latency, probe.empty
             except FatalError as exc:
                 sup.shutdown(kill=True)  # they hold nothing yet

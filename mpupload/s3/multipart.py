@@ -7,7 +7,16 @@ checksum against the file, sends only the rest, and completes. An upload whose f
 aborted, never completed with a stale digest in its metadata.
 
 Parts run on the worker's part pool (its size bounds memory: threads x part size per process); each part's
-CRC32 is computed here and sent as a header, and S3 rejects a part whose bytes do not match it.
+checksum is computed here and sent as a header, and S3 rejects a part whose bytes do not match it. Where the
+server keeps one (transport.full_object, fullprobe.py) the parts carry CRC64NVME and the completion the
+FULL_OBJECT CRC64NVME of the whole file, combined from the parts' CRCs and lengths: no second read.
+
+Each part S3 confirms is journaled with its size, checksum and ETag. On a resume, a part that ListParts
+reports with the journaled size and ETag is the one sent (and checked) before, from this very version of the
+file (the upload is only resumed when size, mtime, inode and xxh3-128 match): its checksum comes from the
+journal and it is not read again. Held parts the journal does not know (a crash between S3's answer and the
+journal's commit) are read and compared, as before. An upload journaled with another checksum kind (or
+before schema 3, kind unknown) cannot be completed with this one: it is aborted and started again.
 """
 
 from __future__ import annotations
@@ -21,10 +30,11 @@ from dataclasses import replace
 
 from mpupload.core.errors import FileChanged, error_code, http_status
 from mpupload.core.hashing import TransportChecksum
+from mpupload.core.objectsum import COMPOSITE, FULL_OBJECT, b64_crc64, combine_crc64nvme, crc64_b64
 from mpupload.s3.transport import Transport
 from mpupload.settings.config import Settings, part_size_for
 from mpupload.source.scan import open_regular
-from mpupload.state.journal import Journal, MultipartRow
+from mpupload.state.journal import Journal, MultipartRow, PartRecord
 
 PENDING = ""  # upload id of a journaled create whose answer was not recorded (yet)
 
@@ -58,15 +68,19 @@ class MultipartUploader:
         """Upload (or finish uploading) `path` to `key`; returns (ETag, number of parts S3 already had)."""
         part_size = part_size_for(size, self.s.multipart_chunksize)
         nparts = max(1, -(-size // part_size))
+        checksum, full = self.checksum, self.transport.full_object
+        kind = f"{checksum.algorithm} {FULL_OBJECT if full else COMPOSITE}" if checksum.enabled else ""
         journal = self._journal()
-        upload_id, have = self._resume(journal, key=key, size=size, mtime_ns=mtime_ns, inode=inode,
-                                       digest=digest, part_size=part_size)
+        upload_id, have, known = self._resume(journal, key=key, size=size, mtime_ns=mtime_ns, inode=inode,
+                                              digest=digest, part_size=part_size, kind=kind)
         if upload_id is None:
             params = dict(extra)
-            if self.checksum.enabled:
-                params["ChecksumAlgorithm"] = self.checksum.algorithm
+            if checksum.enabled:
+                params["ChecksumAlgorithm"] = checksum.algorithm
+            if full:
+                params["ChecksumType"] = FULL_OBJECT
             row = MultipartRow(key=key, upload_id=PENDING, size=size, mtime_ns=mtime_ns, inode=inode, digest=digest,
-                               part_size=part_size, run_id=self.s.run_id)
+                               part_size=part_size, run_id=self.s.run_id, checksum=kind)
             if journal is not None:
                 # Journaled before the create: a crash between S3's answer and our record leaves a marker
                 # that lets the next run find and abort the upload it cannot name.
@@ -76,7 +90,7 @@ class MultipartUploader:
                 journal.upload_started(replace(row, upload_id=upload_id))
         futures = [self.pool.submit(self._part, path=path, key=key, upload_id=upload_id, number=n,
                                     offset=(n - 1) * part_size, length=min(part_size, size - (n - 1) * part_size),
-                                    existing=have.get(n))
+                                    existing=have.get(n), journaled=known.get(n))
                    for n in range(1, nparts + 1)]
         try:
             parts = [f.result() for f in futures]
@@ -86,36 +100,55 @@ class MultipartUploader:
             if journal is None:  # nothing could resume it: do not leave it behind
                 abort_upload(self.client, bucket=self.s.bucket, key=key, upload_id=upload_id)
             raise
-        reused = sum(1 for _, was_there in parts if was_there)
-        resp = self.client.complete_multipart_upload(
-            Bucket=self.s.bucket, Key=key, UploadId=upload_id, MultipartUpload={"Parts": [p for p, _ in parts]})
+        reused = sum(1 for _, was_there, _ in parts if was_there)
+        whole: dict = {}
+        if full:
+            # The whole file's CRC from its parts' (S3 checks it against the parts it holds, and keeps it).
+            whole = {"ChecksumCRC64NVME": crc64_b64(combine_crc64nvme((b64_crc64(r.checksum), r.size)
+                                                                       for _, _, r in parts)),
+                     "ChecksumType": FULL_OBJECT}
+        try:
+            resp = self.client.complete_multipart_upload(
+                Bucket=self.s.bucket, Key=key, UploadId=upload_id, MultipartUpload={"Parts": [p for p, _, _ in parts]},
+                **whole)
+        except Exception as exc:
+            if error_code(exc) in ("BadDigest", "InvalidPart"):
+                # The parts do not add up to what we combined (a journal that lies, a part replaced behind our
+                # back): resuming this upload would fail the same way, so the file's next try starts afresh.
+                self._retire(journal, key, [upload_id])
+                if journal is not None:
+                    journal.upload_ended(key, upload_id)
+            raise
         if journal is not None:
             journal.upload_ended(key, upload_id)
         return resp.get("ETag", "").strip('"'), reused
 
     def _resume(self, journal: Journal | None, *, key: str, size: int, mtime_ns: int, inode: int, digest: str,
-                part_size: int) -> tuple[str | None, dict[int, dict]]:
+                part_size: int, kind: str) -> tuple[str | None, dict[int, dict], dict[int, PartRecord]]:
+        """(upload id to carry on, parts S3 holds, parts the journal vouches for); (None, {}, {}): start anew."""
         row = journal.upload_in_progress(key) if journal is not None else None
         if row is None:
-            return None, {}
+            return None, {}, {}
         if row.upload_id == PENDING:
             # Created, but the crash came before its id was recorded: the key is ours, so are its uploads.
             self._retire(journal, key, open_uploads_to(self.client, bucket=self.s.bucket, key=key) or [])
             journal.upload_ended(key, PENDING)
-            return None, {}
-        if (row.size, row.mtime_ns, row.inode, row.digest, row.part_size) != (size, mtime_ns, inode, digest, part_size):
-            self._retire(journal, key, [row.upload_id])  # ours, and it carries another version of the file
+            return None, {}, {}
+        if (row.size, row.mtime_ns, row.inode, row.digest, row.part_size, row.checksum) != (
+                size, mtime_ns, inode, digest, part_size, kind):
+            # Ours, and it carries another version of the file, or a checksum kind this run cannot complete.
+            self._retire(journal, key, [row.upload_id])
             journal.upload_ended(key, row.upload_id)
-            return None, {}
+            return None, {}, {}
         try:
             have = self.list_parts(key, row.upload_id)
         except Exception as exc:
             if error_code(exc) == "NoSuchUpload" or http_status(exc) == 404:
                 journal.upload_ended(key, row.upload_id)
-                return None, {}
+                return None, {}, {}
             raise
         journal.upload_resumed(key, self.s.run_id)
-        return row.upload_id, have
+        return row.upload_id, have, {p.number: p for p in row.parts}
 
     def list_parts(self, key: str, upload_id: str) -> dict[int, dict]:
         have: dict[int, dict] = {}
@@ -125,9 +158,16 @@ class MultipartUploader:
         return have
 
     def _part(self, *, path: str, key: str, upload_id: str, number: int, offset: int, length: int,
-              existing: dict | None) -> tuple[dict, bool]:
+              existing: dict | None, journaled: PartRecord | None) -> tuple[dict, bool, PartRecord]:
         if self.stop.is_set():
             raise CancelledError()
+        checksum = self.checksum
+        if existing is not None and journaled is not None and _journal_vouches(existing, journaled, length,
+                                                                              checksum.param):
+            part = {"PartNumber": number, "ETag": existing["ETag"]}
+            if checksum.enabled:
+                part[checksum.param] = journaled.checksum
+            return part, True, journaled
         # Read once into one buffer: checksum, comparison and send all use it (s3transfer read each part
         # three times in small pieces, ~2x the CPU per GB).
         data = bytearray(length)
@@ -137,19 +177,22 @@ class MultipartUploader:
         if got != length:
             raise FileChanged(f"part {number} came up short: {got} of {length} bytes")
         part: dict = {"PartNumber": number}
-        checksum = self.checksum
-        # CRC32 per part (transport.part_checksum says why not XXHASH128); the file's xxh3-128 is in the metadata.
+        # CRC64NVME or a CRC32 per part (transport.part_checksum); the file's xxh3-128 is in the metadata.
         crc = checksum.of(data) if checksum.enabled else None
         if crc is not None:
             part[checksum.param] = crc
         if existing is not None and _same_part(existing, data, crc, checksum.param):
             part["ETag"] = existing["ETag"]
-            return part, True
+            return part, True, PartRecord(number, length, crc or "", existing["ETag"])
         etag = self.transport.upload_part(key=key, upload_id=upload_id, number=number, body=data,
                                           params={checksum.param: crc} if crc is not None else {})
+        record = PartRecord(number, length, crc or "", etag)
+        journal = self._journal()
+        if journal is not None:
+            journal.part_stored(key, upload_id, record)
         self.on_bytes(length)
         part["ETag"] = etag
-        return part, False
+        return part, False, record
 
     def _retire(self, journal: Journal | None, key: str, upload_ids: list[str]) -> None:
         retire(self.client, bucket=self.s.bucket, journal=journal, key=key, upload_ids=upload_ids)
@@ -205,6 +248,19 @@ def sweep_stale(client, *, bucket: str, journal: Journal, run_id: str) -> None:
     for key, upload_id in journal.aborted_uploads():
         if abort_upload(client, bucket=bucket, key=key, upload_id=upload_id) == GONE:
             journal.abort_confirmed(key, upload_id)
+
+
+def _journal_vouches(existing: dict, journaled: PartRecord, length: int, checksum_param: str) -> bool:
+    """Is the part S3 holds the one journaled when S3 confirmed it? Same size and ETag (and checksum, when
+    ListParts reports one): then its journaled checksum is its own, and the file need not be read again."""
+    if not (existing.get("Size") == journaled.size == length and _etag(existing) == journaled.etag.strip('"')):
+        return False
+    reported = existing.get(checksum_param)
+    return reported is None or reported == journaled.checksum
+
+
+def _etag(part: dict) -> str:
+    return part.get("ETag", "").strip('"')
 
 
 def _same_part(existing: dict, data: bytes, crc: str | None, checksum_param: str) -> bool:

@@ -1,10 +1,11 @@
 """The preflight probe: bad credentials, a missing bucket, a dead endpoint or a read-only key become one
 clear fatal error before any file is touched; on the way it learns the link's latency, whether the
-destination is empty, and (once per run) whether the server checks XXHASH128 (xxprobe.py).
+destination is empty, and (once per run) whether the server checks XXHASH128 (xxprobe.py) and keeps
+FULL_OBJECT CRC64NVME checksums of multipart uploads (fullprobe.py).
 
 Over a real link every sequential round trip here delays the first file by 20-200 ms, so the probes run
 side by side, and only what decides the verdict is waited for: the write probe's abort, the sweep of
-probes that killed runs left behind and the checksum probe's delete are clean-up that finishes beside the
+probes that killed runs left behind and the checksum probes' deletes are clean-up that finishes beside the
 first uploads (`ProbeResult.finish_cleanup`, called at the end of the run).
 """
 
@@ -17,8 +18,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 from mpupload.core.errors import FATAL, FatalError, classify, error_code, http_status
+from mpupload.s3 import fullprobe
 from mpupload.s3.client import describe_destination, make_client
-from mpupload.s3.probekeys import write_probe_prefix
+from mpupload.s3.probekeys import full_checksum_probe_key, write_probe_prefix
 from mpupload.s3.xxprobe import decide_for_run, only_probe_among
 from mpupload.settings.config import Settings
 
@@ -39,11 +41,11 @@ class ProbeResult:
             job.wait(timeout=max(0.0, deadline - time.monotonic()))
 
 
-def preflight(settings: Settings, *, write: bool = True, checksum_verdict=None) -> ProbeResult:
+def preflight(settings: Settings, *, write: bool = True, checksum_verdict=None, full_verdict=None) -> ProbeResult:
     """Raise FatalError unless we can list (or at least write) the destination; with write=False (verify)
     the listing alone must work. Returns the link's latency and whether the prefix is empty.
     `checksum_verdict` (an xxprobe.SharedVerdict): find out beside the other probes whether the server
-    checks XXHASH128, and tell the workers through it.
+    checks XXHASH128, and tell the workers through it; `full_verdict` likewise for FULL_OBJECT CRC64NVME.
 
     Uses short timeouts and few attempts so a dead endpoint is reported in seconds, not after the
     run's patient per-request timeouts. The write probe starts and aborts a multipart upload: it
@@ -51,7 +53,7 @@ def preflight(settings: Settings, *, write: bool = True, checksum_verdict=None) 
     """
     client = _probe_client(settings)
     try:
-        return _probes(client, settings, write=write, checksum_verdict=checksum_verdict)
+        return _probes(client, settings, write=write, checksum_verdict=checksum_verdict, full_verdict=full_verdict)
     except FatalError:
         raise
     except Exception as exc:
@@ -71,7 +73,7 @@ def _probe_client(settings: Settings):
         raise FatalError("config", f"cannot set up the S3 client: {exc}") from None
 
 
-def _probes(client, settings: Settings, *, write: bool, checksum_verdict) -> ProbeResult:
+def _probes(client, settings: Settings, *, write: bool, checksum_verdict, full_verdict) -> ProbeResult:
     """The listing, the write probe and the checksum probe, side by side; the first error raised as is."""
     from botocore import exceptions as be
 
@@ -105,12 +107,16 @@ def _probes(client, settings: Settings, *, write: bool, checksum_verdict) -> Pro
             # Sets the verdict as soon as it is known (the workers wait on it); then deletes its object.
             cleanup.append(_Background(lambda: decide_for_run(client, bucket=bucket, prefix=prefix,
                                                               verdict=checksum_verdict), name="preflight-checksum"))
+        if full_verdict is not None:
+            cleanup.append(_Background(lambda: fullprobe.decide_for_run(client, bucket=bucket, prefix=prefix,
+                                                                        verdict=full_verdict), name="preflight-full"))
     listing_error: Exception | None = None
     empty = False
     try:
-        # Two keys: the checksum probe's object, written beside this listing, does not count.
-        listed = timed(client.list_objects_v2, Bucket=bucket, Prefix=prefix, MaxKeys=2)
-        empty = only_probe_among([o["Key"] for o in listed.get("Contents", [])], prefix)
+        # Three keys: the checksum probes' objects, written beside this listing, do not count.
+        listed = timed(client.list_objects_v2, Bucket=bucket, Prefix=prefix, MaxKeys=3)
+        empty = only_probe_among([o["Key"] for o in listed.get("Contents", [])
+                                  if o["Key"] != full_checksum_probe_key(prefix)], prefix)
     except be.ClientError as exc:
         # A write-only key may not list; the write probe decides. Bad credentials are also a
         # 403 (SignatureDoesNotMatch, InvalidAccessKeyId): those must not pass for "cannot list".

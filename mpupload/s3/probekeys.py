@@ -7,12 +7,18 @@ from __future__ import annotations
 ROUTE_PROBE_KEY = "mpupload-route-probe"
 # The checksum probe: a few bytes PUT under PREFIX and deleted again (does the server check XXHASH128?).
 CHECKSUM_PROBE_NAME = ".mpupload-checksum-probe"
+# The FULL_OBJECT probe: a one-part multipart upload under PREFIX, completed and deleted again.
+FULL_CHECKSUM_PROBE_NAME = ".mpupload-full-checksum-probe"
 # The preflight's write probe: a multipart upload started under PREFIX and aborted, a random suffix each.
 WRITE_PROBE_MARK = ".mpupload-write-probe-"
 
 
 def checksum_probe_key(prefix: str) -> str:
     return f"{prefix}/{CHECKSUM_PROBE_NAME}".lstrip("/")
+
+
+def full_checksum_probe_key(prefix: str) -> str:
+    return f"{prefix}/{FULL_CHECKSUM_PROBE_NAME}".lstrip("/")
 
 
 def write_probe_prefix(prefix: str) -> str:
@@ -22,4 +28,4 @@ def write_probe_prefix(prefix: str) -> str:
 def is_probe(key: str) -> bool:
     """An object or upload one of mpupload's probes made, not the user's data."""
     name = key.rsplit("/", 1)[-1]
-    return name == CHECKSUM_PROBE_NAME or name.startswith(WRITE_PROBE_MARK)
+    return name in (CHECKSUM_PROBE_NAME, FULL_CHECKSUM_PROBE_NAME) or name.startswith(WRITE_PROBE_MARK)

@@ -1,7 +1,9 @@
 """The one place that sends PutObject and UploadPart: lean first, botocore when the lean PUT declines.
 
 It owns the header building (botocore parameters and lean headers come from one dict), the transport
-checksum (resolved once per process: XXHASH128 where the server checks it, see xxprobe.py), the shared pace
+checksum (resolved once per process: XXHASH128 where the server checks it, see xxprobe.py), the checksum of
+multipart uploads (CRC64NVME parts and a FULL_OBJECT CRC64NVME where the server keeps it, see fullprobe.py;
+else composite per-part CRCs as before), the shared pace
 for lean requests, and the counters the summary shows: requests sent lean, sent through botocore, and lean
 requests declined by reason.
 
@@ -20,7 +22,8 @@ from collections import Counter
 from collections.abc import Callable
 
 from mpupload.core.hashing import AUTO, XXHASH128, TransportChecksum, fallback_crc
-from mpupload.core.messages import CHECKSUM, DECLINED, LEAN_OFF, SENT_BOTOCORE, SENT_LEAN
+from mpupload.core.messages import CHECKSUM, DECLINED, LEAN_OFF, MULTIPART_CHECKSUM, SENT_BOTOCORE, SENT_LEAN
+from mpupload.core.objectsum import CRC64NVME, can_combine
 from mpupload.pace.pacing import Pace
 from mpupload.s3.lean import SERVER_ERROR, THROTTLED, Declined, LeanPut
 from mpupload.s3.xxprobe import SharedVerdict
@@ -52,9 +55,11 @@ class Transport:
 
     def __init__(self, *, client, settings: Settings, stop: threading.Event, pace: Pace | None = None,
                  lean: LeanPut | None = None, lean_unavailable: str = "",
-                 notify: Callable[[str], None] | None = None, verdict: SharedVerdict | None = None):
+                 notify: Callable[[str], None] | None = None, verdict: SharedVerdict | None = None,
+                 full_verdict: SharedVerdict | None = None):
         self.client, self.s, self.stop, self.pace = client, settings, stop, pace
         self._verdict = verdict  # the run's checksum probe (xxprobe.py); None: probe here
+        self._full_verdict = full_verdict  # the run's FULL_OBJECT probe (fullprobe.py); None: probe here
         self.lean = lean
         self._notify = notify or (lambda _text: None)
         self._lock = threading.Lock()
@@ -63,6 +68,8 @@ class Transport:
         self._thread = threading.local()  # .strike: this thread's last lean request declined (not throttled)
         self._checksum: TransportChecksum | None = None
         self._part_checksum: TransportChecksum | None = None
+        self._full_object = False
+        self._parts_lock = threading.Lock()  # not self._lock: the counters must not wait for a probe
         if settings.checksum.upper() != AUTO:
             self._checksum = TransportChecksum(settings.checksum)
         if lean_unavailable:
@@ -81,13 +88,20 @@ class Transport:
 
     @property
     def part_checksum(self) -> TransportChecksum:
-        """The checksum of multipart parts. Never XXHASH128: S3 would check each part's own xxh3 (a composite,
-        not the file's digest, which stays in the metadata), and S3-compatible servers refuse XXHASH128
-        multipart uploads (SeaweedFS: InvalidRequest) where CRC32C (or CRC32) parts are checked everywhere."""
+        """The checksum of multipart parts: CRC64NVME where the upload carries a FULL_OBJECT checksum
+        (`full_object`), else the composite of before. Never XXHASH128: S3 would check each part's own xxh3 (a
+        composite, not the file's digest, which stays in the metadata), and S3-compatible servers refuse
+        XXHASH128 multipart uploads (SeaweedFS: InvalidRequest) where CRC32C (or CRC32) parts are checked."""
         if self._part_checksum is None:
-            name = self.s.checksum.upper()
-            self._part_checksum = TransportChecksum(fallback_crc() if name in (AUTO, XXHASH128) else self.s.checksum)
+            with self._parts_lock:
+                if self._part_checksum is None:
+                    self._part_checksum = self._decide_parts()
         return self._part_checksum
+
+    @property
+    def full_object(self) -> bool:
+        """Multipart uploads end with a FULL_OBJECT CRC64NVME of the whole file (combined from the parts')."""
+        return self.part_checksum.algorithm == CRC64NVME and self._full_object
 
     def take_counts(self) -> tuple[tuple[str, str, int], ...]:
         """Counts since the last call, (kind, detail, n) each (they travel with the worker's next report)."""
@@ -176,9 +190,40 @@ class Transport:
                          "the xxh3-128 digest is kept in each object's metadata")
         return chosen
 
+    def _decide_parts(self) -> TransportChecksum:
+        """Once per process. --checksum CRC64NVME: FULL_OBJECT without a probe; auto and XXHASH128 (which parts
+        cannot use): FULL_OBJECT where the run's probe says the server keeps it, else the composite CRC of
+        before, said once; any other choice: that algorithm's composite, as asked."""
+        name = self.s.checksum.upper()
+        full, why = False, ""
+        if name == CRC64NVME:
+            full = can_combine()
+            why = "" if full else "the installed awscrt has no combine_crc64nvme (pip install -U awscrt)"
+        elif name in (AUTO, XXHASH128):
+            from mpupload.s3.fullprobe import server_keeps_full_object
+
+            known = self._full_verdict.wait(self.stop, timeout=120.0) if self._full_verdict is not None else None
+            if known is None:
+                known = server_keeps_full_object(self.client, bucket=self.s.bucket, prefix=self.s.prefix)
+            full, why = known
+        if full:
+            chosen = TransportChecksum(CRC64NVME)
+            if why:  # kept, not checked (moto): the value is still the file's, and verify compares it
+                self._notify(f"multipart uploads carry a FULL_OBJECT CRC64NVME checksum, but {why}")
+        else:
+            chosen = TransportChecksum(fallback_crc() if name in (AUTO, XXHASH128, CRC64NVME) else self.s.checksum)
+            if name in (AUTO, XXHASH128, CRC64NVME):
+                self._notify(f"multipart uploads get composite per-part {chosen.algorithm} checksums, not a "
+                             f"FULL_OBJECT CRC64NVME: {why}")
+        self._full_object = full
+        kind = "FULL_OBJECT" if full else ("COMPOSITE" if chosen.enabled else "none")
+        self._count(MULTIPART_CHECKSUM, f"{chosen.algorithm} {kind}")
+        return chosen
+
 
 def open_transport(*, client, settings: Settings, stop: threading.Event, pace: Pace | None = None,
-                   notify: Callable[[str], None] | None = None, verdict: SharedVerdict | None = None) -> Transport:
+                   notify: Callable[[str], None] | None = None, verdict: SharedVerdict | None = None,
+                   full_verdict: SharedVerdict | None = None) -> Transport:
     """The worker process's transport: the lean PUT along the route botocore resolved for the bucket (when
     --fast-put and it can follow), else botocore alone. The reason it cannot follow is counted, not raised."""
     from mpupload.s3.client import botocore_session
@@ -200,4 +245,4 @@ def open_transport(*, client, settings: Settings, stop: threading.Event, pace: P
         except Exception:  # noqa: BLE001 - botocore will meet (and report) whatever broke here
             unavailable = "setup-failed"
     return Transport(client=client, settings=settings, stop=stop, pace=pace, lean=lean,
-                     lean_unavailable=unavailable, notify=notify, verdict=verdict)
+                     lean_unavailable=unavailable, notify=notify, verdict=verdict, full_verdict=full_verdict)

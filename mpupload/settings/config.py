@@ -126,7 +126,8 @@ class Settings:
                              "before the workers are stopped (what is cut is resumed by the next run).",
                              "well under the 10 s docker and Kubernetes wait before SIGKILL")
     checksum: str = _opt("auto", "Transport checksum the server verifies on every PUT and part: auto (the file's "
-                         "own xxh3-128 as XXHASH128 where a probe shows the server checks it, else CRC32), XXHASH128, "
+                         "own xxh3-128 as XXHASH128 where a probe shows the server checks it, else CRC32; multipart "
+                         "uploads: CRC64NVME parts and a FULL_OBJECT CRC64NVME where the server keeps one), XXHASH128, "
                          "CRC32, CRC32C or CRC64NVME (these two need awscrt: pip install 'mpupload[crt]'), SHA256, "
                          "or none.",
                          "one hash instead of two where S3 checks xxh3; zlib's CRC32 where it does not",

@@ -5,8 +5,9 @@ Its API speaks of the domain, not of rows:
   holds the file's bytes). A file whose size, mtime and inode still match is neither hashed nor uploaded.
 - *uploads in progress*: the upload id of each multipart upload, with the identity and digest of the file
   version it carries, written by the worker around CreateMultipartUpload. Which parts S3 holds is asked of
-  S3 itself (ListParts): the server is the truth for parts, the journal only says which upload belongs to
-  which version of which file.
+  S3 itself (ListParts): the server is the truth for parts, the journal says which upload belongs to
+  which version of which file, with which checksum, and keeps each confirmed part's size, checksum and ETag
+  (a resume combines the whole-object CRC from them without reading again the parts S3 holds).
 - *aborted* uploads: a part still in flight when its upload is aborted may land afterwards and bring the
   upload back (S3 documents this), so each is aborted again at the end of the run until S3 says it is gone.
 
@@ -20,6 +21,7 @@ a writer wait for another instead of failing.
 
 from __future__ import annotations
 
+import base64
 import functools
 import hashlib
 import os
@@ -116,6 +118,15 @@ class StoredRow:
     etag: str
 
 
+class PartRecord(NamedTuple):
+    """One part S3 confirmed: its number, size, checksum (S3's base64 form) and ETag."""
+
+    number: int
+    size: int
+    checksum: str
+    etag: str
+
+
 @dataclass(frozen=True)
 class MultipartRow:
     key: str
@@ -126,9 +137,11 @@ class MultipartRow:
     digest: str
     part_size: int
     run_id: str
+    checksum: str = ""  # the upload's checksum kind ("CRC64NVME FULL_OBJECT"); '' journaled before schema 3
+    parts: tuple[PartRecord, ...] = ()  # filled by upload_in_progress; never written from here
 
 
-_MP_COLUMNS = "key, upload_id, size, mtime_ns, inode, digest, part_size, run_id"
+_MP_COLUMNS = "key, upload_id, size, mtime_ns, inode, digest, part_size, run_id, checksum"
 
 
 class Journal:
@@ -215,17 +228,33 @@ class Journal:
 
     # -- uploads in progress --------------------------------------------------------------------------
     def upload_in_progress(self, key: str) -> MultipartRow | None:
+        """The journaled upload of `key`, with the parts S3 confirmed for it."""
         row = self.db.execute(f"SELECT {_MP_COLUMNS} FROM multipart WHERE key=?", (key,)).fetchone()
-        return MultipartRow(*row) if row else None
+        if not row:
+            return None
+        parts = tuple(PartRecord(n, size, base64.b64encode(raw).decode("ascii"), etag)
+                      for n, size, raw, etag in self.db.execute(
+                          "SELECT number, size, checksum, etag FROM parts WHERE key=? AND upload_id=? ORDER BY number",
+                          (key, row[1])))
+        return MultipartRow(*row, parts=parts)
 
     @_writes
     def upload_started(self, m: MultipartRow) -> None:
         """Record (or replace) the upload of `m.key`; an empty upload id marks a create not yet answered."""
         with self.db:
             self.db.execute(f"INSERT OR REPLACE INTO multipart({_MP_COLUMNS}, created_at) "
-                            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                             (m.key, m.upload_id, m.size, m.mtime_ns, m.inode, m.digest, m.part_size, m.run_id,
-                             time.time()))
+                             m.checksum, time.time()))
+            self.db.execute("DELETE FROM parts WHERE key=? AND upload_id!=?", (m.key, m.upload_id))
+
+    @_writes
+    def part_stored(self, key: str, upload_id: str, part: PartRecord) -> None:
+        """S3 confirmed this part (and checked its checksum): a resume need not read it again."""
+        with self.db:
+            self.db.execute("INSERT OR REPLACE INTO parts(key, upload_id, number, size, checksum, etag) "
+                            "VALUES (?, ?, ?, ?, ?, ?)",
+                            (key, upload_id, part.number, part.size, base64.b64decode(part.checksum), part.etag))
 
     @_writes
     def upload_resumed(self, key: str, run_id: str) -> None:
@@ -238,6 +267,7 @@ class Journal:
         """Completed, or given up (aborted, gone): no longer in progress."""
         with self.db:
             self.db.execute("DELETE FROM multipart WHERE key=? AND upload_id=?", (key, upload_id))
+            self.db.execute("DELETE FROM parts WHERE key=? AND upload_id=?", (key, upload_id))
 
     def uploads_left_behind(self, run_id: str) -> list[MultipartRow]:
         """Uploads in progress that run `run_id` did not touch."""

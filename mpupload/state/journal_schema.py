@@ -5,15 +5,18 @@ digests and ETags and a `stored_at` time, plus a `remote` table holding the dest
 Version 2: `stored` WITHOUT ROWID (the key is the primary index, no second copy of it), `rel` only where
 the key does not end with it, digests and MD5 ETags as 16-byte BLOBs, no `stored_at`, no `remote`
 (the listing is streamed, listing.py). About half the bytes per file.
+Version 3: `multipart.checksum` (the upload's checksum kind, e.g. "CRC64NVME FULL_OBJECT"; '' for uploads
+journaled before, whose kind is unknown) and `parts`: each part S3 confirmed, with its size, raw checksum and
+ETag, so a resume combines the whole-object CRC without reading the parts S3 already holds.
 """
 
 from __future__ import annotations
 
 import sqlite3
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
-_V2 = """
+_V3 = """
 CREATE TABLE IF NOT EXISTS stored (
     key TEXT PRIMARY KEY, rel TEXT, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL, inode INTEGER NOT NULL,
     digest BLOB NOT NULL, etag BLOB NOT NULL
@@ -21,8 +24,12 @@ CREATE TABLE IF NOT EXISTS stored (
 CREATE TABLE IF NOT EXISTS multipart (
     key TEXT PRIMARY KEY, upload_id TEXT NOT NULL, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL,
     inode INTEGER NOT NULL, digest TEXT NOT NULL, part_size INTEGER NOT NULL, run_id TEXT NOT NULL,
-    created_at REAL NOT NULL
+    created_at REAL NOT NULL, checksum TEXT NOT NULL DEFAULT ''
 );
+CREATE TABLE IF NOT EXISTS parts (
+    key TEXT NOT NULL, upload_id TEXT NOT NULL, number INTEGER NOT NULL, size INTEGER NOT NULL,
+    checksum BLOB NOT NULL, etag TEXT NOT NULL, PRIMARY KEY (key, upload_id, number)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS aborted (key TEXT NOT NULL, upload_id TEXT NOT NULL, PRIMARY KEY (key, upload_id));
 CREATE TABLE IF NOT EXISTS info (name TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
@@ -34,9 +41,12 @@ def _tables(db: sqlite3.Connection) -> set[str]:
 
 def _create(db: sqlite3.Connection) -> None:
     # Statement by statement: executescript would commit the migration's transaction half way.
-    for statement in _V2.split(";"):
+    for statement in _V3.split(";"):
         if statement.strip():
             db.execute(statement)
+    # A multipart table of version 1 or 2 is kept by CREATE IF NOT EXISTS: it gains the column.
+    if "checksum" not in {r[1] for r in db.execute("PRAGMA table_info(multipart)")}:
+        db.execute("ALTER TABLE multipart ADD COLUMN checksum TEXT NOT NULL DEFAULT ''")
 
 
 def migrate(db: sqlite3.Connection) -> int:
@@ -47,10 +57,10 @@ def migrate(db: sqlite3.Connection) -> int:
         return version
     if version == SCHEMA_VERSION:
         return version
-    db.execute("BEGIN IMMEDIATE")  # one process migrates; the others wait, then find version 2
+    db.execute("BEGIN IMMEDIATE")  # one process migrates; the others wait, then find this version
     try:
         version = db.execute("PRAGMA user_version").fetchone()[0]
-        migrated = version < SCHEMA_VERSION and "stored" in _tables(db)
+        migrated = version < 2 and "stored" in _tables(db)  # only the first layout's rewrite needs a VACUUM
         if version < SCHEMA_VERSION:
             if migrated:
                 _from_v1(db)

@@ -33,17 +33,18 @@ from mpupload.worker.results import FLUSH_SECONDS, ResultSender
 
 def run_worker(worker_id: int, settings: Settings, tasks, results, stop, *, own_process: bool = True,
                pace: Pace | None = None, limit: SharedLimit | None = None,
-               checksum_verdict: SharedVerdict | None = None) -> None:
+               checksum_verdict: SharedVerdict | None = None, full_verdict: SharedVerdict | None = None) -> None:
     """Take batches until a None sentinel (or `stop`), upload them, report back. Never raises.
     `pace` is shared by all workers: throttling and outages slow or hold every one of them.
-    `checksum_verdict`: the run's XXHASH128 probe (xxprobe.py); None: this worker probes for itself."""
+    `checksum_verdict`: the run's XXHASH128 probe (xxprobe.py); `full_verdict`: its FULL_OBJECT CRC64NVME probe
+    (fullprobe.py); None: this worker probes for itself."""
     if own_process:
         # Only the coordinator decides when to stop; and no worker outlives it (stopping.py).
         become_worker()
     results.put(WorkerStarted(worker=worker_id, pid=os.getpid()))
     sender = ResultSender(results, worker_id)
     try:
-        _serve(worker_id, settings, tasks, results, stop, sender, pace, limit, checksum_verdict)
+        _serve(worker_id, settings, tasks, results, stop, sender, pace, limit, checksum_verdict, full_verdict)
     except FatalError as exc:
         sender.flush()
         results.put(Fatal(worker=worker_id, kind=exc.kind, message=exc.message))
@@ -55,9 +56,9 @@ def run_worker(worker_id: int, settings: Settings, tasks, results, stop, *, own_
 
 def _serve(worker_id: int, settings: Settings, tasks, results, stop, sender: ResultSender,
            pace: Pace | None = None, limit: SharedLimit | None = None,
-           checksum_verdict: SharedVerdict | None = None) -> None:
+           checksum_verdict: SharedVerdict | None = None, full_verdict: SharedVerdict | None = None) -> None:
     kit = WorkerKit(worker_id, settings, stop=stop, sender=sender, pace=pace, limit=limit,
-                    checksum_verdict=checksum_verdict)
+                    checksum_verdict=checksum_verdict, full_verdict=full_verdict)
     try:
         while not stop.is_set() and not kit.fatal:
             try:
@@ -86,7 +87,7 @@ class WorkerKit:
 
     def __init__(self, worker_id: int, settings: Settings, *, stop, sender: ResultSender, pace: Pace | None = None,
                  limit: SharedLimit | None = None, multipart_journal=None,
-                 checksum_verdict: SharedVerdict | None = None):
+                 checksum_verdict: SharedVerdict | None = None, full_verdict: SharedVerdict | None = None):
         from mpupload.s3.client import make_client
 
         self.settings, self.stop, self.sender = settings, stop, sender
@@ -95,12 +96,14 @@ class WorkerKit:
             # Bounded: an outage ends by the prober or by the coordinator stopping the run at the timeout.
             pace.attach(client, stop, limit=settings.outage_timeout + settings.backoff_cap + 10)
         transport = open_transport(client=client, settings=settings, stop=stop, pace=pace, notify=sender.notice,
-                                   verdict=checksum_verdict)
+                                   verdict=checksum_verdict, full_verdict=full_verdict)
         sender.counters = transport.take_counts
         # The checksum (--checksum auto: the run's probe, xxprobe.py; a Dask worker, given none, probes once
         # for its process) is settled while the worker waits for its first batch, not in front of its first
         # file.
-        threading.Thread(target=lambda: transport.checksum, daemon=True, name=f"w{worker_id}-checksum").start()
+        # Multipart's checksum too, when the run probes it (else only a multipart file asks, probing then).
+        threading.Thread(target=lambda: (transport.checksum, full_verdict is not None and transport.part_checksum),
+                         daemon=True, name=f"w{worker_id}-checksum").start()
         # Parts get their own pool: a file thread waits on its parts, so sharing one pool could deadlock.
         self.parts_pool = ThreadPoolExecutor(max_workers=settings.threads, thread_name_prefix=f"w{worker_id}-part")
         self.uploader = FileUploader(client=client, parts_pool=self.parts_pool, settings=settings, sender=sender,

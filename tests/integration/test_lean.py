@@ -117,7 +117,7 @@ def test_over_tls_with_a_ca_bundle(tls_server):
     assert declined.value.reason == TLS
 
 
-def _multipart(client, fast, bucket, key, path, size, part=5 * 1024 * 1024):
+def _multipart(client, fast, bucket, key, path, size, part=5 * 1024 * 1024, checksum="CRC32"):
     """The worker's multipart path (no journal: a failure aborts the upload) with `fast` for the parts."""
     import threading
     from concurrent.futures import ThreadPoolExecutor
@@ -135,7 +135,7 @@ def _multipart(client, fast, bucket, key, path, size, part=5 * 1024 * 1024):
     from mpupload.s3.transport import Transport
 
     sent = Sent()
-    settings = Settings(bucket=bucket, multipart_chunksize=part, multipart_threshold=part, checksum="CRC32").validated()
+    settings = Settings(bucket=bucket, multipart_chunksize=part, multipart_threshold=part, checksum=checksum).validated()
     sender = ResultSender(sent, 0)
     stop = threading.Event()
     transport = Transport(client=client, settings=settings, stop=stop, lean=fast)
@@ -157,10 +157,29 @@ def test_multipart_parts_fall_back_to_botocore_when_declined(s3server, s3client,
     src.write_bytes(data)
     sent, counts = _multipart(s3client, bad, bucket, f"{prefix}/big.bin", src, len(data))
     assert sent == len(data)
-    assert counts == {"declined.refused": 3, "botocore": 3}
+    assert counts == {"declined.refused": 3, "botocore": 3, "multipart_checksum.CRC32 COMPOSITE": 1}
     obj = s3client.get_object(Bucket=bucket, Key=f"{prefix}/big.bin")
     assert obj["Body"].read() == data and obj["ETag"].strip('"').endswith("-3")
     assert obj["Metadata"]["xxh3-128"] == "d"
+
+
+def test_lean_parts_carry_crc64nvme_and_the_upload_a_full_object_checksum(fast, s3client, bucket, prefix, tmp_path):
+    import base64
+    import os
+
+    from awscrt import checksums
+
+    data = os.urandom(11 * 1024 * 1024 + 7)
+    src = tmp_path / "big.bin"
+    src.write_bytes(data)
+    sent, counts = _multipart(s3client, fast, bucket, f"{prefix}/big.bin", src, len(data), checksum="CRC64NVME")
+    # All three parts lean: SeaweedFS refuses a part of a CRC64NVME upload without its x-amz-checksum-crc64nvme
+    # (InvalidRequest), which the lean path would have handed to botocore (a decline).
+    assert sent == len(data)
+    assert counts == {"lean": 3, "multipart_checksum.CRC64NVME FULL_OBJECT": 1}
+    head = s3client.head_object(Bucket=bucket, Key=f"{prefix}/big.bin", ChecksumMode="ENABLED")
+    assert head["ChecksumType"] == "FULL_OBJECT"
+    assert head["ChecksumCRC64NVME"] == base64.b64encode(checksums.crc64nvme(data).to_bytes(8, "big")).decode()
 
 
 def test_multipart_of_a_file_that_shrank_is_aborted(fast, s3client, bucket, prefix, tmp_path):

@@ -1,7 +1,8 @@
 import os
 import sqlite3
 
-from mpupload.state.journal import Journal, MultipartRow, StoredFile, default_journal_path
+from mpupload.state.journal import Journal, MultipartRow, PartRecord, StoredFile, default_journal_path
+from mpupload.state.journal_schema import SCHEMA_VERSION
 
 
 def test_default_path_is_stable_per_source_and_destination(tmp_path, monkeypatch):
@@ -84,7 +85,7 @@ def test_a_journal_of_the_first_layout_is_migrated_and_keeps_everything(tmp_path
     db.commit()
     db.close()
     j = Journal(path)
-    assert j.db.execute("PRAGMA user_version").fetchone()[0] == 2
+    assert j.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
     rows = j.stored_many(["p/1920/a", "renamed/x"])
     assert (rows["p/1920/a"].digest, rows["p/1920/a"].etag) == ("ab" * 16, "cd" * 16)
     assert (rows["renamed/x"].size, rows["renamed/x"].etag) == (1, "ef-2")
@@ -97,6 +98,68 @@ def test_a_journal_of_the_first_layout_is_migrated_and_keeps_everything(tmp_path
     assert isinstance(j.db.execute("SELECT digest FROM stored").fetchone()[0], bytes)
     j.close()
     assert Journal(path).stored_many(["p/1920/a"]).get("p/1920/a") is not None  # opening again migrates nothing twice
+
+
+def test_part_records_belong_to_their_upload_and_go_with_it(tmp_path):
+    j = Journal(tmp_path / "j.sqlite")
+    row = MultipartRow(key="k", upload_id="u1", size=25, mtime_ns=2, inode=3, digest="d", part_size=10, run_id="r",
+                       checksum="CRC64NVME FULL_OBJECT")
+    j.upload_started(row)
+    crc = "AAECAwQFBgc="  # 8 raw bytes, kept as a BLOB
+    j.part_stored("k", "u1", PartRecord(2, 10, crc, '"e2"'))
+    j.part_stored("k", "u1", PartRecord(1, 10, crc, '"e1"'))
+    j.part_stored("k", "u1", PartRecord(1, 10, crc, '"e1b"'))  # the same part sent again replaces it
+    got = j.upload_in_progress("k")
+    assert got.checksum == "CRC64NVME FULL_OBJECT"
+    assert got.parts == (PartRecord(1, 10, crc, '"e1b"'), PartRecord(2, 10, crc, '"e2"'))
+    assert isinstance(j.db.execute("SELECT checksum FROM parts").fetchone()[0], bytes)
+    # Another upload of the key (the old one aborted): its parts are not the new one's.
+    j.upload_started(MultipartRow(key="k", upload_id="u2", size=25, mtime_ns=2, inode=3, digest="d", part_size=10,
+                                  run_id="r"))
+    assert j.upload_in_progress("k").parts == ()
+    j.part_stored("k", "u2", PartRecord(1, 10, crc, '"x"'))
+    j.upload_ended("k", "u2")
+    assert j.db.execute("SELECT count(*) FROM parts").fetchone()[0] == 0
+
+
+_V2 = """
+CREATE TABLE stored (
+    key TEXT PRIMARY KEY, rel TEXT, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL, inode INTEGER NOT NULL,
+    digest BLOB NOT NULL, etag BLOB NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE multipart (
+    key TEXT PRIMARY KEY, upload_id TEXT NOT NULL, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL,
+    inode INTEGER NOT NULL, digest TEXT NOT NULL, part_size INTEGER NOT NULL, run_id TEXT NOT NULL,
+    created_at REAL NOT NULL
+);
+CREATE TABLE aborted (key TEXT NOT NULL, upload_id TEXT NOT NULL, PRIMARY KEY (key, upload_id));
+CREATE TABLE info (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+PRAGMA user_version=2;
+"""
+
+
+def test_a_journal_of_schema_2_gains_part_records_and_keeps_everything(tmp_path):
+    path = tmp_path / "v2.sqlite"
+    db = sqlite3.connect(path)
+    db.executescript(_V2)
+    db.execute("INSERT INTO stored VALUES ('p/a', NULL, 5, 6, 7, ?, ?)", (bytes.fromhex("ab" * 16), b"e" * 16))
+    db.execute("INSERT INTO multipart VALUES ('p/big', 'u1', 9, 8, 7, 'dd', 5, 'r0', 1.0)")
+    db.execute("INSERT INTO aborted VALUES ('p/gone', 'u0')")
+    db.commit()
+    db.close()
+    j = Journal(path)
+    assert j.db.execute("PRAGMA user_version").fetchone()[0] == 3
+    assert j.stored_many(["p/a"]).get("p/a").digest == "ab" * 16
+    old = j.upload_in_progress("p/big")
+    # Journaled before: its checksum kind is unknown (the uploader aborts it rather than guess), no parts.
+    assert (old.upload_id, old.size, old.part_size, old.checksum, old.parts) == ("u1", 9, 5, "", ())
+    assert j.aborted_uploads() == [("p/gone", "u0")]
+    j.part_stored("p/big", "u1", PartRecord(1, 5, "AAAAAA==", "e"))
+    assert j.upload_in_progress("p/big").parts == (PartRecord(1, 5, "AAAAAA==", "e"),)
+    j.close()
+    again = Journal(path)  # opening again migrates nothing twice
+    assert again.upload_in_progress("p/big").parts == (PartRecord(1, 5, "AAAAAA==", "e"),)
+    again.close()
 
 
 def test_a_journal_of_a_newer_mpupload_is_refused(tmp_path):

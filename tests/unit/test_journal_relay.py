@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from mpupload.cluster.journal_relay import RelayedJournal, apply, rows_for
 from mpupload.core.messages import FileTask
-from mpupload.state.journal import Journal, MultipartRow
+from mpupload.state.journal import Journal, MultipartRow, PartRecord
 
 
 def _row(key: str, upload_id: str) -> MultipartRow:
@@ -20,22 +20,26 @@ def test_writes_go_to_the_coordinator_in_order_and_land_in_its_journal(tmp_path)
     relayed.upload_started(_row("b", ""))  # the marker before the create
     relayed.upload_started(_row("b", "u1"))
     assert relayed.upload_in_progress("b").upload_id == "u1"
+    part = PartRecord(1, 10, "AAECAwQFBgc=", '"e1"')
+    relayed.part_stored("b", "u1", part)
+    assert relayed.upload_in_progress("b").parts == (part,)  # a retry of the file in this process sees it
     relayed.upload_resumed("a", "r2")
     relayed.upload_ended("a", "old")
     relayed.upload_aborted("c", "u9")
     assert relayed.upload_in_progress("a") is None
-    assert [op.op for op in sent] == ["upload_started", "upload_started", "upload_resumed", "upload_ended",
-                                      "upload_aborted"]
+    assert [op.op for op in sent] == ["upload_started", "upload_started", "part_stored", "upload_resumed",
+                                      "upload_ended", "upload_aborted"]
     journal = Journal(tmp_path / "j.sqlite")
     journal.upload_started(_row("a", "old"))
     for op in sent:
         apply(journal, op)
     assert journal.upload_in_progress("a") is None
     assert journal.upload_in_progress("b").upload_id == "u1"
+    assert journal.upload_in_progress("b").parts == (part,)
     assert ("c", "u9") in journal.aborted_uploads()
     tasks = [FileTask(path="/x", rel=k, key=k, size=size, mtime_ns=1, inode=2, partition="") for k, size in
              (("b", 20), ("small", 3))]
-    assert [r.key for r in rows_for(journal, tasks, threshold=10)] == ["b"]
+    assert [(r.key, r.parts) for r in rows_for(journal, tasks, threshold=10)] == [("b", (part,))]
     journal.close()
 
 
