@@ -12,7 +12,8 @@ from typing import Any
 import click
 from click.core import ParameterSource
 
-from mpupload.settings.config import Settings, SettingsError, format_size
+from mpupload.core.units import format_size
+from mpupload.settings.config import Settings, SettingsError
 from mpupload.settings.layers import layers_of, origin
 
 _FIELDS = {f.name: f for f in fields(Settings)}

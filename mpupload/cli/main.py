@@ -130,6 +130,7 @@ def main() -> None:
 @option_for("quiet", "--quiet", "-q", is_flag=True)
 @option_for("max_bandwidth", type=RateType())
 @option_for("max_requests_per_second", type=click.FloatRange(min=0, min_open=True))
+@option_for("limit_schedule")
 @option_for("partition_pause", type=click.FloatRange(min=0))
 @option_for("report", type=click.Path(file_okay=False))
 @option_for("executor")
@@ -282,9 +283,11 @@ _add_config_commands()
 
 def _add_inspection_commands() -> None:
     from mpupload.cli.inspect import report, status
+    from mpupload.cli.limit import limit
 
     main.add_command(report)
     main.add_command(status)
+    main.add_command(limit)
 
 
 _add_inspection_commands()

@@ -11,7 +11,8 @@ from typing import NoReturn
 
 import click
 
-from mpupload.settings.config import Settings, SettingsError, parse_rate, parse_size
+from mpupload.core.units import parse_rate, parse_size
+from mpupload.settings.config import Settings, SettingsError
 
 _DEFAULTS = Settings()
 _FIELDS = {f.name: f for f in fields(Settings)}

@@ -70,7 +70,8 @@ class _RunKit:
                          limits=Limits(max_bandwidth=s.max_bandwidth / share if s.max_bandwidth else None,
                                        max_rps=s.max_requests_per_second / share if s.max_requests_per_second else None))
         self.limit = SharedLimit(p.inflight)
-        self.relay = WorkerRelay(self.client, worker, s.run_id, pace=self.pace, limit=self.limit, stop=self.stop)
+        self.relay = WorkerRelay(self.client, worker, s.run_id, pace=self.pace, limit=self.limit, stop=self.stop,
+                                 share=share)
         self.sender = ResultSender(self.out, self.worker_id)
         self.journal = RelayedJournal(self.out.put)
         self.fatal_reported = False

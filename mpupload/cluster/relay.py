@@ -3,7 +3,8 @@ subscribe_topic: pushed, not polled; one topic per run):
 
 - ["pace", ORIGIN, KIND, ...]: a throttle's pause, an outage, its end (pacing.Pace.relay / apply), so a
   SlowDown seen on one machine slows every machine, and an outage holds them all;
-- ["alive", LIMIT]: the coordinator's heartbeat, once a second and whenever the in-flight limit changes
+- ["alive", LIMIT, BANDWIDTH, REQUESTS]: the coordinator's heartbeat, once a second and whenever the in-flight
+  limit or the run's limits change (each worker takes its share of the limits)
   (concurrency.py); a worker that hears none for ORPHANED_AFTER seconds stops its run's work, as a local
   worker ends with its coordinator (stopping.py);
 - ["stop"]: the coordinator is stopping the run (Ctrl-C, a fatal error, the end).
@@ -68,10 +69,12 @@ class CoordinatorRelay(_OnTheRunTopic):
     def tick(self) -> None:
         """From the main loop: the heartbeat, and a changed limit at once."""
         now = time.monotonic()
-        limit = self._limit.value
-        if limit != self._sent_limit or now - self._last_beat >= HEARTBEAT:
-            self._client.log_event(self._topic, ["alive", limit])
-            self._sent_limit, self._last_beat = limit, now
+        # The in-flight limit and the run's limits in force (they change: `mpupload limit`, a timetable).
+        limits = self._pace.limits.in_force() if self._pace.limits is not None else (None, None)
+        said = (self._limit.value, *limits)
+        if said != self._sent_limit or now - self._last_beat >= HEARTBEAT:
+            self._client.log_event(self._topic, ["alive", *said])
+            self._sent_limit, self._last_beat = said, now
 
     def stop(self) -> None:
         self._client.log_event(self._topic, ["stop"])
@@ -82,8 +85,10 @@ class WorkerRelay(_OnTheRunTopic):
     """In a Dask worker process, for one run: applies the others' pace events to this process's Pace,
     follows the in-flight limit, and sets `stop` on the coordinator's word or its silence."""
 
-    def __init__(self, client, worker, run_id: str, *, pace: Pace, limit: SharedLimit, stop: threading.Event):
+    def __init__(self, client, worker, run_id: str, *, pace: Pace, limit: SharedLimit, stop: threading.Event,
+                 share: int = 1):
         self._client, self._worker, self._topic = client, worker, topic_for(run_id)
+        self.share = share  # the run's limits are split across this many Dask workers
         self._pace, self._limit, self._stop = pace, limit, stop
         self._origin = uuid.uuid4().hex[:12]
         self._heard = time.monotonic()
@@ -106,6 +111,10 @@ class WorkerRelay(_OnTheRunTopic):
         elif kind == "alive":
             self._heard = time.monotonic()
             self._limit.value = int(msg[1])
+            if len(msg) >= 4 and self._pace.limits is not None:  # this worker's share of the run's limits
+                bandwidth, rps = msg[2], msg[3]
+                self._pace.limits.set(max_bandwidth=bandwidth / self.share if bandwidth else None,
+                                      max_rps=rps / self.share if rps else None)
         elif kind == "stop":
             self._stop.set()
 

@@ -8,8 +8,9 @@ from collections import Counter
 from dataclasses import replace
 from typing import IO
 
+from mpupload.core.units import format_size
 from mpupload.run.plan import Batcher, key_problem, task_for
-from mpupload.settings.config import Settings, format_size
+from mpupload.settings.config import Settings
 from mpupload.source.scan import Skipped
 from mpupload.source.sources import iter_source
 

@@ -12,6 +12,9 @@ one request's bytes, since a request is sent whole once its turn comes: an 8 MiB
 
 A limit only ever waits: no request is refused, so no file fails because of one. Waits happen before a
 request is sent (botocore's read timeout starts after), and notice a stop.
+
+Rates are shared values too, so a limit can change while the run goes (`mpupload limit`, a timetable:
+run/limitcontrol.py): every process reads the new rate at its next request. A rate of 0 is no limit.
 """
 
 from __future__ import annotations
@@ -32,61 +35,96 @@ class SharedRate:
 
     def __init__(self, rate: float, *, ctx=None, lock=None, burst: float = BURST_SECONDS,
                  clock: Callable[[], float] = time.monotonic):
-        self.rate, self.burst, self._clock = float(rate), burst, clock
+        self.burst, self._clock = burst, clock
+        self._rate = shared.value(ctx, "d", float(rate or 0.0))  # 0: no limit
         self._lock = lock or shared.lock(ctx)
         self._next = shared.value(ctx, "d", 0.0)  # the schedule: the next unit may start at this monotonic time
         self.waits = shared.value(ctx, "q", 0)  # requests that had to wait for this limit
         self.waited = shared.value(ctx, "d", 0.0)  # seconds they waited, summed
 
+    @property
+    def rate(self) -> float:
+        return self._rate.value
+
+    @rate.setter
+    def rate(self, value: float | None) -> None:
+        with self._lock:
+            self._rate.value = float(value or 0.0)
+            # A new rate applies from now: what the old (slower) rate booked ahead does not hold it back.
+            self._next.value = min(self._next.value, self._clock())
+
     def reserve(self, units: float) -> float:
-        """Book `units` on the schedule; returns the monotonic time the request may start."""
+        """Book `units` on the schedule; returns the monotonic time the request may start (now without a
+        limit: no lock taken)."""
+        if self._rate.value <= 0:
+            return 0.0
         with self._lock:
             now = self._clock()
+            rate = self._rate.value
+            if rate <= 0:
+                return 0.0
             start = max(now - self.burst, self._next.value)
-            self._next.value = start + units / self.rate
+            self._next.value = start + units / rate
             if start > now:
                 self.waits.value += 1
                 self.waited.value += start - now
             return start
 
 
-def wait_until(start: float, stop, *, clock: Callable[[], float] = time.monotonic) -> bool:
-    """Sleep until `start`, in slices; False if the run stopped first."""
+def wait_until(start: float, stop, *, clock: Callable[[], float] = time.monotonic,
+               changed: Callable[[], bool] | None = None) -> bool:
+    """Sleep until `start`, in slices; False if the run stopped first (or `changed` says so: the limits
+    changed and the slot must be booked again)."""
     while True:
         left = start - clock()
         if left <= 0:
             return True
-        if stop.is_set():
+        if stop.is_set() or (changed is not None and changed()):
             return False
         stop.wait(min(left, _SLICE))
 
 
 class Limits:
-    """--max-bandwidth and --max-requests-per-second for the whole run (either may be None)."""
+    """--max-bandwidth and --max-requests-per-second for the whole run (either may be None: no limit), and
+    changed while it runs by `set` (the coordinator's; a Dask worker's relay)."""
 
     def __init__(self, *, max_bandwidth: float | None = None, max_rps: float | None = None, ctx=None):
         # No burst for bytes: a request goes whole once its turn comes, so one request is already the
         # overshoot any window can see (an 8 MiB part is 4% of 10 s at 20 MB/s).
-        self.bandwidth = SharedRate(max_bandwidth, ctx=ctx, burst=0.0) if max_bandwidth else None
-        self.requests = SharedRate(max_rps, ctx=ctx) if max_rps else None
+        self.bandwidth = SharedRate(max_bandwidth, ctx=ctx, burst=0.0)
+        self.requests = SharedRate(max_rps, ctx=ctx)
+        # Bumped by every change: a request asleep on a slot the old rates gave books again.
+        self._generation = shared.value(ctx, "q", 0)
 
     @property
     def active(self) -> bool:
-        return self.bandwidth is not None or self.requests is not None
+        return self.bandwidth.rate > 0 or self.requests.rate > 0
+
+    def set(self, *, max_bandwidth: float | None, max_rps: float | None) -> None:
+        self.bandwidth.rate, self.requests.rate = max_bandwidth, max_rps
+        self._generation.value += 1  # one writer (the coordinator, or a Dask worker's relay)
+
+    @property
+    def generation(self) -> int:
+        return self._generation.value
+
+    def in_force(self) -> tuple[float | None, float | None]:
+        """(bytes per second, requests per second) now; None where there is no limit."""
+        return self.bandwidth.rate or None, self.requests.rate or None
 
     def start_when(self, nbytes: int) -> float:
         """Book one request carrying `nbytes`; the time it may start (the later of the two limits)."""
-        start = 0.0
-        if self.requests is not None:
-            start = self.requests.reserve(1)
-        if self.bandwidth is not None and nbytes > 0:
+        start = self.requests.reserve(1)
+        if nbytes > 0:
             start = max(start, self.bandwidth.reserve(nbytes))
         return start
 
     def counts(self) -> dict[str, float]:
-        rates = [r for r in (self.bandwidth, self.requests) if r is not None]
+        rates = (self.bandwidth, self.requests)
+        bandwidth, rps = self.in_force()
         return {"limit_waits": sum(r.waits.value for r in rates),
-                "limit_wait_seconds": round(sum(r.waited.value for r in rates), 1)}
+                "limit_wait_seconds": round(sum(r.waited.value for r in rates), 1),
+                "max_bandwidth": bandwidth, "max_requests_per_second": rps}
 
 
 class PartitionPause:

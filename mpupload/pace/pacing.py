@@ -43,7 +43,7 @@ class Pace:
         base_delay: the shared pause after a first throttle; it doubles with each further one, up to
         max_delay, and decays with each success. limits: --max-bandwidth / --max-requests-per-second,
         booked by every request on top of the throttle pace (limits.py)."""
-        self.limits = limits if limits is not None and limits.active else None
+        self.limits = limits  # may change while the run goes (limits.py): checked at every request
         self._lock = shared.lock(ctx)
         self.base_delay, self.max_delay = max(base_delay, _MIN_DELAY), max(max_delay, _MIN_DELAY)
         self._delay = shared.value(ctx, "d", 0.0)  # the current shared pause, seconds
@@ -125,11 +125,15 @@ class Pace:
 
     def within_limits(self, stop, *, nbytes: int) -> None:
         """Book one request of `nbytes` on the run's limits and wait for its slot (raises Stopped if the
-        run stops meanwhile). Nothing to do, and no lock taken, without limits."""
-        if self.limits is None:
-            return
-        if not wait_until(self.limits.start_when(nbytes), stop):
-            raise Stopped("the run is stopping")
+        run stops meanwhile). Nothing to do, and no lock taken, without limits. When the limits change while
+        it waits (`mpupload limit`, a timetable), it books again under the new ones."""
+        limits = self.limits
+        while limits is not None and limits.active:
+            generation = limits.generation
+            if wait_until(limits.start_when(nbytes), stop, changed=lambda g=generation: limits.generation != g):
+                return
+            if stop.is_set():
+                raise Stopped("the run is stopping")
 
     def wait_turn(self, stop, *, limit: float) -> None:
         """Block until no shared pause or outage holds requests back, the run stops (raises Stopped), or

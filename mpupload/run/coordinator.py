@@ -32,6 +32,7 @@ from mpupload.pace.limits import Limits, PartitionPause
 from mpupload.pace.pacing import Pace
 from mpupload.run.executors import Executor, make_executor
 from mpupload.run.ledger import Ledger
+from mpupload.run.limitcontrol import LimitControl
 from mpupload.run.mirror import mirror_after_run
 from mpupload.run.outageprobe import probe_outages
 from mpupload.run.outcome import Outcome
@@ -84,6 +85,7 @@ class Coordinator:
         self._halted: str | None = None
         self._pace: Pace | None = None
         self._pauser: PartitionPause | None = None  # --partition-pause
+        self._limits: LimitControl | None = None
         self._limit = SharedLimit(MIN_INFLIGHT)  # files in flight per worker process (concurrency.py)
         self._latency: float | None = None  # the preflight's measure of the link
         self._dest_empty = False  # the preflight found nothing under the prefix: the planner need not look
@@ -160,6 +162,8 @@ class Coordinator:
                           limits=Limits(max_bandwidth=self.s.max_bandwidth,  # shared limits (limits.py)
                                         max_rps=self.s.max_requests_per_second, ctx=sup.ctx))
         self._limit = SharedLimit(MIN_INFLIGHT, ctx=sup.ctx)
+        # Limits that change while the run goes: `mpupload limit`, --limit-schedule (limitcontrol.py).
+        self._limits = LimitControl(self.s, self._pace.limits)
         pause = PartitionPause(self.s.partition_pause, idle=lambda: sup.idle,
                                notify=lambda text: sup.results.put(Notice(text)))
         self._pauser = pause
@@ -294,6 +298,8 @@ class Coordinator:
                         break
                     dispatch(msg)
             sup.watch(dispatch)
+            if self._limits is not None and self._limits.tick():
+                self.ledger.warn(self._limits.describe())
             self.stats.worker_restarts = sup.restarts
             if self.stats.scan_done and sup.idle and not sup.closed:
                 sup.close()

@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from mpupload.core.keys import DEFAULT_TEMPLATE, normalize
 from mpupload.core.keys import render as render_key
 from mpupload.core.messages import Batch, FileTask
-from mpupload.settings.config import MAX_KEY_BYTES, MAX_OBJECT_SIZE, format_size
+from mpupload.core.units import format_size
+from mpupload.settings.config import MAX_KEY_BYTES, MAX_OBJECT_SIZE
 from mpupload.source.scan import FileEntry
 
 YEAR_MIN, YEAR_MAX = 1800, 2100

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from mpupload.core.errors import SettingsError
+from mpupload.core.units import format_size
 
 KIB, MIB, GIB = 1024, 1024**2, 1024**3
 
@@ -30,44 +31,7 @@ MAX_OBJECT_SIZE = 5 * 1024**4  # 5 TiB: the largest object S3 stores, whatever t
 # Every unit is 1024-based, as in the AWS CLI (`multipart_chunksize = 8MB` and `max_bandwidth = 50MB/s` in
 # ~/.aws/config mean MiB): a value copied from an AWS CLI configuration means the same bytes here. `MB` and
 # `MiB` are one unit; for powers of ten write the bytes (50000000). What mpupload prints as MB/s is 10^6.
-_UNITS = {"": 1, "b": 1, **{spelling: 1024**power for power, letter in enumerate("kmgt", start=1)
-                             for spelling in (letter, letter + "b", letter + "i", letter + "ib")}}
 _CHECKSUMS = ("auto", "XXHASH128", "CRC32", "CRC32C", "CRC64NVME", "SHA256", "none")
-_SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*$")
-
-
-def parse_size(text: str | int) -> int:
-    """'8MiB' = '8MB' = '8M' -> 8388608, '1024' -> 1024: 1024-based like the AWS CLI, case-insensitive. The one
-    parser of sizes (the CLI's SIZE type, settings files and environment variables all come through it)."""
-    if isinstance(text, int):
-        if text < 0:
-            raise SettingsError(f"size must not be negative: {text}")
-        return text
-    m = _SIZE_RE.match(text)
-    if not m or m.group(2).lower() not in _UNITS:
-        raise SettingsError(f"not a size: {text!r} (use bytes, or a unit such as 8MB, 64MiB, 1GB; "
-                             "units are 1024-based, as in the AWS CLI)")
-    return int(float(m.group(1)) * _UNITS[m.group(2).lower()])
-
-
-def parse_rate(text: str | int | None) -> int | None:
-    """'50MB/s' -> 52428800 bytes per second ('/s' optional; the units of parse_size, 1024-based like the AWS
-    CLI's max_bandwidth); None or '' = no limit."""
-    if text is None or text == "":
-        return None
-    if isinstance(text, str):
-        text = text.strip()
-        text = text[:-2] if text.lower().endswith("/s") else text
-    n = parse_size(text)
-    return n or None
-
-
-def format_size(n: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if abs(n) < 1024 or unit == "TiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n:.1f} TiB"
 
 
 def default_processes() -> int:
@@ -186,6 +150,10 @@ class Settings:
     max_requests_per_second: float | None = _opt(None, "Most PUT / part requests per second started by all processes "
                                                  "together (a limit makes the run slower, never failed).",
                                                  "none: the shared pace still backs off on throttling")
+    limit_schedule: str | None = _opt(None, "Limits by the time of day, local time: \"08:00,10MB/s 19:00,off\" "
+                                      "(TIME,BANDWIDTH[,REQUESTS_PER_SECOND] entries; off: no limit). Replaces "
+                                      "--max-bandwidth / --max-requests-per-second; `mpupload limit` overrides it.",
+                                      "none: the flags hold all run")
     partition_pause: float = _opt(0.0, "Seconds with nothing sent between one partition (year) and the next, "
                                   "for a link shared with others (the seed's pause between years).",
                                   "0: no pause")
@@ -213,6 +181,7 @@ class Settings:
     def validated(self) -> Settings:
         """Check every setting; raise SettingsError with one clear message."""
         _check_delete(self)
+        _check_schedule(self)
         if self.processes is not None and not 0 <= self.processes <= 256:
             raise SettingsError("--processes must be between 0 and 256")
         if not 1 <= self.threads <= 256:
@@ -341,6 +310,13 @@ def transfer_config(s: Settings):
         max_submission_concurrency=max(2, s.threads // 4),
         io_chunksize=256 * KIB,
     )
+
+
+def _check_schedule(s: Settings) -> None:
+    if s.limit_schedule:
+        from mpupload.settings.timetable import parse_schedule
+
+        parse_schedule(s.limit_schedule)
 
 
 def _check_delete(s: Settings) -> None:

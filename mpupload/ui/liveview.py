@@ -24,9 +24,9 @@ from rich.console import Console, ConsoleOptions, Group, RenderResult
 from rich.text import Text
 
 from mpupload.core.messages import ROUTINE_SKIPS, UPLOADED, UploadResult
+from mpupload.core.units import format_size
 from mpupload.observe.sinks import RunStart
 from mpupload.observe.stats import PartitionRow, Snapshot, busiest_first
-from mpupload.settings.config import format_size
 from mpupload.ui.text import HumanSummary, eta_text, printable
 
 REDRAW_EVERY = 0.25  # seconds: a steady 4 frames a second

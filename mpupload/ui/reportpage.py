@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from html import escape
 
-from mpupload.settings.config import format_size
+from mpupload.core.units import format_size
 from mpupload.ui.charts import bar_chart, empty_chart, line_chart
 
 _CSS = """

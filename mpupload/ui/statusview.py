@@ -10,8 +10,8 @@ import time
 from collections.abc import Callable
 from typing import IO
 
+from mpupload.core.units import format_size
 from mpupload.observe.stats import PartitionRow, busiest_first
-from mpupload.settings.config import format_size
 from mpupload.ui.text import eta_text, printable
 
 _PARTITIONS_SHOWN = 8

@@ -8,10 +8,10 @@ import sys
 from typing import IO
 
 from mpupload.core.messages import UploadResult
+from mpupload.core.units import format_size
 from mpupload.observe.sinks import Sink
 from mpupload.observe.stats import Snapshot
 from mpupload.observe.summary import summary_dict
-from mpupload.settings.config import format_size
 
 LIST_FAILURES = 50  # in the human summary; the failures file has them all
 

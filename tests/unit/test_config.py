@@ -1,12 +1,11 @@
 import pytest
 
+from mpupload.core.units import parse_rate, parse_size
 from mpupload.settings.config import (
     MIB,
     Settings,
     SettingsError,
     botocore_config,
-    parse_rate,
-    parse_size,
     part_size_for,
     transfer_config,
 )
