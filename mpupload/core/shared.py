@@ -1,7 +1,8 @@
-"""Values every worker of a run shares, whether the workers are processes (a multiprocessing context: RawValue,
-RawArray, a process Lock and Event) or threads of this process (`ctx` None: plain cells, a threading Lock and
-Event). One holder for the pace, the limits, the in-flight limit and the checksum verdict, so each reads
-`.value` the same way in both cases."""
+"""Values every worker of a run shares, whether the workers are processes (a multiprocessing context:
+RawValue, RawArray, a process Lock) or threads of this process (`ctx` None: plain cells, a threading Lock).
+One holder for the pace, the limits, the in-flight limit and the checksum verdicts, so each reads `.value`
+the same way in both cases. No multiprocessing Event here: its set() waits for every sleeper to wake, and a
+process that ended mid-wait never does (s3/xxprobe.py)."""
 
 from __future__ import annotations
 
@@ -31,7 +32,3 @@ def byte_string(ctx, size: int):
 
 def lock(ctx):
     return threading.Lock() if ctx is None else ctx.Lock()
-
-
-def event(ctx):
-    return threading.Event() if ctx is None else ctx.Event()

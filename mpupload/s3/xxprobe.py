@@ -59,10 +59,17 @@ def decide_for_run(client, *, bucket: str, prefix: str, verdict: SharedVerdict) 
         pass
 
 
+_POLL = 0.02  # seconds between looks at an unset verdict (it comes within a few round trips)
+
+
 class SharedVerdict:
     """The run's answer to "does the server check XXHASH128?", across processes: written once (by the
     preflight in the coordinator), read by every worker. Unset until then; `ask_workers` (no preflight ran,
-    or it broke) sends each worker to probe for itself."""
+    or it broke) sends each worker to probe for itself.
+
+    Readers poll the state rather than wait on a multiprocessing Event: Event.set() waits for every sleeper
+    to wake, and a worker process that ended while one of its threads slept in Event.wait() never does, so
+    the coordinator's set() hung forever (a short run whose workers were done before a probe answered)."""
 
     _UNSET, _NO, _YES, _ASK = -1, 0, 1, 2
     _WHY_BYTES = 240
@@ -70,25 +77,22 @@ class SharedVerdict:
     def __init__(self, *, ctx=None):
         self._state = shared.value(ctx, "b", self._UNSET)
         self._why = shared.byte_string(ctx, self._WHY_BYTES)
-        self._ready = shared.event(ctx)
 
     def set(self, validates: bool, why: str = "") -> None:
         self._why.value = why.encode("utf-8", "replace")[: self._WHY_BYTES - 1]
-        self._state.value = self._YES if validates else self._NO
-        self._ready.set()  # after the values: a reader that sees the event sees them
+        self._state.value = self._YES if validates else self._NO  # last: a reader that sees it sees `why`
 
     def ask_workers(self) -> None:
         self._state.value = self._ASK
-        self._ready.set()
 
     def wait(self, stop: threading.Event, *, timeout: float) -> tuple[bool, str] | None:
         """(validates, why) once known; None when the workers must probe for themselves (asked to, the run
         is stopping, or no verdict came within `timeout`)."""
         deadline = time.monotonic() + timeout
-        while not self._ready.wait(0.2):
+        while (state := self._state.value) == self._UNSET:
             if stop.is_set() or time.monotonic() > deadline:
                 return None
-        state = self._state.value
+            time.sleep(_POLL)
         if state == self._ASK:
             return None
         return state == self._YES, self._why.value.decode("utf-8", "replace")
