@@ -53,7 +53,11 @@ def run_upload(settings: Settings, *, failures_file: str | None = None) -> int:
 
     reporter = make_reporter(json_output=settings.json_output, interval=settings.progress_interval,
                              quiet=settings.quiet)
-    handle = open(failures_file, "w", encoding="utf-8") if failures_file else None  # noqa: SIM115
+    try:
+        handle = open(failures_file, "w", encoding="utf-8") if failures_file else None  # noqa: SIM115
+    except OSError as exc:  # a missing folder, no permission: fatal before anything is sent, not a traceback
+        click.echo(f"mpupload: fatal: cannot write the failures file {failures_file}: {exc}", err=True)
+        return 3
     try:
         try:
             coordinator = Coordinator(settings, reporter, failures_file=handle)

@@ -16,6 +16,8 @@ the AWS profile's name at most.
 from __future__ import annotations
 
 import json
+import os
+import stat
 import time
 from dataclasses import asdict
 from typing import Any
@@ -44,6 +46,10 @@ class EventLog:
         self._clock = clock
         self._flushed = clock()
         self.lines = 0
+        if _cut_short(self._out.fileno(), path):
+            # A run before this one was cut mid-line (a full disk, a kill between two writes of the buffer):
+            # this run's lines start on a line of their own, so they are whole JSON whatever came before.
+            self._out.write("\n")
 
     def _write(self, record: dict[str, Any]) -> None:
         self._out.write(json.dumps(record, ensure_ascii=False, default=str) + "\n")
@@ -88,6 +94,16 @@ class EventLog:
 
     def close(self) -> None:
         self._out.close()
+
+
+def _cut_short(fd: int, path: str) -> bool:
+    """Does the regular file at `path` (open as `fd`) end inside a line? (Not asked of pipes and devices.)"""
+    st = os.fstat(fd)
+    if not stat.S_ISREG(st.st_mode) or st.st_size == 0:
+        return False
+    with open(path, "rb") as f:
+        f.seek(-1, os.SEEK_END)
+        return f.read(1) != b"\n"
 
 
 def open_log(s: Settings) -> EventLog | None:

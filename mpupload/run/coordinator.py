@@ -234,6 +234,7 @@ class Coordinator:
             parts.feeder.join(timeout=5)
         parts.prober.join(timeout=10)
         self.ledger.flush()  # anything a cut-short shutdown left unwritten
+        self.ledger.flush_log()  # --log-file's lines, while a failure can still decide the exit code
         if self._probe is not None and not force:
             # The probes' own objects and uploads go before the run ends (not after a second signal: that
             # means now; the next run's sweep aborts a probe upload left behind).

@@ -99,6 +99,12 @@ class Ledger:
     def tick(self) -> None:
         self._logged(lambda log: log.flush_if_due())
 
+    def flush_log(self) -> None:
+        """The log's buffered lines to disk before the run's outcome is decided: a log that cannot take them
+        is fatal like any write of it during the run, not a warning after a run that ended within one flush
+        interval (exit 0 with every file line lost)."""
+        self._logged(lambda log: log.flush())
+
     def _logged(self, write) -> None:
         if self.log is None:
             return

@@ -64,6 +64,17 @@ class FaultPlan:
         return None
 
 
+@dataclass(frozen=True)
+class Exchange:
+    """One forwarded request as the proxy saw it: `began` when its head had arrived, `answered` just before
+    the answer went back (time.monotonic()). The client sent it no earlier and heard back no earlier."""
+
+    method: str
+    target: str  # the request target, e.g. /bucket/prefix/1920/p0001.jp2?uploadId=...
+    began: float
+    answered: float
+
+
 class _Closed(Exception):
     """The peer closed (or reset) its side."""
 
@@ -271,6 +282,7 @@ class FaultProxy:
         self._lock = threading.Lock()
         # Faults by kind, plus "requests", "writes" (PUT/POST), "forwarded" and one count per method.
         self.counts: Counter[str] = Counter()
+        self.exchanges: list[Exchange] = []  # every request forwarded untouched, in the order answered
         self._outage = threading.Event()
         self._closing = threading.Event()
         self._socks: set[socket.socket] = set()
@@ -300,6 +312,11 @@ class FaultProxy:
     def snapshot(self) -> Counter[str]:
         with self._lock:
             return Counter(self.counts)
+
+    def trail(self) -> list[Exchange]:
+        """The requests forwarded so far (a copy)."""
+        with self._lock:
+            return list(self.exchanges)
 
     def wait_for(self, what: str, at_least: int, *, timeout: float) -> bool:
         """Bounded polling until counts[what] >= at_least."""
@@ -378,6 +395,7 @@ class FaultProxy:
     def _one_request(self, client: _Stream, upstream: _Stream) -> bool:
         """Handle one request on a kept-alive connection; False when the connection must end."""
         head = _read_head(client)
+        began = time.monotonic()
         if self._outage.is_set():
             self._count(OUTAGE)
             _reset(client.sock)
@@ -422,7 +440,7 @@ class FaultProxy:
             _copy_body(client, None, head)
             self._closing.wait(self.plan.stall_seconds)  # never answer in time; the client gives up
             return False
-        return self._forward(head, client, upstream, expects, hold_answer=fault == STALL_LATE)
+        return self._forward(head, client, upstream, expects, hold_answer=fault == STALL_LATE, began=began)
 
     def _validated(self, head: _Head, client: _Stream, upstream: _Stream, expects: bool) -> bool:
         """Read the whole body, maybe corrupt it, check its XXHASH128; refuse it (400 BadDigest) or forward it."""
@@ -455,7 +473,7 @@ class FaultProxy:
         return delimited and not (head.says_close() or response.says_close())
 
     def _forward(self, head: _Head, client: _Stream, upstream: _Stream, expects: bool, *,
-                 hold_answer: bool = False) -> bool:
+                 hold_answer: bool = False, began: float = 0.0) -> bool:
         upstream.send(head.raw)
         if expects:
             interim = _read_head(upstream)
@@ -474,6 +492,9 @@ class FaultProxy:
             _copy_body(upstream, None, response)  # the server is done; the client never hears of it
             self._closing.wait(self.plan.stall_seconds)
             return False
+        exchange = Exchange(head.method, head.start_line.split(" ", 2)[1], began, time.monotonic())
+        with self._lock:
+            self.exchanges.append(exchange)
         client.send(response.raw)
         no_body = head.method == "HEAD" or response.status in (204, 304)
         if not no_body:

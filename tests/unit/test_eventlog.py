@@ -72,3 +72,14 @@ def test_a_log_that_cannot_be_written_is_fatal(tmp_path):
     stop = ledger.take(WorkerReport(worker=1, bytes_sent=1, results=(
         UploadResult(rel="c", key="p/c", status=UPLOADED, size=1),)))
     assert stop and ledger.fatal.kind == "log-file" and "/dev/full" in ledger.fatal.message
+
+
+def test_a_run_after_one_cut_mid_line_starts_on_a_line_of_its_own(tmp_path):
+    path = tmp_path / "log.jsonl"
+    path.write_text('{"event": "start"}\n{"event": "file", "rel', encoding="utf-8")  # a full disk cut it here
+    log = EventLog(str(path))
+    log.end(run_id="r2", exit_code=0, summary={})
+    log.close()
+    lines = path.read_text(encoding="utf-8").splitlines()
+    assert lines[1] == '{"event": "file", "rel'  # the cut line is left as it was: that run's record
+    assert json.loads(lines[2])["run_id"] == "r2"
