@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from helpers import assert_landed, list_keys, local_files, run_cli, summary_of
 
-from mpupload.messages import SKIP_JOURNAL
+from mpupload.core.messages import SKIP_JOURNAL
 
 MESSAGE = "cannot write the log file"
 
