@@ -29,7 +29,7 @@ from typing import IO
 import xxhash
 
 from mpupload.core.hashing import META_DIGEST, xxh3_file
-from mpupload.core.keyorder import normalize
+from mpupload.core.keyorder import normalize, printable_name
 from mpupload.core.keys import DEFAULT_TEMPLATE
 from mpupload.run.plan import object_key, task_for
 from mpupload.s3.client import iter_listing, make_client
@@ -186,6 +186,7 @@ class _Output:
             self.counts[f.status] += 1
             if f.status == OK:
                 continue
+            f = Finding(f.status, printable_name(f.path), f.key, f.detail)  # undecodable bytes as text
             if self.json_output:
                 self.out.write(json.dumps({"event": f.status, "path": f.path, "key": f.key, "detail": f.detail},
                                           ensure_ascii=False) + "\n")

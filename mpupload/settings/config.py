@@ -20,7 +20,6 @@ KIB, MIB, GIB = 1024, 1024**2, 1024**3
 MAX_PARTS = 10_000
 MIN_PART_SIZE = 5 * MIB
 MAX_PART_SIZE = 5 * GIB
-MAX_KEY_BYTES = 1024
 MAX_OBJECT_SIZE = 5 * 1024**4  # 5 TiB: the largest object S3 stores, whatever the part size
 
 # Every unit is 1024-based, as in the AWS CLI (`multipart_chunksize = 8MB` and `max_bandwidth = 50MB/s` in
