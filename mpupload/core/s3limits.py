@@ -146,3 +146,28 @@ def fit_metadata(own: Mapping[str, str], path: bytes, user: Mapping[str, str] | 
     if form != PATH_OMITTED:
         meta[META_PATH] = value
     return meta, form
+
+
+def as_mapping(value, *, pair_sep: str) -> dict[str, str]:
+    """--metadata / --tags in whichever form a setting holds them: a mapping, (name, value) pairs, or text
+    ("k=v,k2=v2" for metadata, "k=v&k2=v2" for tags, as the AWS CLI writes them); None or "" = none."""
+    if not value:
+        return {}
+    if isinstance(value, Mapping):
+        return {str(k): str(v) for k, v in value.items()}
+    if isinstance(value, str):
+        if pair_sep == "&":
+            from urllib.parse import parse_qsl
+
+            return dict(parse_qsl(value, keep_blank_values=True))
+        pairs = [p.partition("=") for p in value.split(pair_sep) if p]
+        return {k.strip(): v for k, _, v in pairs}
+    return {str(k): str(v) for k, v in value}
+
+
+def check_object_settings(*, metadata=None, tags=None) -> None:
+    """Settings validation's one call (exit 2 before any request): LimitError for --metadata or --tags that
+    S3 would refuse. Either may be absent (None) where the setting does not exist."""
+    check_user_metadata(as_mapping(metadata, pair_sep=","))
+    check_tags(as_mapping(tags, pair_sep="&"))
+

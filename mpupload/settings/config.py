@@ -269,6 +269,12 @@ class Settings:
                 raise SettingsError(str(exc)) from None
         if not 1 <= self.max_inflight <= 1024:
             raise SettingsError("--max-inflight must be between 1 and 1024")
+        from mpupload.core.s3limits import LimitError, check_object_settings
+
+        try:  # S3's limits on what each object carries (--metadata, --tags, where those settings exist)
+            check_object_settings(metadata=getattr(self, "metadata", None), tags=getattr(self, "tags", None))
+        except LimitError as exc:
+            raise SettingsError(str(exc)) from None
         # A pool smaller than the threads would make threads queue for sockets.
         most = max(self.threads, self.max_inflight if self.adaptive else 0)
         return replace(self, max_pool_connections=max(self.max_pool_connections, most + 2))

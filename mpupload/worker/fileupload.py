@@ -39,7 +39,7 @@ from mpupload.core.messages import (
     FileTask,
     UploadResult,
 )
-from mpupload.core.s3limits import fit_metadata
+from mpupload.core.s3limits import as_mapping, fit_metadata
 from mpupload.pace.pacing import Pace, Stopped
 from mpupload.s3.audit import Stored
 from mpupload.s3.multipart import MultipartUploader
@@ -73,9 +73,9 @@ def _content_type(rel: str) -> str | None:
 
 
 def user_metadata(settings: Settings) -> dict[str, str]:
-    """The --metadata pairs of the run. HOOK: the object-settings branch adds a `metadata` setting (pairs or
-    a mapping); until it does this is empty. check_user_metadata (s3limits.py) has vetted it."""
-    return dict(getattr(settings, "metadata", None) or ())
+    """The --metadata pairs of the run, vetted by Settings.validated (s3limits.check_object_settings). Empty
+    until a `metadata` setting exists (the object settings add it; any of as_mapping's forms will do)."""
+    return as_mapping(getattr(settings, "metadata", None), pair_sep=",")
 
 
 def source_metadata(task: FileTask, digest: str, mtime_ns: int,

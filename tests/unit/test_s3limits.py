@@ -15,6 +15,8 @@ from mpupload.core.s3limits import (
     PATH_PERCENT,
     PATH_RFC2047,
     LimitError,
+    as_mapping,
+    check_object_settings,
     check_tags,
     check_user_metadata,
     decode_source_path,
@@ -112,3 +114,42 @@ def test_tags_limits():
     check_tags({"k": "\u00e9" * 256})
     with pytest.raises(LimitError, match="0 characters"):
         check_tags({"": "v"})
+
+
+@pytest.mark.parametrize("metadata, tags", [
+    ("a=1,b=2", "k=v&k2=v2"), ({"a": "1"}, {"k": "v"}), ((("a", "1"),), (("k", "v"),)), (None, None), ("", ""),
+])
+def test_object_settings_in_any_form_pass(metadata, tags):
+    check_object_settings(metadata=metadata, tags=tags)
+
+
+@pytest.mark.parametrize("metadata, tags, words", [
+    (None, "&".join(f"k{i}=v" for i in range(11)), "11 tags"),
+    ((("k", "v" * 3000),), None, "--metadata is"),
+    ("bad name=1", None, "HTTP header name"),
+    (None, {"k" * 129: "v"}, "129 characters"),
+])
+def test_object_settings_over_s3_limits_are_refused(metadata, tags, words):
+    with pytest.raises(LimitError, match=words):
+        check_object_settings(metadata=metadata, tags=tags)
+
+
+def test_as_mapping_reads_the_aws_cli_forms():
+    assert as_mapping("a=1,b=x=y", pair_sep=",") == {"a": "1", "b": "x=y"}
+    assert as_mapping("k=a%20b&e=", pair_sep="&") == {"k": "a b", "e": ""}
+
+
+def test_settings_validation_calls_the_limit_checks():
+    """The hook in Settings.validated: a setting S3 would refuse is a SettingsError (exit 2) before any
+    request. Until the object settings exist, a stand-in attribute plays --tags."""
+    import dataclasses
+
+    from mpupload.settings.config import Settings, SettingsError
+
+    @dataclasses.dataclass(frozen=True)
+    class WithTags(Settings):
+        tags: str = ""
+
+    WithTags(tags="a=1").validated()
+    with pytest.raises(SettingsError, match="11 tags"):
+        WithTags(tags="&".join(f"k{i}=v" for i in range(11))).validated()
