@@ -23,6 +23,7 @@ from dataclasses import asdict
 from typing import Any
 
 from mpupload.core.errors import FatalError
+from mpupload.core.keyorder import printable_name
 from mpupload.core.messages import SKIPPED, UPLOADED, UploadResult
 from mpupload.settings.config import Settings
 
@@ -39,8 +40,8 @@ class EventLog:
     def __init__(self, path: str, *, clock=time.monotonic):
         """Opens (appends to) `path`; OSError when it cannot (the caller makes that a fatal error)."""
         self.path = path
-        # A name that is not UTF-8 is already escaped (scan.py); backslashreplace keeps any other stray
-        # surrogate from ending the run: every line stays valid UTF-8 JSON.
+        # A name that is not UTF-8 is shown with its bytes escaped (printable_name, as the ledger and the
+        # skips below give it); backslashreplace keeps any other stray surrogate from ending the run.
         self._out = open(path, "a", encoding="utf-8", errors="backslashreplace",  # noqa: SIM115 - closed by close()
                          buffering=_BUFFER)
         self._clock = clock
@@ -81,7 +82,8 @@ class EventLog:
         """Files the planner skipped without sending them to a worker: (relpath, key, size, partition) each."""
         now = _now()
         for rel, key, size, partition in files:
-            self._write({"event": "file", "time": now, "status": SKIPPED, "key": key, "relpath": rel, "size": size,
+            self._write({"event": "file", "time": now, "status": SKIPPED, "key": key, "relpath": printable_name(rel),
+                         "size": size,
                          "reason": reason, "attempt": 0, "duration": 0.0, "partition": partition,
                          "parts_reused": 0})
 
