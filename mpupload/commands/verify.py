@@ -33,7 +33,7 @@ import xxhash
 
 from mpupload.commands.storedsum import DIFFERS, UNAVAILABLE, compare_stored
 from mpupload.core.hashing import META_DIGEST, xxh3_file
-from mpupload.core.keys import DEFAULT_TEMPLATE, normalize
+from mpupload.core.keys import DEFAULT_TEMPLATE, normalize, printable_name
 from mpupload.core.shard import Shard
 from mpupload.run.plan import object_key, task_for
 from mpupload.s3.client import make_client
@@ -206,6 +206,7 @@ class _Output:
             self.counts[f.status] += 1
             if f.status in (OK, METADATA_ONLY):  # the latter are counted, and said once in the summary
                 continue
+            f = Finding(f.status, printable_name(f.path), f.key, f.detail)  # undecodable bytes as text
             if self.json_output:
                 self.out.write(json.dumps({"event": f.status, "path": f.path, "key": f.key, "detail": f.detail},
                                           ensure_ascii=False) + "\n")

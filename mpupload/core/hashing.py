@@ -10,10 +10,8 @@ from typing import BinaryIO
 
 import xxhash
 
-# User-metadata names (S3 stores them as x-amz-meta-<name>, lower-cased).
-META_DIGEST = "xxh3-128"
-META_MTIME = "source-mtime"
-META_PATH = "source-path"
+# User-metadata names (S3 stores them as x-amz-meta-<name>, lower-cased); s3limits.py fits them in S3's 2 KB.
+from mpupload.core.s3limits import META_DIGEST, META_MTIME, META_PATH  # noqa: F401
 
 READ_CHUNK = 4 * 1024 * 1024  # big enough that per-read overhead vanishes; small enough to stay in cache
 

@@ -52,6 +52,12 @@ class UploadResult:
     batch_id: int = 0
     parts_reused: int = 0  # multipart parts S3 already had from an earlier, interrupted run
     partition: str = ""  # the year it was planned under (report.json totals per partition); "" when none
+    # The audit trail of an upload, as S3 answered it: "ALGORITHM:base64" of the checksum S3 returned (""
+    # when none), the version id (versioned buckets), the storage class the object was written to.
+    checksum: str = ""
+    version_id: str = ""
+    storage_class: str = ""
+    source_path: str = ""  # how source-path metadata was stored: "" percent-encoded, "rfc2047" or "omitted"
 
 
 @dataclass(frozen=True, slots=True)

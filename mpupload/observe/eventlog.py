@@ -2,7 +2,9 @@
 
     {"event": "start", "time": ..., "run_id": ..., "settings": {...}}
     {"event": "file", "time": ..., "status": "uploaded", "key": ..., "relpath": ..., "size": ..., "reason": "",
-     "attempt": 1, "duration": 0.12, "partition": "1920", "parts_reused": 0}
+     "attempt": 1, "duration": 0.12, "partition": "1920", "parts_reused": 0,
+     "etag": ..., "checksum": "CRC32C:...", "version_id": ..., "storage_class": "STANDARD",
+     "source_path": "percent-encoded"}     (the audit fields: uploaded files only)
     ... one per file the run found: uploaded, skipped (with the reason, routine skips included) or failed ...
     {"event": "end", "time": ..., "run_id": ..., "exit_code": 0, "summary": {...}}
 
@@ -23,7 +25,8 @@ from dataclasses import asdict
 from typing import Any
 
 from mpupload.core.errors import FatalError
-from mpupload.core.messages import SKIPPED, UploadResult
+from mpupload.core.keys import printable_name
+from mpupload.core.messages import SKIPPED, UPLOADED, UploadResult
 from mpupload.settings.config import Settings
 
 FLUSH_EVERY = 2.0  # seconds
@@ -39,8 +42,8 @@ class EventLog:
     def __init__(self, path: str, *, clock=time.monotonic):
         """Opens (appends to) `path`; OSError when it cannot (the caller makes that a fatal error)."""
         self.path = path
-        # A name that is not UTF-8 is already escaped (scan.py); backslashreplace keeps any other stray
-        # surrogate from ending the run: every line stays valid UTF-8 JSON.
+        # A name that is not UTF-8 is shown with its bytes escaped (printable_name, as the ledger and the
+        # skips below give it); backslashreplace keeps any other stray surrogate from ending the run.
         self._out = open(path, "a", encoding="utf-8", errors="backslashreplace",  # noqa: SIM115 - closed by close()
                          buffering=_BUFFER)
         self._clock = clock
@@ -72,15 +75,21 @@ class EventLog:
         self.flush()  # the run's first line is there at once: `tail -f` shows the run has begun
 
     def result(self, r: UploadResult) -> None:
-        self._write({"event": "file", "time": _now(), "status": r.status, "key": r.key, "relpath": r.rel,
-                     "size": r.size, "reason": r.reason, "attempt": r.attempts, "duration": round(r.seconds, 4),
-                     "partition": r.partition, "parts_reused": r.parts_reused})
+        line = {"event": "file", "time": _now(), "status": r.status, "key": r.key, "relpath": r.rel,
+                "size": r.size, "reason": r.reason, "attempt": r.attempts, "duration": round(r.seconds, 4),
+                "partition": r.partition, "parts_reused": r.parts_reused}
+        if r.status == UPLOADED:
+            # The audit trail: what S3 said it stored, and how source-path went into the metadata.
+            line.update(etag=r.etag, checksum=r.checksum, version_id=r.version_id, storage_class=r.storage_class,
+                        source_path=r.source_path or "percent-encoded")
+        self._write(line)
 
     def skipped(self, reason: str, files: tuple[tuple[str, str, int, str], ...]) -> None:
         """Files the planner skipped without sending them to a worker: (relpath, key, size, partition) each."""
         now = _now()
         for rel, key, size, partition in files:
-            self._write({"event": "file", "time": now, "status": SKIPPED, "key": key, "relpath": rel, "size": size,
+            self._write({"event": "file", "time": now, "status": SKIPPED, "key": key, "relpath": printable_name(rel),
+                         "size": size,
                          "reason": reason, "attempt": 0, "duration": 0.0, "partition": partition,
                          "parts_reused": 0})
 

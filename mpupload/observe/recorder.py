@@ -1,6 +1,8 @@
 """What a run leaves behind to read later: samples over time and totals per partition, kept by a
 `RunRecorder` the coordinator feeds (one sample per progress tick, one call per result, one at the end),
-turned into the report's JSON document (runreport.py writes it and draws the page).
+turned into the report's JSON document (runreport.py writes it and draws the page), with the audit trail
+of the uploads (what S3 said it stored: totals by storage class and checksum, and the first MAX_OBJECTS
+records).
 
 Memory is bounded whatever the run's length: samples are thinned (every other one dropped, and from then
 on only every second tick kept) when they pass `max_samples`, and partitions past `max_partitions` are
@@ -21,6 +23,9 @@ from mpupload.observe.stats import Snapshot
 from mpupload.settings.config import Settings
 
 REPORT_FORMAT = 1
+# Uploads whose audit record (key, ETag, checksum, version id, storage class) report.json lists: enough for
+# a sample or a small job, bounded for ten million files (--log-file keeps every one, streamed to disk).
+MAX_OBJECTS = 10_000
 NO_PARTITION = "-"  # entries that never got a partition (special files, unreadable names)
 OTHER = "other"
 
@@ -31,7 +36,7 @@ def _iso(wall: float) -> str:
 
 class RunRecorder:
     def __init__(self, *, settings: Settings, max_samples: int = 720, max_partitions: int = 2000,
-                 wall=time.time):
+                 max_objects: int = MAX_OBJECTS, wall=time.time):
         self.s = settings
         self.started_wall = wall()
         self._wall = wall
@@ -41,6 +46,11 @@ class RunRecorder:
         self.partitions: dict[str, Counter[str]] = {}
         self.final: Snapshot | None = None
         self.outcome: dict = {}
+        self.max_objects = max_objects
+        self.objects: list[dict] = []  # the first `max_objects` uploads' audit records
+        self.audit: dict[str, Counter[str]] = {"storage_class": Counter(), "checksum": Counter(),
+                                               "source_path": Counter()}
+        self.uploaded = self.versioned = 0
 
     # -- what the coordinator feeds -----------------------------------------------------------------------
     def sample(self, snap: Snapshot) -> None:
@@ -63,6 +73,19 @@ class RunRecorder:
         c["bytes"] += r.size
         if r.status in (UPLOADED, SKIPPED, FAILED):
             c[f"bytes_{r.status}"] += r.size
+        if r.status == UPLOADED:
+            self._audit(r)
+
+    def _audit(self, r: UploadResult) -> None:
+        """Totals for every upload; the record itself for the first `max_objects` (--log-file has all)."""
+        self.uploaded += 1
+        self.versioned += bool(r.version_id)
+        self.audit["storage_class"][r.storage_class or "STANDARD"] += 1
+        self.audit["checksum"][r.checksum.partition(":")[0] or "none"] += 1
+        self.audit["source_path"][r.source_path or "percent-encoded"] += 1
+        if len(self.objects) < self.max_objects:
+            self.objects.append({"key": r.key, "size": r.size, "etag": r.etag, "checksum": r.checksum,
+                                 "version_id": r.version_id, "storage_class": r.storage_class})
 
     def finish(self, snap: Snapshot, *, interrupted: str | bool = False, fatal: str | None = None) -> None:
         self.final = snap
@@ -110,6 +133,9 @@ class RunRecorder:
                        "max_requests_per_second": getattr(self.s, "max_requests_per_second", None),
                        "partition_pause": getattr(self.s, "partition_pause", None)},
             "partitions": {p: dict(c) for p, c in sorted(self.partitions.items())},
+            "audit": {"uploaded": self.uploaded, "versioned": self.versioned,
+                      **{name: dict(c) for name, c in self.audit.items()},
+                      "objects_listed": len(self.objects), "objects": self.objects},
             "samples": self.samples,
             "sample_every_ticks": self._stride,
             "settings": settings,

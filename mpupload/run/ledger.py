@@ -9,9 +9,11 @@ so it is tested by feeding it messages.
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from typing import IO
 
 from mpupload.core.errors import FatalError
+from mpupload.core.keys import has_undecodable, printable_name
 from mpupload.core.messages import (
     FAILED,
     SKIPPED,
@@ -27,6 +29,11 @@ from mpupload.observe.eventlog import EventLog
 from mpupload.observe.sinks import Sink
 from mpupload.observe.stats import Stats
 from mpupload.state.journal import Journal, StoredFile
+
+# Said once per run; --log-file names each file (its "source_path" field).
+_SOURCE_PATH_NOTICE = ("some paths do not fit S3's 2 KB of user metadata percent-encoded: their source-path is "
+                       "stored as RFC 2047 encoded words (base64 of the UTF-8), or left out where even that does "
+                       "not fit (the key names the file); --log-file lists which")
 
 
 class Ledger:
@@ -75,6 +82,12 @@ class Ledger:
             self.sink.warn(text)
 
     def result(self, r: UploadResult) -> None:
+        if not r.rel.isascii() and has_undecodable(r.rel):
+            # Undecodable bytes of a name (surrogate escapes) would break every writer below: from here on
+            # the name is text (byte 0xFF as backslash-x-f-f); the key holds it reversibly (keyorder.py).
+            r = replace(r, rel=printable_name(r.rel))
+        if r.source_path:
+            self.warn(_SOURCE_PATH_NOTICE)
         self.stats.add(r)
         if r.digest and r.status in (UPLOADED, SKIPPED):
             # Only what S3 confirmed (or a digest match proved) goes in the journal.

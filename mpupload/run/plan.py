@@ -17,8 +17,9 @@ from dataclasses import dataclass
 from mpupload.core.keys import DEFAULT_TEMPLATE, normalize
 from mpupload.core.keys import render as render_key
 from mpupload.core.messages import Batch, FileTask
+from mpupload.core.s3limits import key_problem  # noqa: F401 - planner, dry run and tests import it from here
 from mpupload.core.units import format_size
-from mpupload.settings.config import MAX_KEY_BYTES, MAX_OBJECT_SIZE
+from mpupload.settings.config import MAX_OBJECT_SIZE
 from mpupload.source.scan import FileEntry
 
 YEAR_MIN, YEAR_MAX = 1800, 2100
@@ -42,14 +43,6 @@ def object_key(prefix: str, rel: str) -> str:
     """PREFIX/rel, with no doubled or leading slash."""
     prefix = prefix.strip("/")
     return f"{prefix}/{rel}" if prefix else rel
-
-
-def key_problem(key: str) -> str | None:
-    """Why `key` cannot be stored, or None."""
-    n = len(key.encode("utf-8"))
-    if n > MAX_KEY_BYTES:
-        return f"object key is {n} bytes; S3 allows at most {MAX_KEY_BYTES}"
-    return None
 
 
 def size_problem(size: int) -> str | None:

@@ -18,6 +18,7 @@ import ssl
 import threading
 from urllib.parse import urlsplit
 
+from mpupload.s3.audit import AUDIT_HEADERS
 from mpupload.s3.route import Route
 from mpupload.s3.sigv4 import UNSIGNED_PAYLOAD, Signer, amz_date, canonical_query, quote_path
 
@@ -121,9 +122,10 @@ class LeanPut:
         return (f"{path}?{qs}" if qs else path), h
 
     def put(self, *, key: str, body: bytes | bytearray, headers: dict[str, str],
-            query: dict[str, str] | None = None) -> str:
+            query: dict[str, str] | None = None, reply: dict[str, str] | None = None) -> str:
         """Store body at key (with query partNumber/uploadId: as one part) with extra headers (lower-case
-        names); return the ETag. Raises Declined when it may not have been stored."""
+        names); return the ETag, and fill `reply` (when given) with the audit headers of the answer
+        (audit.py). Raises Declined when it may not have been stored."""
         target, h = self.signed_headers(key=key, body=body, headers=headers, query=query)
         r = self.route
         if r.proxy and not r.https:
@@ -141,6 +143,8 @@ class LeanPut:
             resp = conn.getresponse()
             data = resp.read()  # drain, so the connection can carry the next request
             status, etag = resp.status, resp.getheader("ETag", "")
+            if reply is not None:
+                reply.update((name, value) for name in AUDIT_HEADERS if (value := resp.getheader(name)))
             if resp.will_close:
                 self._drop()
         except ssl.SSLError as exc:

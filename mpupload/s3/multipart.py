@@ -31,6 +31,7 @@ from dataclasses import replace
 from mpupload.core.errors import FileChanged, error_code, http_status
 from mpupload.core.hashing import TransportChecksum
 from mpupload.core.objectsum import COMPOSITE, FULL_OBJECT, b64_crc64, combine_crc64nvme, crc64_b64
+from mpupload.s3.audit import Stored, from_response
 from mpupload.s3.transport import Transport
 from mpupload.settings.config import Settings, part_size_for
 from mpupload.source.scan import open_regular
@@ -64,8 +65,9 @@ class MultipartUploader:
         return j
 
     def upload(self, *, path: str, key: str, size: int, mtime_ns: int, inode: int, digest: str,
-               extra: dict) -> tuple[str, int]:
-        """Upload (or finish uploading) `path` to `key`; returns (ETag, number of parts S3 already had)."""
+               extra: dict) -> tuple[Stored, int]:
+        """Upload (or finish uploading) `path` to `key`; returns (what S3 said it stored: ETag, checksum,
+        version id, audit.py; number of parts S3 already had)."""
         part_size = part_size_for(size, self.s.multipart_chunksize)
         nparts = max(1, -(-size // part_size))
         checksum, full = self.checksum, self.transport.full_object
@@ -121,7 +123,7 @@ class MultipartUploader:
             raise
         if journal is not None:
             journal.upload_ended(key, upload_id)
-        return resp.get("ETag", "").strip('"'), reused
+        return from_response(resp, storage_class=extra.get("StorageClass")), reused
 
     def _resume(self, journal: Journal | None, *, key: str, size: int, mtime_ns: int, inode: int, digest: str,
                 part_size: int, kind: str) -> tuple[str | None, dict[int, dict], dict[int, PartRecord]]:

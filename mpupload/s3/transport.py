@@ -25,6 +25,7 @@ from mpupload.core.hashing import AUTO, XXHASH128, TransportChecksum, fallback_c
 from mpupload.core.messages import CHECKSUM, DECLINED, LEAN_OFF, MULTIPART_CHECKSUM, SENT_BOTOCORE, SENT_LEAN
 from mpupload.core.objectsum import CRC64NVME, can_combine
 from mpupload.pace.pacing import Pace
+from mpupload.s3.audit import Stored, from_headers, from_response
 from mpupload.s3.lean import SERVER_ERROR, THROTTLED, Declined, LeanPut
 from mpupload.s3.xxprobe import SharedVerdict
 from mpupload.settings.config import Settings, sign_payload
@@ -109,15 +110,17 @@ class Transport:
             out, self._counts = tuple((kind, detail, n) for (kind, detail), n in self._counts.items()), Counter()
         return out
 
-    def put_object(self, *, key: str, body: bytes, params: dict) -> str:
-        """Store a small file; `params` are PutObject parameters (Metadata, ContentType, Checksum*)."""
-        etag = self._lean(key=key, body=body, params=params, query=None)
+    def put_object(self, *, key: str, body: bytes, params: dict) -> Stored:
+        """Store a small file; `params` are PutObject parameters (Metadata, ContentType, Checksum*). Returns
+        what S3 said it stored (ETag, checksum, version id; audit.py)."""
+        reply: dict[str, str] = {}
+        etag = self._lean(key=key, body=body, params=params, query=None, reply=reply)
         if etag is not None:
-            return etag
+            return from_headers(etag, reply, storage_class=params.get("StorageClass"))
         self._count(SENT_BOTOCORE)
         resp = self.client.put_object(Bucket=self.s.bucket, Key=key, Body=body, **params)
         self._botocore_succeeded()
-        return resp.get("ETag", "").strip('"')
+        return from_response(resp, storage_class=params.get("StorageClass"))
 
     def upload_part(self, *, key: str, upload_id: str, number: int, body: bytes | bytearray, params: dict) -> str:
         """Store one part; `params` may carry its Checksum*."""
@@ -136,7 +139,8 @@ class Transport:
         with self._lock:
             self._counts[kind, detail] += 1
 
-    def _lean(self, *, key: str, body, params: dict, query: dict[str, str] | None) -> str | None:
+    def _lean(self, *, key: str, body, params: dict, query: dict[str, str] | None,
+              reply: dict[str, str] | None = None) -> str | None:
         lean = self.lean
         self._thread.strike = False
         if lean is None:
@@ -145,7 +149,7 @@ class Transport:
             self.pace.wait_turn(self.stop, limit=self.s.outage_timeout + self.s.backoff_cap + 10)
             self.pace.within_limits(self.stop, nbytes=len(body))
         try:
-            etag = lean.put(key=key, body=body, headers=lean_headers(params), query=query)
+            etag = lean.put(key=key, body=body, headers=lean_headers(params), query=query, reply=reply)
         except Declined as declined:
             self._count(DECLINED, declined.reason)
             if declined.reason == THROTTLED and self.pace is not None:

@@ -25,7 +25,6 @@ KIB, MIB, GIB = 1024, 1024**2, 1024**3
 MAX_PARTS = 10_000
 MIN_PART_SIZE = 5 * MIB
 MAX_PART_SIZE = 5 * GIB
-MAX_KEY_BYTES = 1024
 MAX_OBJECT_SIZE = 5 * 1024**4  # 5 TiB: the largest object S3 stores, whatever the part size
 
 # Every unit is 1024-based, as in the AWS CLI (`multipart_chunksize = 8MB` and `max_bandwidth = 50MB/s` in
@@ -248,6 +247,12 @@ class Settings:
                 raise SettingsError(str(exc)) from None
         if not 1 <= self.max_inflight <= 1024:
             raise SettingsError("--max-inflight must be between 1 and 1024")
+        from mpupload.core.s3limits import LimitError, check_object_settings
+
+        try:  # S3's limits on what each object carries (--metadata, --tags, where those settings exist)
+            check_object_settings(metadata=getattr(self, "metadata", None), tags=getattr(self, "tags", None))
+        except LimitError as exc:
+            raise SettingsError(str(exc)) from None
         # A pool smaller than the threads would make threads queue for sockets.
         most = max(self.threads, self.max_inflight if self.adaptive else 0)
         return replace(self, max_pool_connections=max(self.max_pool_connections, most + 2))

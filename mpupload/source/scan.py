@@ -1,6 +1,9 @@
 """Walking the source tree. Streams entries (never lists the whole tree in memory); anything that is not
-a regular file, or cannot be named as an S3 key, comes out as a `Skipped` entry with a reason rather than
-an exception. FIFOs, sockets and devices are recognised from lstat and never opened.
+a regular file comes out as a `Skipped` entry with a reason rather than an exception. FIFOs, sockets and
+devices are recognised from lstat and never opened. What should have been uploaded and cannot be read (a
+folder that cannot be listed, an entry that cannot be stat'ed, one that vanished meanwhile) is `failed`:
+exit 0 means every file under the source landed, unless a filter or the symlink policy left it out. Names
+that are not valid UTF-8 are files like any other: their keys escape the bad bytes (keyorder.py).
 
 Files come out in the order of their keys, which is the order S3 lists them in (keyorder.py): verify merges
 the walk with a listing instead of holding either, and two names that normalise to one key (an NFD and
@@ -18,7 +21,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
 
-from mpupload.core.keys import sort_name
+from mpupload.core.keys import printable_name, sort_name
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,17 +42,7 @@ class Skipped:
     failed: bool = False
 
 
-def display_name(rel: str) -> str:
-    """A printable form of a name that may hold undecodable bytes (byte 0xFF shows as backslash-x-f-f)."""
-    return os.fsencode(rel).decode("utf-8", "backslashreplace") if _has_surrogates(rel) else rel
-
-
-def _has_surrogates(s: str) -> bool:
-    try:
-        s.encode("utf-8")
-    except UnicodeEncodeError:
-        return True
-    return False
+display_name = printable_name  # a name that may hold undecodable bytes, as text (byte 0xFF as backslash-x-f-f)
 
 
 def _special_kind(mode: int) -> str | None:
@@ -109,8 +102,6 @@ class Resolver:
         kind = _special_kind(st.st_mode)
         if kind:
             return Skipped(display_name(rel), f"not a regular file: {kind}")
-        if _has_surrogates(rel):
-            return Skipped(display_name(rel), "name is not valid UTF-8 and cannot be an S3 key")
         return FileEntry(path=path, rel=rel, size=st.st_size, mtime_ns=st.st_mtime_ns, inode=st.st_ino)
 
 
@@ -158,7 +149,8 @@ def _walk(folders: list[tuple[str, str]], resolver: Resolver, mode: str, ancesto
                 listed.extend((sort_name(e.name, is_dir=_is_dir(e, resolver.follow), mode=mode), rel_dir, e)
                               for e in it)
         except OSError as exc:
-            yield Skipped(display_name(rel_dir) or ".", f"directory unreadable: {exc.strerror or exc}")
+            # Its files cannot be named, let alone uploaded: the folder itself is reported failed.
+            yield Skipped(display_name(rel_dir) or ".", f"folder unreadable: {exc.strerror or exc}", failed=True)
     listed.sort(key=lambda t: t[0])
     for _, group in itertools.groupby(listed, key=lambda t: t[0]):
         files: list[FileEntry | Skipped] = []
@@ -170,7 +162,7 @@ def _walk(folders: list[tuple[str, str]], resolver: Resolver, mode: str, ancesto
                 if isinstance(found, os.stat_result) and not stat.S_ISDIR(found.st_mode):
                     found = resolver.file(entry.path, rel, found)
             except OSError as exc:  # vanished or unreadable between listing and stat
-                found = Skipped(display_name(rel), f"cannot stat: {exc.strerror or exc}")
+                found = Skipped(display_name(rel), f"cannot stat: {exc.strerror or exc}", failed=True)
             if isinstance(found, os.stat_result):
                 ident = (found.st_dev, found.st_ino)
                 if ident in ancestors:

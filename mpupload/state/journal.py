@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import NamedTuple, TypeVar
 
 from mpupload.core.errors import FatalError
+from mpupload.core.keys import printable_name
 from mpupload.core.shard import Shard
 from mpupload.settings.config import Settings
 from mpupload.state.journal_schema import SCHEMA_VERSION, migrate, pack_hex, unpack_hex
@@ -205,7 +206,8 @@ class Journal:
     def record_stored(self, files: Iterable[StoredFile]) -> None:
         """One transaction for the lot. `rel` is kept only where the key does not end with it (it is the
         key minus the prefix otherwise)."""
-        rows = [(f.key, None if f.key.endswith(f.rel) else f.rel, f.size, f.mtime_ns, f.inode,
+        # A name with undecodable bytes is kept as text SQLite can store (its key holds it reversibly).
+        rows = [(f.key, None if f.key.endswith(f.rel) else printable_name(f.rel), f.size, f.mtime_ns, f.inode,
                  pack_hex(f.digest), pack_hex(f.etag)) for f in files]
         with self.db:
             self.db.execute("BEGIN")

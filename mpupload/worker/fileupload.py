@@ -20,7 +20,6 @@ import time
 from concurrent.futures import CancelledError, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
-from urllib.parse import quote
 
 from mpupload.core.errors import (
     FATAL,
@@ -32,7 +31,7 @@ from mpupload.core.errors import (
     is_connection_error,
     retried_by_botocore,
 )
-from mpupload.core.hashing import META_DIGEST, META_MTIME, META_PATH, xxh3_bytes, xxh3_stream
+from mpupload.core.hashing import META_DIGEST, META_MTIME, xxh3_bytes, xxh3_stream
 from mpupload.core.messages import (
     FAILED,
     SKIP_SAME_DIGEST,
@@ -41,7 +40,9 @@ from mpupload.core.messages import (
     FileTask,
     UploadResult,
 )
+from mpupload.core.s3limits import as_mapping, fit_metadata
 from mpupload.pace.pacing import Pace, Stopped
+from mpupload.s3.audit import Stored
 from mpupload.s3.multipart import MultipartUploader
 from mpupload.s3.transport import Transport
 from mpupload.settings.config import Settings
@@ -73,14 +74,19 @@ def _content_type(rel: str) -> str | None:
     return _content_type_of_suffix(name[dot:])
 
 
-def source_metadata(task: FileTask, digest: str, mtime_ns: int) -> dict[str, str]:
-    """User metadata: the end-to-end digest and where the object came from (path percent-encoded,
-    since header values must be ASCII)."""
-    return {
-        META_DIGEST: digest,
-        META_MTIME: f"{mtime_ns // 1_000_000_000}.{mtime_ns % 1_000_000_000:09d}",
-        META_PATH: quote(task.rel, safe="/"),
-    }
+def user_metadata(settings: Settings) -> dict[str, str]:
+    """The --metadata pairs of the run, vetted by Settings.validated (s3limits.check_object_settings). Empty
+    until a `metadata` setting exists (the object settings add it; any of as_mapping's forms will do)."""
+    return as_mapping(getattr(settings, "metadata", None), pair_sep=",")
+
+
+def source_metadata(task: FileTask, digest: str, mtime_ns: int,
+                    user: dict[str, str] | None = None) -> tuple[dict[str, str], str]:
+    """User metadata: the end-to-end digest and where the object came from (the path's bytes, undecodable
+    ones included, percent-encoded since header values must be ASCII; a compact form or none where that
+    would break S3's 2 KB, s3limits.fit_metadata), beside `user`'s pairs; and the form source-path took."""
+    own = {META_DIGEST: digest, META_MTIME: f"{mtime_ns // 1_000_000_000}.{mtime_ns % 1_000_000_000:09d}"}
+    return fit_metadata(own, os.fsencode(task.rel), user)
 
 
 @dataclass(frozen=True)
@@ -88,10 +94,11 @@ class _Done:
     status: str
     reason: str
     digest: str
-    etag: str
+    stored: Stored  # the ETag (and, for an upload, S3's checksum, version id, storage class)
     size: int
     mtime_ns: int
     parts_reused: int = 0
+    source_path: str = ""
 
 
 class FileUploader:
@@ -117,11 +124,13 @@ class FileUploader:
             attempt += 1
             try:
                 done = self._attempt(task)
+                st = done.stored
                 return UploadResult(rel=task.rel, key=task.key, status=done.status, reason=done.reason,
                                     size=done.size, mtime_ns=done.mtime_ns, inode=task.inode, digest=done.digest,
-                                    etag=done.etag, attempts=attempt, seconds=time.monotonic() - started,
+                                    etag=st.etag, attempts=attempt, seconds=time.monotonic() - started,
                                     batch_id=batch_id, parts_reused=done.parts_reused,
-                                    partition=task.partition)
+                                    partition=task.partition, checksum=st.checksum, version_id=st.version_id,
+                                    storage_class=st.storage_class, source_path=done.source_path)
             except (CancelledError, Stopped):
                 reason = INTERRUPTED
                 break
@@ -168,20 +177,19 @@ class FileUploader:
         if task.remote_size == st.st_size:
             etag = self._matching_object_etag(task, digest)
             if etag is not None:
-                return _Done(SKIPPED, SKIP_SAME_DIGEST, digest, etag,
-                             st.st_size, st.st_mtime_ns)
-        meta = source_metadata(task, digest, st.st_mtime_ns)
+                return _Done(SKIPPED, SKIP_SAME_DIGEST, digest, Stored(etag), st.st_size, st.st_mtime_ns)
+        meta, path_form = source_metadata(task, digest, st.st_mtime_ns, user_metadata(self.s))
         reused = 0
         if data is not None:
-            etag = self._put_small(task, data, meta)
+            stored = self._put_small(task, data, meta)
         else:
-            etag, reused = self.multipart.upload(path=task.path, key=task.key, size=st.st_size,
-                                                 mtime_ns=st.st_mtime_ns, inode=st.st_ino, digest=digest,
-                                                 extra=self._extra(task, meta))
+            stored, reused = self.multipart.upload(path=task.path, key=task.key, size=st.st_size,
+                                                   mtime_ns=st.st_mtime_ns, inode=st.st_ino, digest=digest,
+                                                   extra=self._extra(task, meta))
         after = os.stat(task.path)
         if (after.st_size, after.st_mtime_ns) != (st.st_size, st.st_mtime_ns):
             raise FileChanged("size or modification time changed during the upload")
-        return _Done(UPLOADED, "", digest, etag, st.st_size, st.st_mtime_ns, reused)
+        return _Done(UPLOADED, "", digest, stored, st.st_size, st.st_mtime_ns, reused, path_form)
 
     def _matching_object_etag(self, task: FileTask, digest: str) -> str | None:
         """The ETag of the object at the key if it carries this digest, else None."""
@@ -202,12 +210,12 @@ class FileUploader:
             extra["ContentType"] = ctype
         return extra
 
-    def _put_small(self, task: FileTask, data: bytes, meta: dict[str, str]) -> str:
+    def _put_small(self, task: FileTask, data: bytes, meta: dict[str, str]) -> Stored:
         params = self._extra(task, meta)
         checksum = self.transport.checksum
         if checksum.enabled:
             # XXHASH128 is the digest already in the metadata: no second pass over the bytes.
             params[checksum.param] = checksum.of_digest(meta[META_DIGEST]) if checksum.is_digest else checksum.of(data)
-        etag = self.transport.put_object(key=task.key, body=data, params=params)
+        stored = self.transport.put_object(key=task.key, body=data, params=params)
         self.sender.add_bytes(len(data))
-        return etag
+        return stored

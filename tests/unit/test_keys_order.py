@@ -8,18 +8,30 @@ import tempfile
 import unicodedata
 from pathlib import Path
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mpupload.core.keys import key_bytes, normalize, sort_name
+from mpupload.core.keys import (
+    has_undecodable,
+    key_bytes,
+    name_bytes,
+    normalize,
+    printable_name,
+    sort_name,
+    unescaped,
+)
 from mpupload.run.plan import task_for
 from mpupload.source.scan import FileEntry, Skipped, scan
 
 NFC_E, NFD_E = "\u00e9", "e\u0301"
 # Characters around "/" (0x2F) in byte order, and both spellings of "é": what makes walk order hard.
 # A lone combining mark (U+0301, U+0338) after "/" checks that normalisation never reaches across it.
+# Bytes that are not UTF-8 (as os.fsdecode gives them: 0xFF, a lone 0xE9, a truncated sequence) and "%",
+# "F", "E" to spell their escapes literally: the escaped keys must keep the order and never merge silently.
+BAD = [os.fsdecode(b) for b in (b"\xff", b"\xe9", b"\xe6\x97")]
 NAME = st.lists(st.sampled_from(["a", "b", "-", ".", "0", " ", "~", NFC_E, NFD_E, "\u00c5", "A\u030a", "\u65e5",
-                                 "\u0301", "\u0338"]), min_size=1, max_size=4).map("".join).filter(
+                                 "\u0301", "\u0338", "%", "F", "E", *BAD]), min_size=1, max_size=4).map("".join).filter(
     lambda n: n not in (".", ".."))
 
 
@@ -62,7 +74,13 @@ def test_walk_yields_keys_in_utf8_byte_order_and_every_file_once(rels):
             assert len(set(keys)) == len(keys)  # strictly increasing: one file per key
             failed = [i for i in items if isinstance(i, Skipped) and i.failed]
             assert {i.rel for i in items} == made  # nothing lost: uploaded or reported
-            assert (not failed) if mode == "none" else all("also the key of" in f.reason for f in failed)
+            assert all("also the key of" in f.reason for f in failed)
+            # Every key is valid UTF-8 and gives back the bytes of the name it came from (NFC aside).
+            for i in items:
+                # (A valid name that spells such an escape, "%FE", is its own key; name_bytes cannot tell.)
+                if isinstance(i, FileEntry) and mode == "none" and all(
+                        has_undecodable(p) or unescaped(p) is None for p in i.rel.split("/")):
+                    assert name_bytes(normalize(i.rel, mode)) == os.fsencode(i.rel)
 
 
 @given(st.lists(NAME, min_size=1, max_size=4))
@@ -109,8 +127,38 @@ def test_a_file_and_a_folder_of_one_name_do_not_collide(tmp_path):
     assert _keys(scan(str(tmp_path))) == [NFC_E, f"{NFC_E}/in"]
 
 
-def test_unreadable_name_bytes_still_skipped(tmp_path):
-    fd = os.open(os.fsencode(tmp_path) + b"/bad-\xff", os.O_CREAT | os.O_WRONLY, 0o644)
+def test_name_bytes_that_are_not_utf8_get_an_escaped_reversible_key(tmp_path):
+    fd = os.open(os.fsencode(tmp_path) + b"/bad-\xff\xfe-100%.txt", os.O_CREAT | os.O_WRONLY, 0o644)
     os.close(fd)
     [item] = scan(str(tmp_path))
-    assert isinstance(item, Skipped) and not item.failed and "UTF-8" in item.reason
+    assert isinstance(item, FileEntry)  # a file like any other, not skipped
+    key = task_for(item, prefix="p", year_pattern=None).key
+    assert key == "p/bad-%FF%FE-100%25.txt"
+    assert name_bytes(key[2:]) == b"bad-\xff\xfe-100%.txt"
+
+
+@pytest.mark.parametrize("name", ["100%.txt", "a%41b", "%", "%%FF", "%ff%fe", "\u65e5%E6%97%A5", "%FF%"])
+def test_a_valid_name_is_its_own_key_and_its_own_name(name):
+    assert normalize(name, "none") == name
+    assert name_bytes(name) == name.encode()
+
+
+@given(st.binary(min_size=1, max_size=12).filter(lambda b: b"/" not in b and b"\0" not in b))
+def test_escaping_reverses_for_any_bytes(raw):
+    key = normalize(os.fsdecode(raw), "none")
+    key.encode("utf-8")  # always a valid key
+    assert name_bytes(key) == raw
+
+
+def test_a_literal_escape_beside_the_bytes_it_spells_fails_both(tmp_path):
+    (tmp_path / "caf%E9").write_bytes(b"literal")
+    fd = os.open(os.fsencode(tmp_path) + b"/caf\xe9", os.O_CREAT | os.O_WRONLY, 0o644)
+    os.close(fd)
+    items = list(scan(str(tmp_path)))
+    assert len(items) == 2 and all(isinstance(i, Skipped) and i.failed and "also the key of" in i.reason
+                                   for i in items)
+
+
+def test_printable_name_shows_undecodable_bytes_as_escapes():
+    assert printable_name(os.fsdecode(b"a\xffb")) == "a\\xffb"
+    assert printable_name("caf\u00e9") == "caf\u00e9"
