@@ -123,6 +123,7 @@ def main() -> None:
 @option_for("skip_existing")
 @option_for("journal", type=click.Path(dir_okay=False))
 @option_for("dry_run", "--dry-run", is_flag=True)
+@option_for("no_overwrite", "--no-overwrite", is_flag=True)
 @option_for("delete", "--delete", is_flag=True)
 @option_for("max_delete")
 @option_for("json_output", "--json", is_flag=True)

@@ -38,6 +38,10 @@ class FatalError(Exception):
         self.message = message
 
 
+class Conflict(Exception):
+    """--no-overwrite: an object with other content is already at the key; it stays, the file fails."""
+
+
 class FileChanged(Exception):
     """The file's size or mtime moved while it was being read or sent."""
 
@@ -96,6 +100,8 @@ def classify(exc: BaseException) -> tuple[str, str]:
 
     if isinstance(exc, FileChanged):
         return RETRYABLE, f"file changed while uploading: {exc}"
+    if isinstance(exc, Conflict):
+        return PERMANENT, f"conflict: {exc}"
     if isinstance(exc, FileNotFoundError):
         return PERMANENT, "file vanished before it could be uploaded"
     if isinstance(exc, PermissionError):

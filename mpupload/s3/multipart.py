@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import CancelledError, ThreadPoolExecutor
 from dataclasses import replace
 
-from mpupload.core.errors import FileChanged, error_code, http_status
+from mpupload.core.errors import Conflict, FileChanged, error_code, http_status
 from mpupload.core.hashing import TransportChecksum
 from mpupload.core.objectsum import COMPOSITE, FULL_OBJECT, b64_crc64, combine_crc64nvme, crc64_b64
 from mpupload.s3.audit import Stored, from_response
@@ -112,8 +112,13 @@ class MultipartUploader:
         try:
             resp = self.client.complete_multipart_upload(
                 Bucket=self.s.bucket, Key=key, UploadId=upload_id, MultipartUpload={"Parts": [p for p, _, _ in parts]},
-                **whole)
+                # --no-overwrite: the object appears only if no one wrote the key since the file was looked at
+                **whole, **({"IfNoneMatch": "*"} if self.s.no_overwrite else {}))
         except Exception as exc:
+            if self.s.no_overwrite and http_status(exc) == 412:
+                self._retire(journal, key, [upload_id])
+                raise Conflict("an object was written at this key during the upload; --no-overwrite leaves it") \
+                    from None
             if error_code(exc) in ("BadDigest", "InvalidPart"):
                 # The parts do not add up to what we combined (a journal that lies, a part replaced behind our
                 # back): resuming this upload would fail the same way, so the file's next try starts afresh.

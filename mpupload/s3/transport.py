@@ -33,7 +33,7 @@ from mpupload.settings.config import Settings, sign_payload
 # Lean declines in a row, each followed by a botocore success, that turn the lean path off: one is noise
 # (a reset connection), five with botocore succeeding every time is a setup the lean path cannot follow.
 STRIKES_TO_DISABLE = 5
-_PARAM_HEADERS = {"ContentType": "content-type"}
+_PARAM_HEADERS = {"ContentType": "content-type", "IfNoneMatch": "if-none-match"}
 
 
 def lean_headers(params: dict) -> dict[str, str]:

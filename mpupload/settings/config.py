@@ -132,6 +132,9 @@ class Settings:
                                "destination under $XDG_STATE_HOME/mpupload.")
     run_id: str = ""  # set by the coordinator for each run; marks the multipart uploads this run touched
     dry_run: bool = _opt(False, "Show the plan (files, bytes, partitions); upload nothing.")
+    no_overwrite: bool = _opt(False, "Never replace an object: where one with other content is already at a file's "
+                              "key, the file fails as a conflict (exit 1) and the object stays (PUTs carry "
+                              "If-None-Match: *, so an object written meanwhile by someone else is kept too).")
     delete: bool = _opt(False, "The mirror pass of a cutover: after an upload in which every file landed, delete "
                         "the objects under the destination that no file under SOURCE maps to (only in the run's "
                         "key space: --include / --exclude and --shard leave other objects alone). Nothing is "
@@ -327,6 +330,9 @@ def _check_schedule(s: Settings) -> None:
 def _check_delete(s: Settings) -> None:
     if not re.fullmatch(r"\d+%?|\d+\.\d+%", s.max_delete.strip()):
         raise SettingsError(f"--max-delete {s.max_delete!r}: give a count (500) or a share of the objects (10%)")
+    if s.delete and s.no_overwrite:
+        raise SettingsError("--delete with --no-overwrite: a mirror pass replaces and removes, --no-overwrite "
+                            "promises to do neither")
     if s.delete and s.files_from:
         raise SettingsError("--delete with --files-from: a list names what to upload, not what the destination "
                             "must hold (run --delete without --files-from to mirror SOURCE)")

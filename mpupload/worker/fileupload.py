@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 from mpupload.core.errors import (
     FATAL,
     PERMANENT,
+    Conflict,
     FatalError,
     FileChanged,
     classify,
@@ -58,6 +59,14 @@ INTERRUPTED = "interrupted before it finished"
 # While the pool holds for an outage, tries do not count; this bounds them anyway (the outage timeout stops
 # the run long before).
 _MAX_OUTAGE_RETRIES = 50
+_CONFLICT = "an object with other content is already at this key; --no-overwrite leaves it as it is"
+
+
+class _SameObject(Exception):
+    """--no-overwrite: the PUT was refused (412) because the object at the key is this very file."""
+
+    def __init__(self, stored: Stored):
+        self.stored = stored
 
 
 @functools.lru_cache(maxsize=1024)
@@ -174,14 +183,20 @@ class FileUploader:
                 digest, n = xxh3_stream(f)
                 if n != st.st_size:
                     raise FileChanged(f"size went from {st.st_size} to {n} bytes while hashing")
-        if task.remote_size == st.st_size:
+        if task.remote_size == st.st_size or (self.s.no_overwrite and (task.remote_size >= 0 or data is None)):
+            # (--no-overwrite: any object at the key is looked at; a large file is looked at before its parts go.)
             etag = self._matching_object_etag(task, digest)
             if etag is not None:
                 return _Done(SKIPPED, SKIP_SAME_DIGEST, digest, Stored(etag), st.st_size, st.st_mtime_ns)
+            if self.s.no_overwrite and self._exists(task):
+                raise Conflict(_CONFLICT)
         meta, path_form = source_metadata(task, digest, st.st_mtime_ns, user_metadata(self.s))
         reused = 0
         if data is not None:
-            stored = self._put_small(task, data, meta)
+            try:
+                stored = self._put_small(task, data, meta)
+            except _SameObject as same:
+                return _Done(SKIPPED, SKIP_SAME_DIGEST, digest, same.stored, st.st_size, st.st_mtime_ns)
         else:
             stored, reused = self.multipart.upload(path=task.path, key=task.key, size=st.st_size,
                                                    mtime_ns=st.st_mtime_ns, inode=st.st_ino, digest=digest,
@@ -190,6 +205,15 @@ class FileUploader:
         if (after.st_size, after.st_mtime_ns) != (st.st_size, st.st_mtime_ns):
             raise FileChanged("size or modification time changed during the upload")
         return _Done(UPLOADED, "", digest, stored, st.st_size, st.st_mtime_ns, reused, path_form)
+
+    def _exists(self, task: FileTask) -> bool:
+        try:
+            self.client.head_object(Bucket=self.s.bucket, Key=task.key)
+        except Exception as exc:
+            if http_status(exc) == 404:
+                return False
+            raise
+        return True
 
     def _matching_object_etag(self, task: FileTask, digest: str) -> str | None:
         """The ETag of the object at the key if it carries this digest, else None."""
@@ -216,6 +240,16 @@ class FileUploader:
         if checksum.enabled:
             # XXHASH128 is the digest already in the metadata: no second pass over the bytes.
             params[checksum.param] = checksum.of_digest(meta[META_DIGEST]) if checksum.is_digest else checksum.of(data)
-        stored = self.transport.put_object(key=task.key, body=data, params=params)
+        if self.s.no_overwrite:
+            params["IfNoneMatch"] = "*"  # the server refuses (412) if anyone wrote the key meanwhile
+        try:
+            stored = self.transport.put_object(key=task.key, body=data, params=params)
+        except Exception as exc:
+            if not self.s.no_overwrite or http_status(exc) != 412:
+                raise
+            etag = self._matching_object_etag(task, meta[META_DIGEST])
+            if etag is None:
+                raise Conflict(_CONFLICT) from None
+            raise _SameObject(Stored(etag)) from None
         self.sender.add_bytes(len(data))
         return stored
