@@ -61,7 +61,7 @@ def delete_limit(max_delete: str, listed: int) -> int:
 
 
 # Skips that mean the walk could not see something (rather than a policy: a link, a FIFO): as bad as a failure.
-_BLIND = ("directory unreadable", "cannot stat", "symlink loop", "name is not valid UTF-8")
+_BLIND = ("folder unreadable", "directory unreadable", "cannot stat", "symlink loop", "loop")
 
 
 def _source_keys(s: Settings, protected: set[str]) -> Iterator[str]:
