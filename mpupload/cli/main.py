@@ -13,6 +13,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 import click
+from click.core import ParameterSource
 
 from mpupload.cli.options import (
     RateType,
@@ -221,8 +222,23 @@ def verify(source: str, dest: str, mode: str | None, deep: bool, **opts) -> None
         settings = build_settings(source, dest, **opts)
     except SettingsError as exc:
         fail_usage(str(exc))
-    _exit_like_ctrl_c(lambda: (_preflight_or_exit(settings, write=False),
-                               sys.exit(run_verify(settings, mode=mode, out=sys.stdout))))
+    threads_given = click.get_current_context().get_parameter_source("threads") != ParameterSource.DEFAULT
+
+    def check() -> None:
+        probe = _preflight_or_exit(settings, write=False)
+        s = settings if threads_given else _verify_threads(settings, probe.latency)
+        sys.exit(run_verify(s, mode=mode, out=sys.stdout))
+
+    _exit_like_ctrl_c(check)
+
+
+def _verify_threads(settings: Settings, latency: float | None) -> Settings:
+    """HEADs in flight follow the link as the upload's small files do (concurrency.py): a verifying process
+    keeps two chunks going, so each chunk gets half the process's share."""
+    from mpupload.pace.concurrency import initial_inflight
+
+    per_chunk = initial_inflight(latency, cap=settings.max_inflight) // 2
+    return replace(settings, threads=max(settings.threads, per_chunk))
 
 
 @main.command()

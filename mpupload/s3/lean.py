@@ -108,18 +108,48 @@ class LeanPut:
         self._drop()
 
     def signed_headers(self, *, key: str, body: bytes | bytearray | memoryview, headers: dict[str, str],
-                       query: dict[str, str] | None = None, date: str | None = None) -> tuple[str, dict[str, str]]:
-        """The request target (path and query) and every header of the signed PUT."""
+                       query: dict[str, str] | None = None, date: str | None = None,
+                       method: str = "PUT") -> tuple[str, dict[str, str]]:
+        """The request target (path and query) and every header of the signed request (a PUT by default)."""
         r = self.route
         path = f"{r.base_path}/{quote_path(key)}"
         qs = canonical_query(query)
         payload = hashlib.sha256(body).hexdigest() if self._sign_payload else UNSIGNED_PAYLOAD
         creds = self._creds.get_frozen_credentials()
         h = {"host": r.host_header, **headers}
-        self._signer.sign(method="PUT", path=path, query=qs, headers=h, payload_hash=payload,
+        self._signer.sign(method=method, path=path, query=qs, headers=h, payload_hash=payload,
                           access_key=creds.access_key, secret_key=creds.secret_key, token=creds.token,
                           date=date or amz_date())
         return (f"{path}?{qs}" if qs else path), h
+
+    def head(self, *, key: str, headers: dict[str, str] | None = None) -> tuple[int, dict[str, str]]:
+        """HEAD key (verify's check of an object): (status, the answer's headers, names lower-case). Raises
+        Declined when no answer came (the caller asks botocore instead)."""
+        r = self.route
+        target, h = self.signed_headers(key=key, body=b"", headers=dict(headers or {}), method="HEAD")
+        if r.proxy and not r.https:
+            target = f"http://{r.host_header}{target}"
+            if r.proxy_auth:
+                h["proxy-authorization"] = r.proxy_auth
+        h["user-agent"] = self._ua
+        try:
+            conn = self._conn()
+            conn.putrequest("HEAD", target, skip_host=True, skip_accept_encoding=True)
+            for name, value in h.items():
+                conn.putheader(name, value)
+            conn.endheaders()
+            resp = conn.getresponse()
+            resp.read()  # nothing for a HEAD: leaves the connection ready for the next request
+            answer = {name.lower(): value for name, value in resp.getheaders()}
+            if resp.will_close:
+                self._drop()
+        except ssl.SSLError as exc:
+            self._drop()
+            raise Declined(TLS, f"{type(exc).__name__}: {exc}") from None
+        except (OSError, http.client.HTTPException) as exc:
+            self._drop()
+            raise Declined(CONNECTION, f"{type(exc).__name__}: {exc}") from None
+        return resp.status, answer
 
     def put(self, *, key: str, body: bytes | bytearray, headers: dict[str, str],
             query: dict[str, str] | None = None, reply: dict[str, str] | None = None) -> str:
