@@ -233,12 +233,13 @@ def verify(source: str, dest: str, mode: str | None, deep: bool, **opts) -> None
 
 
 def _verify_threads(settings: Settings, latency: float | None) -> Settings:
-    """HEADs in flight follow the link as the upload's small files do (concurrency.py): a verifying process
-    keeps two chunks going, so each chunk gets half the process's share."""
+    """HEADs in flight follow the link as the upload's small files do (concurrency.py), twice as many: a HEAD
+    carries no body, so memory does not bound it (measured over 40 ms: 24 in flight per process 9.9 s for 6,000
+    objects, 48 in flight 8.9 s, against 7.6 s for their upload). A verifying process runs one chunk at a time."""
     from mpupload.pace.concurrency import initial_inflight
 
-    per_chunk = initial_inflight(latency, cap=settings.max_inflight) // 2
-    return replace(settings, threads=max(settings.threads, per_chunk))
+    wanted = 2 * initial_inflight(latency, cap=settings.max_inflight)
+    return replace(settings, threads=min(settings.max_inflight, max(settings.threads, wanted)))
 
 
 @main.command()

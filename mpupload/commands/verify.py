@@ -48,7 +48,7 @@ OK, MISSING, SIZE, CHECKSUM, EXTRA, ERROR = "ok", "missing", "size_mismatch", "c
 # --mode checksum, an object S3 keeps no comparable checksum for: its metadata matched (not a failure).
 METADATA_ONLY = "metadata_only"
 MODES = ("metadata", "checksum", "deep")
-_CHUNK = 64  # objects per task sent to a pool process
+_CHUNK = 64  # objects per task sent to a pool process, at least (4 x its threads: the tail of a chunk idles)
 _IN_FLIGHT = 2  # chunks per pool process queued or running: keeps every process busy, memory bounded
 
 
@@ -182,7 +182,7 @@ class _Checks:
     def add(self, item: tuple[str, str, str, int]) -> list[Finding]:
         """Queue one (rel, path, key, size); returns the findings of chunks that finished meanwhile."""
         self.chunk.append(item)
-        if len(self.chunk) < _CHUNK:
+        if len(self.chunk) < max(_CHUNK, 4 * self.s.threads):
             return []
         chunk, self.chunk = self.chunk, []
         if not self.nproc:
