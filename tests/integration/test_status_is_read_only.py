@@ -117,36 +117,49 @@ def test_a_run_starts_and_finishes_while_status_looks_on(tmp_path, s3server, s3c
 
     looker = threading.Thread(target=hammer, name="status-hammer", daemon=True)
     looker.start()
+    outs = {name: open(tmp_path / name, "w") for name in ("run", "run.err", "watch", "watch.err")}  # noqa: SIM115
+
+    def text_of(name: str) -> str:
+        return (tmp_path / name).read_text()  # written by the child itself: nothing buffered here
+
+    run: subprocess.Popen | None = None
     watch: subprocess.Popen | None = None
     try:
         wait_for(lambda: len(calls) >= 1, timeout=60, what="a first status call before the run")
+        # Output to files: a process blocked on a full pipe would look like one that does not end.
         run = subprocess.Popen([sys.executable, "-m", "mpupload", "upload", *dest, "--endpoint-url", slow_link.url,
-                                "--processes", "1", "--threads", "1"], env=s3env, stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True)
+                                "--processes", "1", "--threads", "1"], env=s3env, stdout=outs["run"],
+                               stderr=outs["run.err"], text=True)
         # Once status sees the run holding the journal, a --watch follows it to its end.
-        wait_for(lambda: any(c[2] and c[2]["running"] and c[2]["pid"] == run.pid for c in calls), timeout=120,
-                 what="status to see the run holding the journal")
+        # (or a status call to fail, or the run to end: then the assertions below say what went wrong)
+        wait_for(lambda: any(c[1] != 0 or (c[2]["running"] and c[2]["pid"] == run.pid) for c in calls)
+                 or run.poll() is not None, timeout=120, what="status to see the run holding the journal")
+        assert all(code == 0 for _pid, code, _doc in calls), [c[:2] for c in calls if c[1] != 0]
+        assert run.poll() is None, "the run ended before status saw it: " + text_of("run.err")[-2000:]
         watch = subprocess.Popen([sys.executable, "-m", "mpupload", "status", "--journal", str(journal), "--json",
-                                  "--watch", "0.5"], env=s3env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                  "--watch", "0.5"], env=s3env, stdout=outs["watch"], stderr=outs["watch.err"],
                                  text=True)
         status_pids.add(watch.pid)
         held_by_status: list[str] = []
 
-        def run_over() -> bool:
-            held_by_status.extend(locks_held_by(status_pids))
-            return run.poll() is not None
+        def ended(p: subprocess.Popen) -> bool:
+            held_by_status.extend(locks_held_by(status_pids))  # sampled all along
+            return p.poll() is not None
 
-        wait_for(run_over, timeout=240, what="the run to end", interval=0.1)
-        out, err = run.communicate(timeout=30)
-        w_out, w_err = watch.communicate(timeout=60)  # --watch ends by itself once the run let go
+        wait_for(lambda: ended(run), timeout=240, what="the run to end", interval=0.1)
+        # --watch ends by itself once the run let go of the journal.
+        wait_for(lambda: ended(watch), timeout=60, what="status --watch to end after the run", interval=0.1)
         stop.set()
         looker.join(timeout=120)
     finally:
         stop.set()
-        for p in (watch,):
+        for p in (run, watch):
             if p is not None and p.poll() is None:
                 p.kill()
-                p.communicate(timeout=30)
+                p.wait(timeout=30)
+        for f in outs.values():
+            f.close()
+    out, err, w_out, w_err = text_of("run"), text_of("run.err"), text_of("watch"), text_of("watch.err")
 
     assert run.returncode == 0, err
     assert "another mpupload run" not in err
