@@ -57,6 +57,9 @@ def run_upload(settings: Settings, *, failures_file: str | None = None) -> int:
         progress = ProgressWriter(settings=coordinator.s)  # for `mpupload status` (progressfile.py)
         progress.starting()
         coordinator.reporter = RecordingReporter(ProgressReporter(reporter, progress), recorder)
+        coordinator.on_end = lambda outcome: progress.ended(  # before the lock goes (coordinator.on_end)
+            outcome.snapshot, exit_code=outcome.exit_code, interrupted=outcome.interrupted,
+            fatal=outcome.fatal.message if outcome.fatal else outcome.halted)
         outcome = coordinator.run(preflight=preflight_then_resume)
     finally:
         if handle:
@@ -72,8 +75,6 @@ def run_upload(settings: Settings, *, failures_file: str | None = None) -> int:
         click.echo(f"mpupload: fatal: {outcome.fatal.message}", err=True)
     elif outcome.halted:
         click.echo(f"mpupload: stopped: {outcome.halted}", err=True)
-    progress.ended(outcome.snapshot, exit_code=outcome.exit_code, interrupted=outcome.interrupted,
-                   fatal=outcome.fatal.message if outcome.fatal else outcome.halted)
     _write_report(settings, recorder, exit_code=outcome.exit_code)
     return outcome.exit_code
 
