@@ -69,6 +69,9 @@ def run_upload(settings: Settings, *, failures_file: str | None = None) -> int:
         progress.starting()
         # One fan-out: the recorder and the progress file hear each event before the view draws it.
         coordinator.sink = FanOut(RecordingSink(recorder), ProgressSink(progress, warn=reporter.warn), reporter)
+        coordinator.on_end = lambda outcome: progress.ended(  # before the lock goes (coordinator.on_end)
+            outcome.snapshot, exit_code=outcome.exit_code, interrupted=outcome.interrupted,
+            fatal=outcome.fatal.message if outcome.fatal else outcome.halted)
         outcome = coordinator.run(preflight=preflight_then_resume)
     finally:
         if handle:
@@ -84,8 +87,6 @@ def run_upload(settings: Settings, *, failures_file: str | None = None) -> int:
         say_fatal(outcome.fatal.message)
     elif outcome.halted:
         click.echo(f"mpupload: stopped: {outcome.halted}", err=True)
-    progress.ended(outcome.snapshot, exit_code=outcome.exit_code, interrupted=outcome.interrupted,
-                   fatal=outcome.fatal.message if outcome.fatal else outcome.halted)
     _write_report(settings, recorder, exit_code=outcome.exit_code)
     return outcome.exit_code
 

@@ -110,8 +110,13 @@ def eta_seconds(*, left_files: int, left_bytes: int, rate: tuple[float, float] |
 
 def _stored_in_journal(journal: Path) -> int | None:
     """Files the journal records as stored, read-only; None if it cannot be read now."""
+    # A WAL journal no process has open has no -wal file. A plain read-only open of it would create -wal and
+    # -shm beside it and leave them there (a read-only connection cannot remove them): status would write.
+    # Opened as immutable it takes no lock and makes no file; with a -wal present (a run has it open, or one
+    # was killed) the WAL must be read too, so the ordinary read-only open.
+    mode = "mode=ro" if Path(f"{journal}-wal").exists() else "mode=ro&immutable=1"
     try:
-        db = sqlite3.connect(f"{journal.resolve().as_uri()}?mode=ro", uri=True, timeout=2.0)
+        db = sqlite3.connect(f"{journal.resolve().as_uri()}?{mode}", uri=True, timeout=2.0)
     except sqlite3.Error:
         return None
     try:

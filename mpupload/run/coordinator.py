@@ -75,6 +75,10 @@ class Coordinator:
             self.lock.release()
             raise
         self._fs_warning = network_fs_warning(journal)
+        # Called with the outcome while the lock is still held: the run's last word (the progress document's
+        # end) must be written before the lock goes, or `status` would read a free lock beside a document
+        # that still says "running" and report a run that ended well as killed.
+        self.on_end: Callable[[Outcome], None] | None = None
         self._journal_knows_files = self.journal.count_stored() > 0
         self._sink = sink
         self.stats = Stats()
@@ -135,7 +139,11 @@ class Coordinator:
         finally:
             log, self.ledger.log = self.ledger.log, None
             close_log(log, run_id=self.s.run_id, outcome=outcome, warn=self._sink.warn)
-            self.lock.release()
+            try:
+                if outcome is not None and self.on_end is not None:
+                    self.on_end(outcome)
+            finally:
+                self.lock.release()
 
     def _run(self, signals: StopRequests, preflight: Callable[[Settings], ProbeResult] | None) -> Outcome:
         parts = self._assemble()

@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator
 from urllib.parse import unquote_plus
 from xml.sax.saxutils import unescape
 
-from mpupload.s3.xxprobe import only_probe_among
+from mpupload.s3.probekeys import EMPTINESS_KEYS, only_probes
 from mpupload.source import extsort
 
 _CONTENTS = re.compile(rb"<Contents>(.*?)</Contents>", re.S)
@@ -150,9 +150,9 @@ class DestinationIndex:
         if self._client is None:
             self._client = self._make_client()
             fast_listing(self._client)
-        listed = self._client.list_objects_v2(Bucket=self.bucket, Prefix=self.base, MaxKeys=2)
+        listed = self._client.list_objects_v2(Bucket=self.bucket, Prefix=self.base, MaxKeys=EMPTINESS_KEYS)
         keys = [row[0] for row in listed.get("FastContents", [])] + [o["Key"] for o in listed.get("Contents", [])]
-        return only_probe_among(keys, self.base.rstrip("/"))
+        return only_probes(keys, self.base.rstrip("/"))
 
     def _listing(self, prefix: str, *, delimiter: bool) -> _Listing:
         if self._client is None:

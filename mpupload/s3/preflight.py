@@ -20,8 +20,8 @@ from dataclasses import dataclass, field, replace
 from mpupload.core.errors import FATAL, FatalError, classify, error_code, http_status
 from mpupload.s3 import fullprobe
 from mpupload.s3.client import describe_destination, make_client
-from mpupload.s3.probekeys import full_checksum_probe_key, write_probe_prefix
-from mpupload.s3.xxprobe import decide_for_run, only_probe_among
+from mpupload.s3.probekeys import EMPTINESS_KEYS, only_probes, write_probe_prefix
+from mpupload.s3.xxprobe import decide_for_run
 from mpupload.settings.config import Settings
 
 
@@ -113,10 +113,9 @@ def _probes(client, settings: Settings, *, write: bool, checksum_verdict, full_v
     listing_error: Exception | None = None
     empty = False
     try:
-        # Three keys: the checksum probes' objects, written beside this listing, do not count.
-        listed = timed(client.list_objects_v2, Bucket=bucket, Prefix=prefix, MaxKeys=3)
-        empty = only_probe_among([o["Key"] for o in listed.get("Contents", [])
-                                  if o["Key"] != full_checksum_probe_key(prefix)], prefix)
+        # The checksum probes' objects, written beside this listing, do not count.
+        listed = timed(client.list_objects_v2, Bucket=bucket, Prefix=prefix, MaxKeys=EMPTINESS_KEYS)
+        empty = only_probes([o["Key"] for o in listed.get("Contents", [])], prefix)
     except be.ClientError as exc:
         # A write-only key may not list; the write probe decides. Bad credentials are also a
         # 403 (SignatureDoesNotMatch, InvalidAccessKeyId): those must not pass for "cannot list".

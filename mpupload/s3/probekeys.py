@@ -29,3 +29,14 @@ def is_probe(key: str) -> bool:
     """An object or upload one of mpupload's probes made, not the user's data."""
     name = key.rsplit("/", 1)[-1]
     return name in (CHECKSUM_PROBE_NAME, FULL_CHECKSUM_PROBE_NAME) or name.startswith(WRITE_PROBE_MARK)
+
+
+# An emptiness check asks for this many keys: both checksum probes' objects may exist at that moment, and one
+# more key is the user's.
+EMPTINESS_KEYS = 3
+
+
+def only_probes(keys: list[str], prefix: str) -> bool:
+    """The keys an emptiness check of `prefix` found are nothing but the probes' own objects (which exist for a
+    moment while a run starts): the destination is empty all the same."""
+    return all(k in (checksum_probe_key(prefix), full_checksum_probe_key(prefix)) for k in keys)

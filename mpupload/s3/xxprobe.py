@@ -26,12 +26,6 @@ from mpupload.s3.probekeys import checksum_probe_key
 _BODY = b"mpupload checks whether this server validates XXHASH128 checksums\n"
 
 
-def only_probe_among(keys: list[str], prefix: str) -> bool:
-    """The keys a listing of `prefix` found (ask for two) are nothing but the probe's object, which may
-    exist for a moment while the run starts: the destination is empty all the same."""
-    return all(k == checksum_probe_key(prefix) for k in keys)
-
-
 def server_validates_xxhash128(client, *, bucket: str, prefix: str) -> tuple[bool, str]:
     """(True, "") when a wrong XXHASH128 is refused and the right one accepted; else (False, why not)."""
     key = checksum_probe_key(prefix)

@@ -260,6 +260,22 @@ _BAD_DIGEST = _error_response(400, "Bad Request", "BadDigest",
                               "The XXHASH128 you specified did not match the calculated checksum.")
 
 
+LIST = "LIST"  # counted in `FaultProxy.counts`: object listings (ListObjects / ListObjectsV2), their targets kept
+_LISTINGS_KEPT = 10_000
+
+
+def _lists_objects(head: _Head) -> bool:
+    """A GET of a bucket (path style or virtual-hosted) with ListObjects' parameters; not ?uploads,
+    ?location and the other bucket sub-resources."""
+    if head.method != "GET":
+        return False
+    u = urlsplit(head.start_line.split(" ")[1])
+    query = {part.split("=", 1)[0] for part in u.query.split("&") if part}
+    at_bucket = u.path.strip("/").count("/") == 0
+    other = {"uploads", "versions", "location", "acl", "policy", "tagging", "lifecycle", "cors", "versioning"}
+    return at_bucket and not query & other and ("list-type" in query or "prefix" in query or "delimiter" in query)
+
+
 class FaultProxy:
     """Start with `start()`, point the client at `endpoint_url`, change `plan` or `outage` at any time."""
 
@@ -283,6 +299,7 @@ class FaultProxy:
         # Faults by kind, plus "requests", "writes" (PUT/POST), "forwarded" and one count per method.
         self.counts: Counter[str] = Counter()
         self.exchanges: list[Exchange] = []  # every request forwarded untouched, in the order answered
+        self.listings: list[str] = []  # the request targets of object listings, oldest first (bounded)
         self._outage = threading.Event()
         self._closing = threading.Event()
         self._socks: set[socket.socket] = set()
@@ -412,9 +429,14 @@ class FaultProxy:
         if self.validate_xxhash128 and "x-amz-checksum-xxhash128" in head.headers and not head.chunked():
             return self._validated(head, client, upstream, expects)
         method = head.method
+        listing = _lists_objects(head)
         with self._lock:
             self.counts["requests"] += 1
             self.counts[method] += 1
+            if listing:
+                self.counts[LIST] += 1
+                if len(self.listings) < _LISTINGS_KEPT:
+                    self.listings.append(head.start_line.split(" ")[1])
             if method in ("PUT", "POST"):
                 self.counts["writes"] += 1
             fault = self.plan.pick(self._rng, self.counts["writes"]) if method in ("PUT", "POST") else None

@@ -9,7 +9,8 @@ import threading
 import pytest
 
 from mpupload.s3.probekeys import checksum_probe_key as probe_key
-from mpupload.s3.xxprobe import SharedVerdict, decide_for_run, only_probe_among
+from mpupload.s3.probekeys import only_probes as only_probe_among
+from mpupload.s3.xxprobe import SharedVerdict, decide_for_run
 
 
 def _worker_reads(verdict: SharedVerdict, stop, out) -> None:
