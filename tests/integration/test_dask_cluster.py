@@ -89,3 +89,54 @@ def test_a_run_on_an_external_cluster_lands_every_byte(tmp_path, s3server, s3cli
     assert_landed(s3client, bucket, prefix, files)  # read back: the same bytes, the right digests
     # The batches ran as tasks on the cluster's workers (not in some local fallback): 61 files, 8 a batch.
     assert _executed(shared_cluster) - before >= len(files) // 8, (before, _executed(shared_cluster))
+
+
+def test_outstanding_tasks_never_pass_slots_plus_one_per_worker_and_follow_a_join(
+        tmp_path, s3server, s3env, bucket, prefix, slow_link, s3client):
+    """README: "no more tasks outstanding than the cluster's task slots plus one per worker (re-read every 5 s
+    as workers join or leave)". One worker of 2 threads: 3; a second joins: 6. Seen by the scheduler."""
+    src = tmp_path / "archive"
+    tiny_files(src, 600)
+    cluster = ExternalCluster(tmp_path / "dask", cluster_env(s3env), workers=1)
+    # 600 files of 4 to a batch, at most 20 requests a second: a run of 20 s at least whatever the machine,
+    # with the planner far ahead of the workers (150 batches), so the bound, not a lack of work, sets the count.
+    run = start_cli(upload_args(src, bucket, prefix, slow_link.url, cluster.address, "--batch-files", "4",
+                                "--max-requests-per-second", "20"), s3env)
+    seen: list[int] = []
+
+    def count() -> int:
+        assert run.poll() is None, "the run ended before the bound could be watched"
+        n = len(cluster.batch_tasks())
+        seen.append(n)
+        return n
+
+    try:
+        wait_for(lambda: count() >= 3, timeout=90, what="3 batch tasks outstanding on one worker")
+        cluster.add_worker()
+        # Sampled all the time the second worker takes to start and be counted (worker start-up + <= 5 s).
+        wait_for(lambda: len(cluster.client.scheduler_info(n_workers=-1)["workers"]) == 2 or count() < 0,
+                 timeout=90, what="the second worker")
+        alone = max(seen)
+        seen.clear()
+        wait_for(lambda: count() >= 6, timeout=5 + 15, what="6 batch tasks outstanding on two workers")
+        # Some more samples at the new bound: it stays there, and no higher.
+        wait_for(lambda: len(seen) >= 40 and count() >= 0, timeout=30, what="samples at two workers")
+        together = max(seen)
+        assert run.poll() is None, "the run ended while the bound was watched"
+        run.send_signal(signal.SIGTERM)
+        out, err = run.communicate(timeout=60)
+    finally:
+        if run.poll() is None:
+            run.kill()
+            run.communicate(timeout=30)
+        cluster.close()
+    assert alone == 3, f"one worker of 2 threads: up to 2 + 1 tasks outstanding, saw {alone}"
+    assert together == 6, f"two workers of 2 threads: up to 4 + 2 tasks outstanding, saw {together}"
+    assert run.returncode == 143, err[-3000:]
+    s = summary_of(out)
+    assert s["interrupted"] is True and 0 < s["uploaded"] < 600, s  # stopped mid-way, as meant
+    # Files cut by the stop (a request waiting for its --max-requests-per-second slot) are reported as
+    # interrupted; none failed for any other reason.
+    reasons = {e["reason"] for e in json_events(out) if e.get("event") == "failed"}
+    assert reasons <= {"interrupted before it finished"}, reasons
+    assert len(list_keys(s3client, bucket, prefix)) >= s["uploaded"]
