@@ -140,3 +140,68 @@ def test_outstanding_tasks_never_pass_slots_plus_one_per_worker_and_follow_a_joi
     reasons = {e["reason"] for e in json_events(out) if e.get("event") == "failed"}
     assert reasons <= {"interrupted before it finished"}, reasons
     assert len(list_keys(s3client, bucket, prefix)) >= s["uploaded"]
+
+
+def test_a_batch_whose_workers_keep_dying_is_handed_out_three_times_then_failed_with_the_reason(
+        tmp_path, s3server, s3client, s3env, bucket, prefix):
+    """README: a worker that dies mid-batch: "the coordinator hands out the files not yet settled (3 times at
+    most)"; after that the file fails, saying why. Each worker that takes the batch is killed (kill -9, its
+    nanny starts it again) while its PUT is under way: held by a proxy that never answers it."""
+    from faults.proxy import FaultProxy
+
+    src = tmp_path / "one"
+    src.mkdir()
+    (src / "doomed.bin").write_bytes(os.urandom(64 * 1024))
+    target = f"/{bucket}/{prefix}/doomed.bin"
+    attempts: list[float] = []
+    lock = threading.Lock()
+    release = threading.Event()
+
+    def hold(head) -> bool:  # the proxy's refusal rule, used to hold the file's PUTs, and only those
+        method, path = head.start_line.split(" ")[:2]
+        if method != "PUT" or path.split("?", 1)[0] != target:
+            return False
+        with lock:
+            attempts.append(time.monotonic())
+        release.wait(120)  # bounded: the test releases it at its end
+        return True
+
+    proxy = FaultProxy(s3server.endpoint_url, refuse=hold).start()
+    cluster = ExternalCluster(tmp_path / "dask", cluster_env(s3env), workers=2)
+    run = start_cli(upload_args(src, bucket, prefix, proxy.endpoint_url, cluster.address), s3env)
+    killed_keys: set[str] = set()
+    try:
+        for _ in range(3 + 3):  # bounded: more rounds than the promise allows
+            wait_for(lambda: len(attempts) > len(killed_keys) or run.poll() is not None, timeout=90,
+                     what="the file's next hand-out under way (or the run's end)")
+            if run.poll() is not None:
+                break
+
+            def holder() -> tuple[str, str] | None:
+                # The worker the scheduler has processing the batch now sending the file (a task not yet
+                # killed: a killed one, started again elsewhere, only hands its batch back).
+                owners = [(w, k) for w, keys in cluster.processing().items() for k in keys
+                          if k.startswith("mpupload-") and k not in killed_keys]
+                return owners[0] if len(owners) == 1 else None
+
+            worker, key = wait_for(holder, timeout=30, what="the worker holding the batch")
+            os.kill(cluster.worker_pids()[worker], signal.SIGKILL)
+            killed_keys.add(key)
+        out, err = run.communicate(timeout=120)
+    finally:
+        release.set()
+        if run.poll() is None:
+            run.kill()
+            run.communicate(timeout=30)
+        cluster.close()
+        proxy.stop()
+    assert run.returncode == 1, err[-3000:]
+    assert "Traceback" not in err, err[-3000:]
+    s = summary_of(out)
+    assert (s["uploaded"], s["failed"], s["worker_restarts"]) == (0, 1, 3), s
+    failed = [e for e in json_events(out) if e.get("event") == "failed"]
+    assert [e["path"] for e in failed] == ["doomed.bin"], failed
+    assert failed[0]["reason"] == "not uploaded: its Dask worker died or stopped (3 times handed out again)", failed
+    # Sent by the first hand-out and by exactly three more; each of those four workers was killed.
+    assert len(attempts) == 4 and len(killed_keys) == 4, (len(attempts), killed_keys)
+    assert not list_keys(s3client, bucket, prefix)
