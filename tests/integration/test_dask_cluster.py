@@ -205,3 +205,75 @@ def test_a_batch_whose_workers_keep_dying_is_handed_out_three_times_then_failed_
     # Sent by the first hand-out and by exactly three more; each of those four workers was killed.
     assert len(attempts) == 4 and len(killed_keys) == 4, (len(attempts), killed_keys)
     assert not list_keys(s3client, bucket, prefix)
+
+
+class PutClock:
+    """A DelayRelay meter: when each PUT of the run's files reached the server's side of the link (the
+    probes' PUTs, under .mpupload-, are not the run's files)."""
+
+    def __init__(self, bucket: str, prefix: str):
+        self._put = f"PUT /{bucket}/{prefix}/".encode()
+        self._probe = f"PUT /{bucket}/{prefix}/.mpupload-".encode()
+        self._lock = threading.Lock()
+        self.times: list[float] = []
+
+    def __call__(self, data: bytes) -> None:
+        n = data.count(self._put) - data.count(self._probe)  # a request's head arrives in one chunk
+        if n > 0:
+            now = time.monotonic()
+            with self._lock:
+                self.times.extend([now] * n)
+
+    def count(self) -> int:
+        with self._lock:
+            return len(self.times)
+
+    def since(self, t: float) -> int:
+        with self._lock:
+            return sum(1 for x in self.times if x > t)
+
+
+def test_workers_stop_their_batches_within_20_s_of_their_coordinator_dying(
+        tmp_path, s3server, s3client, s3env, bucket, prefix):
+    """README: "workers that hear nothing from it for 20 s stop the run's work". kill -9 of the CLI against
+    an external scheduler; the workers' tasks end within 20 s (plus the heartbeat's second and the files in
+    flight), then nothing more is sent."""
+    src = tmp_path / "archive"
+    tiny_files(src, 720)
+    clock = PutClock(bucket, prefix)
+    cluster = ExternalCluster(tmp_path / "dask", cluster_env(s3env), workers=2)
+    # 6 batches of 120, all out at once (2 workers x (2 slots + 1)), 4 of them running; at most 8 requests
+    # a second: the running batches alone hold about a minute of work when the coordinator dies, far more
+    # than the 20 s after which the workers must give up on them, however fast the machine.
+    with DelayRelay(upstream=_upstream(s3server), rtt=0.080, meter=clock) as link:
+        run = start_cli(upload_args(src, bucket, prefix, link.url, cluster.address, "--batch-files", "120",
+                                    "--max-requests-per-second", "8"), s3env)
+        try:
+            def under_way() -> bool:
+                assert run.poll() is None, "the run ended before its coordinator could be killed"
+                return clock.count() >= 16 and cluster.running_tasks() == 4
+
+            wait_for(under_way, timeout=90, what="four batches running on the workers", interval=0.2)
+            run.kill()  # SIGKILL: no stop event, no last word to the scheduler
+            killed = time.monotonic()
+            run.communicate(timeout=30)
+            # README's 20 s, not the code's constant (a test that read it would move with it); 1 s for the
+            # workers' look at their silence, 10 for the files in flight and a busy machine.
+            bound = 20 + 1 + 10
+            wait_for(lambda: cluster.running_tasks() == 0, timeout=bound + 10, what="the workers' tasks to end",
+                     interval=0.2)
+            ended = time.monotonic()
+            sent_at_end = clock.count()
+            # Watch a while longer: nothing is sent once the tasks ended (no thread goes on uploading).
+            with pytest.raises(AssertionError, match="timed out"):
+                wait_for(lambda: clock.count() > sent_at_end, timeout=3, what="a PUT after the tasks ended")
+        finally:
+            if run.poll() is None:
+                run.kill()
+                run.communicate(timeout=30)
+            cluster.close()
+    took = ended - killed
+    assert took <= bound, f"the workers' tasks went on {took:.1f} s after their coordinator died"
+    assert clock.since(ended) == 0
+    stored = len(list_keys(s3client, bucket, prefix))
+    assert stored < 720 - 200, f"{stored} of 720 stored: the run was not cut short, the test proves nothing"
