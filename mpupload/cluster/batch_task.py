@@ -38,7 +38,8 @@ class BatchPayload:
     batch: Batch
     rows: tuple[MultipartRow, ...]  # journaled multipart uploads of the batch's large files
     queue: str  # the run's results queue
-    workers: int  # Dask workers when handed out: each takes this share of --max-bandwidth / --max-rps
+    workers: int  # Dask workers when handed out: each takes this share of --max-bandwidth / --max-rps (then
+    # the coordinator's heartbeat, relay.py, re-splits as workers join or leave)
     inflight: int  # the run's in-flight limit when handed out (then the coordinator's heartbeat)
 
 
@@ -64,12 +65,14 @@ class _RunKit:
         self.worker_id = zlib.crc32(worker.address.encode()) & 0x7FFFFFFF
         self.out = _QueueOut(Queue(p.queue, client=self.client))
         self.stop = threading.Event()
-        share = max(1, p.workers)
+        self.settings, self.share = s, max(1, p.workers)
         self.pace = Pace(base_delay=s.backoff_base / 4, max_delay=s.backoff_cap,
-                         limits=Limits(max_bandwidth=s.max_bandwidth / share if s.max_bandwidth else None,
-                                       max_rps=s.max_requests_per_second / share if s.max_requests_per_second else None))
+                         limits=Limits(max_bandwidth=s.max_bandwidth / self.share if s.max_bandwidth else None,
+                                       max_rps=s.max_requests_per_second / self.share if s.max_requests_per_second
+                                       else None))
         self.limit = SharedLimit(p.inflight)
-        self.relay = WorkerRelay(self.client, worker, s.run_id, pace=self.pace, limit=self.limit, stop=self.stop)
+        self.relay = WorkerRelay(self.client, worker, s.run_id, pace=self.pace, limit=self.limit, stop=self.stop,
+                                 on_workers=self.split_limits)
         self.sender = ResultSender(self.out, self.worker_id)
         self.journal = RelayedJournal(self.out.put)
         self.fatal_reported = False
@@ -77,6 +80,19 @@ class _RunKit:
                              multipart_journal=lambda: self.journal)
         self._closed = threading.Event()
         threading.Thread(target=self._flush_regularly, daemon=True, name="mpupload-flush").start()
+
+    def split_limits(self, workers: int) -> None:
+        """This process's share of the run's limits when the cluster has `workers` workers: kept from the first
+        batch, a worker that joined later would add its share on top of the limit (1 + 1 workers at the whole
+        limit each: twice the limit)."""
+        limits, s = self.pace.limits, self.settings
+        if limits is None or workers < 1 or workers == self.share:
+            return
+        self.share = workers
+        if limits.bandwidth is not None:
+            limits.bandwidth.rate = s.max_bandwidth / workers  # read under the rate's lock by each booking
+        if limits.requests is not None:
+            limits.requests.rate = s.max_requests_per_second / workers
 
     def _flush_regularly(self) -> None:
         while not self._closed.wait(_FLUSH_SECONDS):

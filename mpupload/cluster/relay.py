@@ -3,9 +3,11 @@ subscribe_topic: pushed, not polled; one topic per run):
 
 - ["pace", ORIGIN, KIND, ...]: a throttle's pause, an outage, its end (pacing.Pace.relay / apply), so a
   SlowDown seen on one machine slows every machine, and an outage holds them all;
-- ["alive", LIMIT]: the coordinator's heartbeat, once a second and whenever the in-flight limit changes
-  (concurrency.py); a worker that hears none for ORPHANED_AFTER seconds stops its run's work, as a local
-  worker ends with its coordinator (stopping.py);
+- ["alive", LIMIT, WORKERS]: the coordinator's heartbeat, once a second and whenever the in-flight limit
+  (concurrency.py) or the number of Dask workers changes; each worker re-splits --max-bandwidth /
+  --max-requests-per-second by WORKERS, so a worker that joins does not add a share on top of the limit; a
+  worker that hears none for ORPHANED_AFTER seconds stops its run's work, as a local worker ends with its
+  coordinator (stopping.py);
 - ["stop"]: the coordinator is stopping the run (Ctrl-C, a fatal error, the end).
 
 Events are fire-and-forget; a lost one costs a pause not taken, never a file (botocore still retries).
@@ -16,6 +18,7 @@ from __future__ import annotations
 import threading
 import time
 import uuid
+from collections.abc import Callable
 
 from ..concurrency import SharedLimit
 from ..pacing import Pace
@@ -48,11 +51,11 @@ class CoordinatorRelay(_OnTheRunTopic):
     """In the coordinator: its Pace hears the workers' throttles and outages (the prober and the summary read
     it) and tells them when the endpoint answers; the heartbeat carries the in-flight limit."""
 
-    def __init__(self, client, run_id: str, *, pace: Pace, limit: SharedLimit):
+    def __init__(self, client, run_id: str, *, pace: Pace, limit: SharedLimit, workers: Callable[[], int]):
         self._client, self._topic = client, topic_for(run_id)
-        self._pace, self._limit = pace, limit
+        self._pace, self._limit, self._workers = pace, limit, workers
         self._origin = "coordinator"
-        self._sent_limit = -1
+        self._sent: tuple[int, int] = (-1, -1)
         self._last_beat = 0.0
         client.subscribe_topic(self._topic, self._on_event)
         pace.relay = self._publish_pace
@@ -66,12 +69,12 @@ class CoordinatorRelay(_OnTheRunTopic):
             self._pace.apply(tuple(msg[2:]))
 
     def tick(self) -> None:
-        """From the main loop: the heartbeat, and a changed limit at once."""
+        """From the main loop: the heartbeat, and a changed limit or number of workers at once."""
         now = time.monotonic()
-        limit = self._limit.value
-        if limit != self._sent_limit or now - self._last_beat >= HEARTBEAT:
-            self._client.log_event(self._topic, ["alive", limit])
-            self._sent_limit, self._last_beat = limit, now
+        state = (self._limit.value, self._workers())
+        if state != self._sent or now - self._last_beat >= HEARTBEAT:
+            self._client.log_event(self._topic, ["alive", *state])
+            self._sent, self._last_beat = state, now
 
     def stop(self) -> None:
         self._client.log_event(self._topic, ["stop"])
@@ -82,9 +85,10 @@ class WorkerRelay(_OnTheRunTopic):
     """In a Dask worker process, for one run: applies the others' pace events to this process's Pace,
     follows the in-flight limit, and sets `stop` on the coordinator's word or its silence."""
 
-    def __init__(self, client, worker, run_id: str, *, pace: Pace, limit: SharedLimit, stop: threading.Event):
+    def __init__(self, client, worker, run_id: str, *, pace: Pace, limit: SharedLimit, stop: threading.Event,
+                 on_workers: Callable[[int], None]):
         self._client, self._worker, self._topic = client, worker, topic_for(run_id)
-        self._pace, self._limit, self._stop = pace, limit, stop
+        self._pace, self._limit, self._stop, self._on_workers = pace, limit, stop, on_workers
         self._origin = uuid.uuid4().hex[:12]
         self._heard = time.monotonic()
         self.orphaned = False  # stopped because the coordinator fell silent
@@ -106,6 +110,8 @@ class WorkerRelay(_OnTheRunTopic):
         elif kind == "alive":
             self._heard = time.monotonic()
             self._limit.value = int(msg[1])
+            if len(msg) > 2:
+                self._on_workers(int(msg[2]))
         elif kind == "stop":
             self._stop.set()
 
