@@ -2,7 +2,7 @@
 against a real scheduler and real worker processes started by the test (tests/dask_cluster.py) and the real
 S3 server: a whole run read back byte for byte; the bound on outstanding tasks as the scheduler sees it, also
 as a worker joins; the limit on hand-backs after worker deaths; --max-bandwidth / --max-requests-per-second
-split between the workers; workers that stop when their coordinator is killed."""
+split between the workers, also as one joins; workers that stop when their coordinator is killed."""
 
 from __future__ import annotations
 
@@ -65,6 +65,21 @@ def shared_cluster(s3server, tmp_path_factory):
         cluster.close()
 
 
+@pytest.fixture
+def new_cluster(tmp_path, s3env):
+    """Clusters of a test's own (for the tests that kill workers or change the cluster's size), each killed at
+    the test's end whatever happened."""
+    made: list[ExternalCluster] = []
+
+    def make(workers: int) -> ExternalCluster:
+        made.append(ExternalCluster(tmp_path / f"dask{len(made)}", cluster_env(s3env), workers=workers))
+        return made[-1]
+
+    yield make
+    for cluster in made:
+        cluster.close()
+
+
 def _executed(cluster: ExternalCluster) -> int:
     def look(dask_worker) -> int:
         return dask_worker.state.executed_count
@@ -91,12 +106,12 @@ def test_a_run_on_an_external_cluster_lands_every_byte(tmp_path, s3server, s3cli
 
 
 def test_outstanding_tasks_never_pass_slots_plus_one_per_worker_and_follow_a_join(
-        tmp_path, s3server, s3env, bucket, prefix, slow_link, s3client):
+        tmp_path, s3server, s3env, bucket, prefix, slow_link, s3client, new_cluster):
     """README: "no more tasks outstanding than the cluster's task slots plus one per worker (re-read every
     second as workers join or leave)". One worker of 2 threads: 3; a second joins: 6. Seen by the scheduler."""
     src = tmp_path / "archive"
     tiny_files(src, 600)
-    cluster = ExternalCluster(tmp_path / "dask", cluster_env(s3env), workers=1)
+    cluster = new_cluster(1)
     # 600 files of 4 to a batch, at most 12 requests a second: a run of 50 s at least whatever the machine
     # (stopped once the bound was seen), with the planner far ahead of the workers (150 batches), so the
     # bound, not a lack of work, sets the count.
@@ -130,7 +145,6 @@ def test_outstanding_tasks_never_pass_slots_plus_one_per_worker_and_follow_a_joi
         if run.poll() is None:
             run.kill()
             run.communicate(timeout=30)
-        cluster.close()
     assert alone == 3, f"one worker of 2 threads: up to 2 + 1 tasks outstanding, saw {alone}"
     assert together == 6, f"two workers of 2 threads: up to 4 + 2 tasks outstanding, saw {together}"
     assert run.returncode == 143, err[-3000:]
@@ -144,7 +158,7 @@ def test_outstanding_tasks_never_pass_slots_plus_one_per_worker_and_follow_a_joi
 
 
 def test_a_batch_whose_workers_keep_dying_is_handed_out_three_times_then_failed_with_the_reason(
-        tmp_path, s3server, s3client, s3env, bucket, prefix):
+        tmp_path, s3server, s3client, s3env, bucket, prefix, new_cluster):
     """README: a worker that dies mid-batch: "the coordinator hands out the files not yet settled (3 times at
     most)"; after that the file fails, saying why. Each worker that takes the batch is killed (kill -9, its
     nanny starts it again) while its PUT is under way: held by a proxy that never answers it."""
@@ -167,11 +181,12 @@ def test_a_batch_whose_workers_keep_dying_is_handed_out_three_times_then_failed_
         release.wait(120)  # bounded: the test releases it at its end
         return True
 
+    cluster = new_cluster(2)
     proxy = FaultProxy(s3server.endpoint_url, refuse=hold).start()
-    cluster = ExternalCluster(tmp_path / "dask", cluster_env(s3env), workers=2)
-    run = start_cli(upload_args(src, bucket, prefix, proxy.endpoint_url, cluster.address), s3env)
     killed_keys: set[str] = set()
+    run = None
     try:
+        run = start_cli(upload_args(src, bucket, prefix, proxy.endpoint_url, cluster.address), s3env)
         for _ in range(3 + 3):  # bounded: more rounds than the promise allows
             wait_for(lambda: len(attempts) > len(killed_keys) or run.poll() is not None, timeout=90,
                      what="the file's next hand-out under way (or the run's end)")
@@ -191,10 +206,9 @@ def test_a_batch_whose_workers_keep_dying_is_handed_out_three_times_then_failed_
         out, err = run.communicate(timeout=120)
     finally:
         release.set()
-        if run.poll() is None:
+        if run is not None and run.poll() is None:
             run.kill()
             run.communicate(timeout=30)
-        cluster.close()
         proxy.stop()
     assert run.returncode == 1, err[-3000:]
     assert "Traceback" not in err, err[-3000:]
@@ -250,14 +264,14 @@ class PutClock:
 
 
 def test_workers_stop_their_batches_within_20_s_of_their_coordinator_dying(
-        tmp_path, s3server, s3client, s3env, bucket, prefix):
+        tmp_path, s3server, s3client, s3env, bucket, prefix, new_cluster):
     """README: "workers that hear nothing from it for 20 s stop the run's work". kill -9 of the CLI against
     an external scheduler; the workers' tasks end within 20 s (plus the heartbeat's second and the files in
     flight), then nothing more is sent."""
     src = tmp_path / "archive"
     tiny_files(src, 720)
     clock = PutClock(bucket, prefix)
-    cluster = ExternalCluster(tmp_path / "dask", cluster_env(s3env), workers=2)
+    cluster = new_cluster(2)
     # 6 batches of 120, all out at once (2 workers x (2 slots + 1)), 4 of them running; at most 8 requests
     # a second: the running batches alone hold about a minute of work when the coordinator dies, far more
     # than the 20 s after which the workers must give up on them, however fast the machine.
@@ -287,7 +301,6 @@ def test_workers_stop_their_batches_within_20_s_of_their_coordinator_dying(
             if run.poll() is None:
                 run.kill()
                 run.communicate(timeout=30)
-            cluster.close()
     took = ended - killed
     assert took <= bound, f"the workers' tasks went on {took:.1f} s after their coordinator died"
     assert clock.since(ended) == 0
@@ -321,32 +334,31 @@ def test_the_bandwidth_limit_holds_for_the_dask_workers_together(tmp_path, s3ser
     assert busiest >= limit * 0.75, f"busiest 10 s: {busiest:.0f} bytes/s under a limit of {limit}"
 
 
-def test_the_request_limit_holds_as_a_worker_joins(tmp_path, s3server, s3client, s3env, bucket, prefix):
-    """README: the limits "are split evenly between the workers present when a batch is handed out", and
-    hold "for the whole run, all processes together". One worker, then a second joins mid-run: before, the
-    one worker has the whole limit; after, each has half, and together never more than the limit."""
+def test_the_request_limit_holds_as_a_worker_joins(tmp_path, s3server, s3client, s3env, bucket, prefix,
+                                                   new_cluster):
+    """README: the limits "are split evenly between the workers present and split again when one joins or
+    leaves", and hold "for the whole run, all processes together". One worker, then a second joins mid-run:
+    before, the one worker has the whole limit; after, each has half, and together never more than the
+    limit (each kept the share of its first batch: twice the limit once the second had joined)."""
     limit, count = 20, 320
     src = tmp_path / "src"
     tiny_files(src, count, 3000)  # 16 s at 20 requests a second
     clock = PutClock(bucket, prefix)
-    cluster = ExternalCluster(tmp_path / "dask", cluster_env(s3env), workers=1)
-    try:
-        with DelayRelay(upstream=_upstream(s3server), rtt=0.040, meter=clock) as link:
-            run = start_cli(upload_args(src, bucket, prefix, link.url, cluster.address, "--batch-files", "4",
-                                        "--max-requests-per-second", str(limit)), s3env)
-            try:
-                wait_for(lambda: clock.count() >= 30 or run.poll() is not None, timeout=90, what="the run under way")
-                assert run.poll() is None, "the run ended before a worker could join"
-                cluster.add_worker()
-                cluster.wait_for_workers(2)
-                joined = time.monotonic()
-                out, err = run.communicate(timeout=240)
-            finally:
-                if run.poll() is None:
-                    run.kill()
-                    run.communicate(timeout=30)
-    finally:
-        cluster.close()
+    cluster = new_cluster(1)
+    with DelayRelay(upstream=_upstream(s3server), rtt=0.040, meter=clock) as link:
+        run = start_cli(upload_args(src, bucket, prefix, link.url, cluster.address, "--batch-files", "4",
+                                    "--max-requests-per-second", str(limit)), s3env)
+        try:
+            wait_for(lambda: clock.count() >= 30 or run.poll() is not None, timeout=90, what="the run under way")
+            assert run.poll() is None, "the run ended before a worker could join"
+            cluster.add_worker()
+            cluster.wait_for_workers(2)
+            joined = time.monotonic()
+            out, err = run.communicate(timeout=240)
+        finally:
+            if run.poll() is None:
+                run.kill()
+                run.communicate(timeout=30)
     assert run.returncode == 0, err[-3000:]
     s = summary_of(out)
     assert (s["uploaded"], s["failed"]) == (count, 0), s
