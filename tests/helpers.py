@@ -14,10 +14,11 @@ import xxhash
 MIB = 1024 * 1024
 
 
-def run_cli(args: list[str], env: dict, *, timeout: float = 240, stdin=subprocess.DEVNULL) -> subprocess.CompletedProcess:
-    """`python -m mpupload ARGS`, as a user runs it; bounded in time."""
+def run_cli(args: list[str], env: dict, *, timeout: float = 240, stdin=subprocess.DEVNULL,
+            cwd: Path | None = None) -> subprocess.CompletedProcess:
+    """`python -m mpupload ARGS`, as a user runs it (in `cwd`, else the test's own); bounded in time."""
     return subprocess.run([sys.executable, "-m", "mpupload", *args], env=env, capture_output=True, text=True,
-                          timeout=timeout, stdin=stdin)
+                          timeout=timeout, stdin=stdin, cwd=cwd)
 
 
 def start_cli(args: list[str], env: dict) -> subprocess.Popen:

@@ -39,7 +39,8 @@ class BatchPayload:
     batch: Batch
     rows: tuple[MultipartRow, ...]  # journaled multipart uploads of the batch's large files
     queue: str  # the run's results queue
-    workers: int  # Dask workers when handed out: each takes this share of --max-bandwidth / --max-rps
+    workers: int  # Dask workers when handed out: each takes this share of --max-bandwidth / --max-rps (then
+    # the coordinator's heartbeat, relay.py, re-splits as workers join or leave)
     inflight: int  # the run's in-flight limit when handed out (then the coordinator's heartbeat)
 
 
@@ -65,13 +66,14 @@ class _RunKit:
         self.worker_id = zlib.crc32(worker.address.encode()) & 0x7FFFFFFF
         self.out = _QueueOut(Queue(p.queue, client=self.client))
         self.stop = threading.Event()
-        share = max(1, p.workers)
+        self.settings, self.share = s, max(1, p.workers)
         self.pace = Pace(base_delay=s.backoff_base / 4, max_delay=s.backoff_cap,
-                         limits=Limits(max_bandwidth=s.max_bandwidth / share if s.max_bandwidth else None,
-                                       max_rps=s.max_requests_per_second / share if s.max_requests_per_second else None))
+                         limits=Limits(max_bandwidth=s.max_bandwidth / self.share if s.max_bandwidth else None,
+                                       max_rps=s.max_requests_per_second / self.share if s.max_requests_per_second
+                                       else None))
         self.limit = SharedLimit(p.inflight)
         self.relay = WorkerRelay(self.client, worker, s.run_id, pace=self.pace, limit=self.limit, stop=self.stop,
-                                 share=share)
+                                 on_workers=self.split_limits)
         self.sender = ResultSender(self.out, self.worker_id)
         self.journal = RelayedJournal(self.out.put)
         self.fatal_reported = False
@@ -79,6 +81,18 @@ class _RunKit:
                              multipart_journal=lambda: self.journal)
         self._closed = threading.Event()
         threading.Thread(target=self._flush_regularly, daemon=True, name="mpupload-flush").start()
+
+    def split_limits(self, workers: int, bandwidth: float | None, rps: float | None) -> None:
+        """This process's share of the run's limits in force (`bandwidth`, `rps`: the whole run's, as the
+        coordinator's heartbeat says them) when the cluster has `workers` workers: kept from the first batch, a
+        worker that joined later would add its share on top of the limit (1 + 1 workers at the whole limit
+        each: twice the limit); and a limit changed while the run goes reaches every worker."""
+        limits = self.pace.limits
+        if limits is None or workers < 1:
+            return
+        self.share = workers
+        limits.set(max_bandwidth=bandwidth / workers if bandwidth else None,
+                   max_rps=rps / workers if rps else None)
 
     def _flush_regularly(self) -> None:
         while not self._closed.wait(FLUSH_SECONDS):

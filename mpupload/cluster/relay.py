@@ -3,10 +3,11 @@ subscribe_topic: pushed, not polled; one topic per run):
 
 - ["pace", ORIGIN, KIND, ...]: a throttle's pause, an outage, its end (pacing.Pace.relay / apply), so a
   SlowDown seen on one machine slows every machine, and an outage holds them all;
-- ["alive", LIMIT, BANDWIDTH, REQUESTS]: the coordinator's heartbeat, once a second and whenever the in-flight
-  limit or the run's limits change (each worker takes its share of the limits)
-  (concurrency.py); a worker that hears none for ORPHANED_AFTER seconds stops its run's work, as a local
-  worker ends with its coordinator (stopping.py);
+- ["alive", LIMIT, WORKERS, BANDWIDTH, REQUESTS]: the coordinator's heartbeat, once a second and whenever
+  the in-flight limit (concurrency.py), the number of Dask workers or the run's limits in force (`mpupload
+  limit`, a timetable) change; each worker takes BANDWIDTH / WORKERS and REQUESTS / WORKERS, so a worker that
+  joins does not add a share on top of the limit; a worker that hears none for ORPHANED_AFTER seconds stops
+  its run's work, as a local worker ends with its coordinator (stopping.py);
 - ["stop"]: the coordinator is stopping the run (Ctrl-C, a fatal error, the end).
 
 Events are fire-and-forget; a lost one costs a pause not taken, never a file (botocore still retries).
@@ -17,6 +18,7 @@ from __future__ import annotations
 import threading
 import time
 import uuid
+from collections.abc import Callable
 
 from mpupload.pace.concurrency import SharedLimit
 from mpupload.pace.pacing import Pace
@@ -49,11 +51,11 @@ class CoordinatorRelay(_OnTheRunTopic):
     """In the coordinator: its Pace hears the workers' throttles and outages (the prober and the summary read
     it) and tells them when the endpoint answers; the heartbeat carries the in-flight limit."""
 
-    def __init__(self, client, run_id: str, *, pace: Pace, limit: SharedLimit):
+    def __init__(self, client, run_id: str, *, pace: Pace, limit: SharedLimit, workers: Callable[[], int]):
         self._client, self._topic = client, topic_for(run_id)
-        self._pace, self._limit = pace, limit
+        self._pace, self._limit, self._workers = pace, limit, workers
         self._origin = "coordinator"
-        self._sent_limit = -1
+        self._sent: tuple = ()
         self._last_beat = 0.0
         client.subscribe_topic(self._topic, self._on_event)
         pace.relay = self._publish_pace
@@ -67,14 +69,14 @@ class CoordinatorRelay(_OnTheRunTopic):
             self._pace.apply(tuple(msg[2:]))
 
     def tick(self) -> None:
-        """From the main loop: the heartbeat, and a changed limit at once."""
+        """From the main loop: the heartbeat, and a changed limit or number of workers at once."""
         now = time.monotonic()
-        # The in-flight limit and the run's limits in force (they change: `mpupload limit`, a timetable).
+        # The in-flight limit, the workers, and the run's limits in force (`mpupload limit`, a timetable).
         limits = self._pace.limits.in_force() if self._pace.limits is not None else (None, None)
-        said = (self._limit.value, *limits)
-        if said != self._sent_limit or now - self._last_beat >= HEARTBEAT:
-            self._client.log_event(self._topic, ["alive", *said])
-            self._sent_limit, self._last_beat = said, now
+        state = (self._limit.value, self._workers(), *limits)
+        if state != self._sent or now - self._last_beat >= HEARTBEAT:
+            self._client.log_event(self._topic, ["alive", *state])
+            self._sent, self._last_beat = state, now
 
     def stop(self) -> None:
         self._client.log_event(self._topic, ["stop"])
@@ -86,10 +88,9 @@ class WorkerRelay(_OnTheRunTopic):
     follows the in-flight limit, and sets `stop` on the coordinator's word or its silence."""
 
     def __init__(self, client, worker, run_id: str, *, pace: Pace, limit: SharedLimit, stop: threading.Event,
-                 share: int = 1):
+                 on_workers: Callable[[int, float | None, float | None], None]):
         self._client, self._worker, self._topic = client, worker, topic_for(run_id)
-        self.share = share  # the run's limits are split across this many Dask workers
-        self._pace, self._limit, self._stop = pace, limit, stop
+        self._pace, self._limit, self._stop, self._on_workers = pace, limit, stop, on_workers
         self._origin = uuid.uuid4().hex[:12]
         self._heard = time.monotonic()
         self.orphaned = False  # stopped because the coordinator fell silent
@@ -111,10 +112,8 @@ class WorkerRelay(_OnTheRunTopic):
         elif kind == "alive":
             self._heard = time.monotonic()
             self._limit.value = int(msg[1])
-            if len(msg) >= 4 and self._pace.limits is not None:  # this worker's share of the run's limits
-                bandwidth, rps = msg[2], msg[3]
-                self._pace.limits.set(max_bandwidth=bandwidth / self.share if bandwidth else None,
-                                      max_rps=rps / self.share if rps else None)
+            if len(msg) > 4:
+                self._on_workers(int(msg[2]), msg[3], msg[4])
         elif kind == "stop":
             self._stop.set()
 

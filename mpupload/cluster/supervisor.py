@@ -35,7 +35,11 @@ from mpupload.run.supervisor import TICK
 from mpupload.state.journal import Journal
 
 MAX_RESUBMITS = 3  # times the unsettled files of one batch go out again after worker deaths
-_CAPACITY_EVERY = 5.0  # seconds between looks at the cluster's size (workers come and go)
+# Seconds between looks at the cluster's size (workers come and go): the bound on tasks out follows it, and
+# so do the workers' shares of --max-bandwidth / --max-requests-per-second (relay.py's heartbeat carries it),
+# so a worker that joins adds no share on top of the limit for longer than this. Client.nthreads: a small
+# answer (address -> threads), not scheduler_info's metrics of every worker.
+_CAPACITY_EVERY = 1.0
 _POLL_MIN, _POLL_MAX = 0.01, 0.1  # seconds between looks at an empty results queue
 
 
@@ -113,8 +117,9 @@ class DaskSupervisor:
             from distributed import Queue
 
             self._queue = Queue(f"mpupload-{self.settings.run_id}-results", client=client)
-            self._relay = CoordinatorRelay(client, self.settings.run_id, pace=self._pace, limit=self._limit)
             self._resize(force=True)
+            self._relay = CoordinatorRelay(client, self.settings.run_id, pace=self._pace, limit=self._limit,
+                                           workers=lambda: self._workers)
             if self._workers == 0:
                 raise FatalError("cluster", f"{self.where} has no workers")
             self._check_same_files(client)
@@ -154,8 +159,8 @@ class DaskSupervisor:
         if not force and now - self._sized_at < _CAPACITY_EVERY:
             return
         self._sized_at = now
-        workers = self._conn.client.scheduler_info(n_workers=-1).get("workers", {})
-        threads = sum(w.get("nthreads", 1) for w in workers.values())
+        workers = self._conn.client.nthreads()
+        threads = sum(workers.values())
         with self._lock:
             self._workers = len(workers)
             self._capacity = max(1, threads + len(workers))
@@ -311,8 +316,8 @@ class DaskSupervisor:
                 self._told_stop = True
                 self._relay.stop()
         else:
-            self._relay.tick()
             self._resize()
+            self._relay.tick()
         with self._lock:
             ended, self._ended = self._ended, []
         for batch_id, future in ended:

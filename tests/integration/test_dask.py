@@ -182,41 +182,67 @@ def test_four_shards_cover_every_file_exactly_once(tmp_path, s3server, s3client,
     assert len(journals) == 4 and all(f"-shard{k}of4" in j for k, j in zip("1234", journals, strict=True)), journals
 
 
-def test_a_worker_that_sees_other_files_stops_the_run_at_once(tmp_path, s3server, s3env, bucket, prefix):
-    """A scheduler named with --scheduler, and one worker whose SOURCE is another folder (a mount namespace
-    binds an empty folder over it, as a machine without the shared filesystem would see it): exit 3, nothing
-    uploaded."""
+def _mount_namespace() -> list[str] | None:
+    """The command that runs a program in a mount namespace of its own: `unshare -m` as root (CI runs as root
+    on a plain machine: no user namespace needed), else `unshare -rm` (unprivileged user namespaces); None
+    when neither is allowed here (a container without CAP_SYS_ADMIN, user namespaces turned off).
+    util-linux makes the new namespace's mounts private: the bind mount never reaches the host."""
     import shutil
     import subprocess
 
-    from distributed import LocalCluster
+    if shutil.which("unshare") is None:
+        return None
+    for cmd in (["unshare", "-m"], ["unshare", "-rm"]) if os.geteuid() == 0 else (["unshare", "-rm"],):
+        if subprocess.run([*cmd, "true"], capture_output=True).returncode == 0:
+            return cmd
+    return None
 
-    if shutil.which("unshare") is None or subprocess.run(["unshare", "-rm", "true"], capture_output=True).returncode:
-        pytest.skip("needs unprivileged mount namespaces (unshare -rm) to give a worker another view of SOURCE")
-    src = tmp_path / "archive"
-    make_archive(src, pages=30, large=0, seed=3)
-    empty = tmp_path / "elsewhere"
-    empty.mkdir()
+
+@pytest.mark.parametrize("view", ["mount namespace", "per-process path"])
+def test_a_worker_that_sees_other_files_stops_the_run_at_once(tmp_path, s3server, s3env, bucket, prefix, view):
+    """A scheduler named with --scheduler, and one worker whose SOURCE is another folder, as a machine without
+    the shared filesystem would see it: exit 3, nothing uploaded. Two ways to give one worker another view of
+    the same path: a mount namespace binding an empty folder over SOURCE (needs root or user namespaces), and,
+    anywhere, SOURCE named through /proc/self/cwd, which each process resolves against its own working
+    folder (the coordinator's holds the archive, the worker's an empty folder of that name)."""
+    import subprocess
+
+    from distributed import Client, LocalCluster
+
+    here, there = tmp_path / "here", tmp_path / "there"
+    make_archive(here / "archive", pages=30, large=0, seed=3)
+    (there / "archive").mkdir(parents=True)
+    worker_cmd = [sys.executable, "-m", "distributed.cli.dask_worker", "--nthreads", "1", "--no-dashboard",
+                  "--no-nanny"]
+    if view == "mount namespace":
+        unshare = _mount_namespace()
+        if unshare is None:
+            pytest.skip("no mount namespace here (neither root nor user namespaces); the per-process path "
+                        "variant holds the same promise")
+        src = here / "archive"
+        wrap = [*unshare, "sh", "-c", 'mount --bind "$1" "$2" && shift 2 && exec "$@"', "sh",
+                str(there / "archive"), str(src)]
+    else:
+        src = Path("/proc/self/cwd/archive")
+        assert os.path.abspath(src) == str(src)  # the CLI takes SOURCE as given, links unresolved
+        wrap = []
     repo = str(Path(__file__).resolve().parents[2])
     with LocalCluster(n_workers=0, processes=True, host="127.0.0.1", dashboard_address="127.0.0.1:0") as cluster:
-        worker = subprocess.Popen(
-            ["unshare", "-rm", "sh", "-c", 'mount --bind "$1" "$2" && exec "$3" -m distributed.cli.dask_worker "$4" '
-             "--nthreads 1 --no-dashboard --no-nanny", "sh", str(empty), str(src), sys.executable,
-             cluster.scheduler_address],
-            env={**os.environ, "PYTHONPATH": repo}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        worker = subprocess.Popen([*wrap, *worker_cmd, cluster.scheduler_address], cwd=there,
+                                  env={**os.environ, "PYTHONPATH": repo}, stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.DEVNULL, start_new_session=True)
         try:
-            from distributed import Client
-
             with Client(cluster.scheduler_address, set_as_default=False) as client:
                 client.wait_for_workers(1, timeout=60)
             r = run_cli(up(src, bucket, prefix, s3server, "--executor", "dask", "--scheduler",
-                           cluster.scheduler_address), s3env)
+                           cluster.scheduler_address), s3env, cwd=here)
         finally:
             worker.kill()
             worker.wait(timeout=10)
     assert r.returncode == 3, r.stderr[-3000:]
     summary = summary_of(r.stdout)
     assert "do not see the files" in summary["fatal"] and "not found there" in summary["fatal"], summary
+    assert "16 of 16 sample files differ" in summary["fatal"], summary  # every one, not some
     assert "Traceback" not in r.stderr
     assert summary["uploaded"] == 0
 
