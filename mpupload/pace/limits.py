@@ -49,6 +49,8 @@ class SharedRate:
     @rate.setter
     def rate(self, value: float | None) -> None:
         with self._lock:
+            if float(value or 0.0) == self._rate.value:
+                return
             self._rate.value = float(value or 0.0)
             # A new rate applies from now: what the old (slower) rate booked ahead does not hold it back.
             self._next.value = min(self._next.value, self._clock())
@@ -101,6 +103,10 @@ class Limits:
         return self.bandwidth.rate > 0 or self.requests.rate > 0
 
     def set(self, *, max_bandwidth: float | None, max_rps: float | None) -> None:
+        """New limits (None: none). The same limits again change nothing: a Dask worker hears them with every
+        heartbeat, and restarting the schedule each time would grant a burst each time."""
+        if (float(max_bandwidth or 0.0), float(max_rps or 0.0)) == (self.bandwidth.rate, self.requests.rate):
+            return
         self.bandwidth.rate, self.requests.rate = max_bandwidth, max_rps
         self._generation.value += 1  # one writer (the coordinator, or a Dask worker's relay)
 
