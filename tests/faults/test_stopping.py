@@ -22,7 +22,7 @@ from pathlib import Path
 
 import psutil
 import pytest
-from helpers import assert_landed, json_events, list_keys, local_files, run_cli, start_cli, summary_of, wait_for
+from helpers import assert_landed, json_events, list_keys, local_files, run_cli, settled_count, start_cli, summary_of, wait_for
 
 from .proxy import FaultPlan
 
@@ -45,20 +45,6 @@ def run_processes(proc: subprocess.Popen) -> list[psutil.Process]:
     return wait_for(lambda: [p for p in psutil.Process(proc.pid).children(recursive=True)
                              if "resource_tracker" not in " ".join(p.cmdline())] and
                     psutil.Process(proc.pid).children(recursive=True), timeout=30, what="worker processes")
-
-
-def settled_count(client, bucket: str, prefix: str) -> int:
-    """The number of objects once it has not changed for a second (bounded)."""
-    last, since = -1, time.monotonic()
-    deadline = since + 30
-    while time.monotonic() < deadline:
-        now = len(list_keys(client, bucket, prefix))
-        if now != last:
-            last, since = now, time.monotonic()
-        elif time.monotonic() - since >= 1.0:
-            return now
-        time.sleep(0.1)
-    raise AssertionError("objects kept landing 30 s after the run's processes were gone")
 
 
 def alive(procs: list[psutil.Process]) -> list[psutil.Process]:
