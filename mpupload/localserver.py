@@ -104,6 +104,25 @@ class LocalS3:
             "AWS_ENDPOINT_URL": self.endpoint_url,
         }
 
+    def put_iam_config(self, config: dict) -> None:
+        """Replace the identities kept in the filer (`/etc/iam/identity.json`), which the S3 side reloads
+        while it runs, unlike `s3.json`: added on top of s3.json's, e.g. service accounts whose keys expire
+        (`"service_accounts": [{"id", "parent_user", "credential": {"accessKey", "secretKey"}, "actions",
+        "expiration": UNIX_SECONDS}]`). Why not s3.json: it is read once at start (SIGHUP does not reload it),
+        and keys removed from the filer's file stay valid, so expiry is how a key is made to stop working."""
+        import urllib.request
+        import uuid
+
+        boundary = uuid.uuid4().hex
+        body = (f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="identity.json"\r\n'
+                "Content-Type: application/json\r\n\r\n").encode() + json.dumps(config).encode() + \
+            f"\r\n--{boundary}--\r\n".encode()
+        filer = self.ports[3]  # s3, master, volume, filer, ... (start)
+        req = urllib.request.Request(f"http://{LOOPBACK}:{filer}/etc/iam/identity.json", data=body, method="POST",
+                                     headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
+        with urllib.request.urlopen(req, timeout=30) as resp:
+            resp.read()
+
     def stop(self) -> None:
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)

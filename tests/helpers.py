@@ -80,3 +80,18 @@ def assert_landed(client, bucket: str, prefix: str, files: dict[str, Path]) -> N
         data = path.read_bytes()
         assert body == data, f"bytes differ for {rel}"
         assert obj["Metadata"].get("xxh3-128") == xxhash.xxh3_128_hexdigest(data), f"digest metadata wrong for {rel}"
+
+
+def settled_count(client, bucket: str, prefix: str) -> int:
+    """The number of objects once it has not changed for a second (bounded): after a kill, requests a relay
+    still holds (the slow link) land a round trip later."""
+    last, since = -1, time.monotonic()
+    deadline = since + 30
+    while time.monotonic() < deadline:
+        now = len(list_keys(client, bucket, prefix))
+        if now != last:
+            last, since = now, time.monotonic()
+        elif time.monotonic() - since >= 1.0:
+            return now
+        time.sleep(0.1)
+    raise AssertionError("objects kept landing 30 s after the run's processes were gone")

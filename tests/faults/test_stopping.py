@@ -10,16 +10,19 @@ killer send them.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
+import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import psutil
 import pytest
-from helpers import assert_landed, json_events, list_keys, local_files, run_cli, start_cli, summary_of, wait_for
+from helpers import assert_landed, json_events, list_keys, local_files, run_cli, settled_count, start_cli, summary_of, wait_for
 
 from .proxy import FaultPlan
 
@@ -42,20 +45,6 @@ def run_processes(proc: subprocess.Popen) -> list[psutil.Process]:
     return wait_for(lambda: [p for p in psutil.Process(proc.pid).children(recursive=True)
                              if "resource_tracker" not in " ".join(p.cmdline())] and
                     psutil.Process(proc.pid).children(recursive=True), timeout=30, what="worker processes")
-
-
-def settled_count(client, bucket: str, prefix: str) -> int:
-    """The number of objects once it has not changed for a second (bounded)."""
-    last, since = -1, time.monotonic()
-    deadline = since + 30
-    while time.monotonic() < deadline:
-        now = len(list_keys(client, bucket, prefix))
-        if now != last:
-            last, since = now, time.monotonic()
-        elif time.monotonic() - since >= 1.0:
-            return now
-        time.sleep(0.1)
-    raise AssertionError("objects kept landing 30 s after the run's processes were gone")
 
 
 def alive(procs: list[psutil.Process]) -> list[psutil.Process]:
@@ -218,29 +207,68 @@ def test_a_file_too_big_for_s3_fails_at_once_and_the_rest_lands(tmp_path, s3serv
     assert_landed(s3client, bucket, prefix, files)
 
 
-def _mount_tmpfs(where: Path, size: str) -> None:
-    if os.geteuid() != 0:
-        pytest.skip("needs root to mount a small tmpfs for the journal")
+@contextlib.contextmanager
+def _small_disk(where: Path, size: str) -> Iterator[tuple[Path, list[str]]]:
+    """A tmpfs of `size` at `where`; yields the path this process reaches it by and the command prefix that
+    runs the CLI where it is mounted. As root: mounted here, no prefix. Otherwise in a user and mount
+    namespace of its own (no root needed where unprivileged user namespaces are allowed): a holder process
+    keeps it mounted, this process reaches it through /proc/HOLDER/root/..., and the CLI runs inside the
+    namespace (nsenter): SQLite resolves /proc/HOLDER/root to "/", so the journal must see the real path.
+
+    Skipped only where neither works, and never in CI (CI set): there it is a failure, not a skip."""
     where.mkdir(parents=True)
-    r = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(where)], capture_output=True,
-                       text=True)
-    if r.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {r.stderr.strip()}")
+    why = ""
+    if os.geteuid() == 0:
+        r = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(where)],
+                           capture_output=True, text=True)
+        if r.returncode == 0:
+            try:
+                yield where, []
+            finally:
+                subprocess.run(["umount", "-l", str(where)], check=False)
+            return
+        why = f"mount: {r.stderr.strip()}"
+    try:
+        holder = subprocess.Popen(
+            ["unshare", "--user", "--map-root-user", "--mount", "sh", "-c",
+             'mount -t tmpfs -o size="$1" tmpfs "$2" && echo mounted && exec cat', "sh", size, str(where)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    except FileNotFoundError as exc:
+        holder, why = None, f"{why}; {exc}"
+    if holder is not None:
+        try:
+            # Bounded: the holder prints "mounted" or exits at once (stdout closes, readline returns "").
+            if holder.stdout.readline().strip() == "mounted":
+                yield (Path(f"/proc/{holder.pid}/root{where}"),
+                       ["nsenter", "-t", str(holder.pid), "-U", "-m", "--preserve-credentials"])
+                return
+            holder.wait(timeout=10)
+            why = f"{why}; unshare: {holder.stderr.read().strip()}"
+        finally:
+            holder.stdin.close()  # cat ends, the namespace and its tmpfs with it
+            holder.wait(timeout=10)
+    if os.environ.get("CI"):
+        pytest.fail(f"cannot mount a small tmpfs for the journal in CI ({why})")
+    pytest.skip(f"cannot mount a small tmpfs for the journal here ({why})")
 
 
 def test_a_journal_on_a_full_disk_stops_the_run_cleanly_and_the_rerun_sends_nothing_twice(
         tmp_path, s3server, s3client, s3env, bucket, prefix):
     src = tmp_path / "news"
     n = len(small_tree(src, 3000))
-    state = tmp_path / "small-disk"
-    _mount_tmpfs(state, "16m")
-    try:
+    where = tmp_path / "small-disk"
+    with _small_disk(where, "16m") as (state, inside):
+        def cli(args: list[str], env: dict) -> subprocess.CompletedProcess:
+            return subprocess.run([*inside, sys.executable, "-m", "mpupload", *args], env=env, capture_output=True,
+                                  text=True, timeout=240, stdin=subprocess.DEVNULL)
+
+        disk = os.statvfs(state)
+        assert disk.f_blocks * disk.f_frsize <= 16 * 1024 * 1024  # the small disk, not the folder under it
         filler = state / "filler"
         # Leave room for the journal's start (schema, first batches) but not for 3000 rows and their WAL.
-        free = os.statvfs(state).f_bavail * os.statvfs(state).f_frsize
-        filler.write_bytes(b"\0" * (free - 160 * 1024))
-        env = dict(s3env, XDG_STATE_HOME=str(state))
-        r = run_cli(up(src, bucket, prefix, s3server.endpoint_url, "--processes", "2"), env)
+        filler.write_bytes(b"\0" * (disk.f_bavail * disk.f_frsize - 160 * 1024))
+        env = dict(s3env, XDG_STATE_HOME=str(where))
+        r = cli(up(src, bucket, prefix, s3server.endpoint_url, "--processes", "2"), env)
         assert r.returncode == 3, r.stdout[-2000:] + r.stderr
         assert "Traceback" not in r.stderr
         assert (r.stdout + r.stderr).count("cannot write the journal") == 1, r.stdout[-3000:] + r.stderr
@@ -249,13 +277,12 @@ def test_a_journal_on_a_full_disk_stops_the_run_cleanly_and_the_rerun_sends_noth
         filler.unlink()  # space again
         present = len(list_keys(s3client, bucket, prefix))
         assert present < n
-        again = run_cli(up(src, bucket, prefix, s3server.endpoint_url), env)
+        again = cli(up(src, bucket, prefix, s3server.endpoint_url), env)
         assert again.returncode == 0, summary_of(again.stdout)["fatal"]
         s2 = summary_of(again.stdout)
         assert s2["uploaded"] == n - present  # what was stored but not journaled is recognised, not re-sent
         assert s2["uploaded"] + s2["skipped"] == n
-    finally:
-        subprocess.run(["umount", "-l", str(state)], check=False)
+        assert any(state.rglob("*.sqlite")), "the journal was not on the small disk"
     assert_landed(s3client, bucket, prefix, local_files(src))
 
 

@@ -1,5 +1,8 @@
 """A file that changes while it is being uploaded is never recorded with a stale digest: it is sent again
-(bounded attempts) or reported failed. The real client and server; a botocore hook plays the other writer."""
+(bounded attempts) or reported failed. The real client, server and transport as a worker opens it
+(open_transport: the lean PUT every small file and every part takes, botocore for the rest); the other
+writer appends to the file just before a request goes out (wrapping the lean PUT, or a botocore hook for
+CompleteMultipartUpload, which is always botocore's)."""
 
 from __future__ import annotations
 
@@ -10,6 +13,7 @@ from helpers import MIB
 
 from mpupload.core.messages import FAILED, UPLOADED, FileTask
 from mpupload.s3.client import make_client
+from mpupload.s3.transport import open_transport
 from mpupload.settings.config import Settings
 from mpupload.worker.fileupload import FileUploader
 from mpupload.worker.results import ResultSender
@@ -23,6 +27,11 @@ class _Sink:
         self.items.append(item)
 
 
+def _counts(transport) -> dict[str, int]:
+    """The transport's counters by name ("lean", "declined.refused", ...) since the last call."""
+    return {f"{kind}.{detail}" if detail else kind: n for kind, detail, n in transport.take_counts()}
+
+
 def _uploader(s3server, bucket, **kw):
     settings = Settings(endpoint_url=s3server.endpoint_url, bucket=bucket, backoff_base=0.01, backoff_cap=0.05,
                         region=s3server.region, **kw).validated()
@@ -30,8 +39,11 @@ def _uploader(s3server, bucket, **kw):
     from concurrent.futures import ThreadPoolExecutor
 
     pool = ThreadPoolExecutor(2)
+    stop = threading.Event()
+    transport = open_transport(client=client, settings=settings, stop=stop)
+    assert transport.lean is not None, _counts(transport)  # the path a worker's PUTs take
     up = FileUploader(client=client, parts_pool=pool, settings=settings, sender=ResultSender(_Sink(), 1),
-                      stop=threading.Event())
+                      stop=stop, transport=transport)
     return up, client
 
 
@@ -41,10 +53,30 @@ def _task(path, key):
                     inode=st.st_ino, partition="1999")
 
 
+def _append_before_lean_put(up: FileUploader, path, times: int) -> dict[str, int]:
+    """The other writer: appends to the file just before the lean PUT sends it (the body is already read)."""
+    calls = {"n": 0}
+    lean = up.transport.lean
+    real_put = lean.put
+
+    def put(**kw):
+        if calls["n"] < times:
+            calls["n"] += 1
+            with open(path, "ab") as f:
+                f.write(b"+more")
+        return real_put(**kw)
+
+    lean.put = put
+    return calls
+
+
 def _append_during(client, operation: str, path, times: int):
     calls = {"n": 0}
 
-    def grow(**_):
+    def grow(request=None, **_):
+        # Only the file's own requests: the transport's FULL_OBJECT probe completes an upload of its own.
+        if request is not None and path.name not in request.url:
+            return
         if calls["n"] < times:
             calls["n"] += 1
             with open(path, "ab") as f:
@@ -60,10 +92,13 @@ def test_file_changed_during_put_is_sent_again_with_its_new_digest(tmp_path, s3s
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", s3server.secret_key)
     path = tmp_path / "page.jp2"
     path.write_bytes(b"first version")
-    up, client = _uploader(s3server, bucket)
-    calls = _append_during(client, "PutObject", path, times=1)
+    up, _client = _uploader(s3server, bucket)
+    calls = _append_before_lean_put(up, path, times=1)
     r = up.upload(_task(path, f"{prefix}/page.jp2"), 1)
     assert calls["n"] == 1 and r.status == UPLOADED and r.attempts == 2
+    # Both tries went lean, none through botocore: the lean path is what was proven here.
+    counts = _counts(up.transport)
+    assert (counts.get("lean"), counts.get("botocore", 0)) == (2, 0), counts
     obj = s3client.get_object(Bucket=bucket, Key=f"{prefix}/page.jp2")
     body = obj["Body"].read()
     assert body == path.read_bytes() == b"first version+more"
@@ -76,7 +111,10 @@ def test_file_that_never_stops_changing_fails_with_the_reason(tmp_path, s3server
     path = tmp_path / "live.log"
     path.write_bytes(b"x" * (6 * MIB))
     up, client = _uploader(s3server, bucket, file_attempts=3, multipart_threshold=5 * MIB)
-    _append_during(client, "CompleteMultipartUpload", path, times=99)
+    calls = _append_during(client, "CompleteMultipartUpload", path, times=99)
     r = up.upload(_task(path, f"{prefix}/live.log"), 1)
-    assert r.status == FAILED and r.attempts == 3
+    assert r.status == FAILED and r.attempts == 3, (r.attempts, r.reason)
     assert "changed" in r.reason
+    assert calls["n"] == 3  # each try got as far as completing, and each found the file changed
+    counts = _counts(up.transport)
+    assert counts.get("lean", 0) >= 3 and counts.get("botocore", 0) == 0, counts  # parts went lean

@@ -8,7 +8,18 @@ import sys
 from pathlib import Path
 
 import pytest
-from helpers import MIB, assert_landed, json_events, list_keys, local_files, run_cli, start_cli, summary_of, wait_for
+from helpers import (
+    MIB,
+    assert_landed,
+    json_events,
+    list_keys,
+    local_files,
+    run_cli,
+    settled_count,
+    start_cli,
+    summary_of,
+    wait_for,
+)
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
 from make_archive import make_archive  # noqa: E402
@@ -78,19 +89,23 @@ def test_skip_existing_modes(tmp_path, s3server, s3client, s3env, bucket, prefix
 
 
 def test_kill_9_of_the_whole_tree_then_rerun_writes_only_what_is_missing(
-        tmp_path, s3server, s3client, s3env, bucket, prefix):
+        tmp_path, s3server, s3client, s3env, bucket, prefix, slow_link):
     src = tmp_path / "many"
-    n = len(small_tree(src, n=3000))  # enough small files that 40% is a window a poll can hit
-    proc = start_cli(up(src, bucket, prefix, s3server, "--processes", "2", "--threads", "2"), s3env)
+    n = len(small_tree(src, n=600))
+    # Through the 80 ms link, 2 processes x 2 threads send at most ~50 files a second (each PUT waits a round
+    # trip): 600 files take 12 s or more however fast the machine, so the kill at 40% lands mid-run.
+    args = ["upload", str(src), f"s3://{bucket}/{prefix}", "--endpoint-url", slow_link.url, "--json"]
+    proc = start_cli([*args, "--processes", "2", "--threads", "2"], s3env)
     try:
         wait_for(lambda: len(list_keys(s3client, bucket, prefix)) >= 0.4 * n, timeout=120, what="40% uploaded",
                  interval=0.02)
     finally:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.communicate(timeout=30)
-    present = len(list_keys(s3client, bucket, prefix))
+    # PUTs the relay already holds still land after the kill: count once the destination is still.
+    present = settled_count(s3client, bucket, prefix)
     assert present < n, "the run finished before the kill; the test proves nothing"
-    again = run_cli(up(src, bucket, prefix, s3server, "--processes", "2", "--threads", "4"), s3env)
+    again = run_cli([*args, "--processes", "2", "--threads", "4"], s3env)  # same endpoint: same journal
     assert again.returncode == 0, again.stderr
     s = summary_of(again.stdout)
     assert s["uploaded"] == n - present  # every object that landed was recognised, journaled or not
@@ -224,12 +239,14 @@ def test_verify_passes_a_faithful_copy_and_names_every_difference(
 
 
 def test_a_worker_killed_mid_run_is_replaced_and_its_files_still_land(
-        tmp_path, s3server, s3client, s3env, bucket, prefix):
+        tmp_path, s3server, s3client, s3env, bucket, prefix, slow_link):
     import psutil
 
     src = tmp_path / "many"
-    n = len(small_tree(src, n=3000))
-    proc = start_cli(up(src, bucket, prefix, s3server, "--processes", "2", "--threads", "2"), s3env)
+    n = len(small_tree(src, n=600))
+    # The 80 ms link keeps 2 x 2 threads to ~50 files a second: the kill at a quarter lands with most left.
+    proc = start_cli(["upload", str(src), f"s3://{bucket}/{prefix}", "--endpoint-url", slow_link.url, "--json",
+                      "--processes", "2", "--threads", "2"], s3env)
 
     def workers():
         try:
@@ -241,6 +258,7 @@ def test_a_worker_killed_mid_run_is_replaced_and_its_files_still_land(
     victim = wait_for(lambda: len(list_keys(s3client, bucket, prefix)) >= 0.25 * n and workers(), timeout=120,
                       what="a quarter uploaded")[0]
     victim.kill()
+    assert len(list_keys(s3client, bucket, prefix)) < n, "the run ended before the kill; the test proves nothing"
     out, err = proc.communicate(timeout=240)
     assert proc.returncode == 0, err
     s = summary_of(out)

@@ -104,26 +104,35 @@ def test_bytes_arrive_intact_both_ways_and_half_close_propagates(echo):
         assert relay.url == f"http://127.0.0.1:{relay.port}"
 
 
+# Delays are promises from below (the relay waits at least the rtt); from above only the machine bounds
+# them, and a busy machine may stall any one round trip. So a round trip is held under two rtt only at its
+# fastest of several: a relay that delayed twice (or per chunk) could not make even one that fast, while
+# noise would have to stall every one of them by a whole rtt (0.25 s) to fail the test.
 def test_each_round_trip_costs_the_rtt_and_a_fresh_connection_one_more(echo):
-    rtt = 0.1
+    rtt = 0.25
     with DelayRelay(upstream=("127.0.0.1", echo.port), rtt=rtt) as relay, _connect(relay) as s:
         first = _round_trip(s)  # the simulated TCP handshake, then the request
-        kept = sorted(_round_trip(s) for _ in range(3))
+        kept = [_round_trip(s) for _ in range(5)]
     assert first >= 2 * rtt
-    assert kept[0] >= rtt
-    assert kept[1] < 3 * rtt, f"a round trip took {kept[1]:.3f}s: the delay is not fixed"
+    assert min(kept) >= rtt
+    assert min(kept) < 2 * rtt, f"round trips took {sorted(kept)}: the delay is not one rtt"
 
 
 def test_without_handshake_a_fresh_connection_costs_one_round_trip(echo):
-    rtt = 0.1
-    with DelayRelay(upstream=("127.0.0.1", echo.port), rtt=rtt, handshake=False) as relay, _connect(relay) as s:
-        first = _round_trip(s)
-    assert rtt <= first < 2 * rtt
+    rtt = 0.25
+    firsts = []
+    with DelayRelay(upstream=("127.0.0.1", echo.port), rtt=rtt, handshake=False) as relay:
+        for _ in range(3):
+            with _connect(relay) as s:
+                firsts.append(_round_trip(s))
+    assert min(firsts) >= rtt
+    assert min(firsts) < 2 * rtt, f"first round trips took {sorted(firsts)}: a handshake was simulated"
 
 
 def test_a_window_streams_through_not_stop_and_wait(echo):
     """8 MiB out and back through 100 ms: stop-and-wait per 64 KiB would take 128 round trips (12.8 s);
-    a pipe takes about one round trip plus the copying."""
+    a pipe takes about one round trip plus the copying. The bound is half of stop-and-wait: copying 16 MiB
+    through Python on a busy machine takes a second or two, not 6."""
     rtt, body = 0.1, os.urandom(8 * MIB)
     with DelayRelay(upstream=("127.0.0.1", echo.port), rtt=rtt) as relay, _connect(relay) as s:
         _round_trip(s)  # pay the handshake first
@@ -135,7 +144,7 @@ def test_a_window_streams_through_not_stop_and_wait(echo):
         reader.join(60)
         elapsed = time.perf_counter() - t0
     assert got == [body]
-    assert rtt <= elapsed < 20 * rtt, f"8 MiB took {elapsed:.2f}s through a {rtt * 1000:.0f} ms relay"
+    assert rtt <= elapsed < 64 * rtt, f"8 MiB took {elapsed:.2f}s through a {rtt * 1000:.0f} ms relay"
 
 
 def test_many_connections_wait_out_their_round_trips_at_the_same_time(echo):
@@ -151,8 +160,9 @@ def test_many_connections_wait_out_their_round_trips_at_the_same_time(echo):
         elapsed = time.perf_counter() - t0
     assert min(times) >= 3 * rtt  # handshake + two round trips each
     assert relay.accepted == n and relay.peak_open > n // 4
-    # One after another would be n * 3 rtt = 60 s.
-    assert elapsed < 15 * rtt, f"{n} connections took {elapsed:.2f}s"
+    # One after another would be n * 3 rtt = 60 s; at once, 3 rtt plus starting 200 threads and connections,
+    # which a busy machine may stretch to seconds: the bound is a tenth of one after another.
+    assert elapsed < 60 * rtt, f"{n} connections took {elapsed:.2f}s"
 
 
 def test_reading_pauses_when_the_receiver_does_not_read():
