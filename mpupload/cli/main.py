@@ -21,7 +21,9 @@ from mpupload.cli.options import (
     build_settings,
     fail_usage,
     listing_options,
+    object_options,
     pool_options,
+    read_object_options,
     selection_options,
     source_and_destination,
 )
@@ -91,6 +93,17 @@ def _autotune(ctx: click.Context, settings: Settings) -> Settings:
     return replace(settings, **picked).validated()
 
 
+def _object_warnings(settings: Settings) -> None:
+    """Object settings that work, but not as a user may think: said once, on stderr, before the run."""
+    from mpupload.settings.objects import own_metadata_overridden
+
+    for name in own_metadata_overridden(settings):
+        click.echo(f"mpupload: warning: --metadata {name}: that name is mpupload's own; its value wins", err=True)
+    if settings.sse_c_key_file and (settings.endpoint_url or "https:").startswith("http:"):
+        click.echo("mpupload: warning: --sse-c-key-file over plain http sends the key unencrypted "
+                   f"to {settings.endpoint_url} (AWS refuses SSE-C without TLS)", err=True)
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
 @click.version_option(package_name="mpupload")
 def main() -> None:
@@ -111,6 +124,7 @@ def main() -> None:
 @_opt("inflight_bytes", type=_Size())
 @_opt("checksum")
 @_opt("fast_put", "--fast-put/--no-fast-put")
+@object_options
 @selection_options
 @listing_options
 @_opt("year_pattern")
@@ -163,6 +177,7 @@ def upload(ctx: click.Context, source: str, dest: str, failures_file: str | None
 
             require_dask()  # a usage error before anything starts
         settings = _autotune(ctx, settings)
+        _object_warnings(settings)
         from mpupload.commands.dryrun import check_keys
 
         check_keys(settings)  # two files to one key: a usage error before anything is sent
@@ -188,6 +203,7 @@ def upload(ctx: click.Context, source: str, dest: str, failures_file: str | None
 @pool_options
 @selection_options
 @listing_options
+@read_object_options
 @_opt("follow_symlinks", "--follow-symlinks/--no-follow-symlinks")
 @_opt("json_output", "--json", is_flag=True)
 @_opt("shard")
@@ -215,6 +231,7 @@ def verify(source: str, dest: str, deep: bool, **opts) -> None:
 @_opt("multipart_threshold", type=_Size())
 @_opt("multipart_chunksize", type=_Size())
 @_opt("checksum")
+@object_options
 @selection_options
 @click.option("--budget", type=click.FloatRange(min=1), default=60.0, show_default=True,
               help="Seconds to spend sweeping (the first trial always runs).")

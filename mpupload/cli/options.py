@@ -102,6 +102,29 @@ listing_options = _stack(
     _opt("null", "--null", "-0", is_flag=True),
     _opt("key_normalization"),
 )
+# What every object carries (settings/objects.py): upload and tune write with them all; verify reads with
+# the ones a HEAD or GET needs.
+read_object_options = _stack(
+    _opt("sse_c_key_file", type=click.Path(dir_okay=False), show_default=False),
+    _opt("expected_bucket_owner", show_default=False),
+    _opt("request_payer", show_default=False),
+)
+object_options = _stack(
+    _opt("sse", show_default=False),
+    _opt("sse_kms_key_id", show_default=False),
+    _opt("sse_bucket_key", "--sse-bucket-key/--no-sse-bucket-key"),
+    read_object_options,
+    _opt("storage_class", show_default=False),
+    _opt("small_storage_class", show_default=False),
+    _opt("small_object_size", type=_Size(), show_default=False),
+    _opt("acl", show_default=False),
+    _opt("tags", show_default=False),
+    _opt("metadata", show_default=False),
+    _opt("content_type", show_default=False),
+    _opt("cache_control", show_default=False),
+    _opt("content_encoding", show_default=False),
+    _opt("content_disposition", show_default=False),
+)
 pool_options = _stack(
     _opt("processes", "--processes", "-p", type=int),
     _opt("threads", "--threads", "-t", type=int),
@@ -121,6 +144,9 @@ def build_settings(source: str | None, dest: str | None, *, check_source: bool =
     for k in ("include", "exclude"):
         if k in known:
             known[k] = tuple(known[k])
+    if known.get("sse_c_key_file"):
+        # Each worker process reads it (a Dask worker too, at the same path): not relative to where it runs.
+        known["sse_c_key_file"] = os.path.abspath(known["sse_c_key_file"])
     if "checksum" in known:
         value = known["checksum"]
         known["checksum"] = value.lower() if value.lower() in ("none", "auto") else value.upper()

@@ -10,6 +10,7 @@ from typing import IO
 
 from mpupload.run.plan import Batcher, key_problem, task_for
 from mpupload.settings.config import Settings, format_size
+from mpupload.settings.objects import describe_lines, describe_object_settings
 from mpupload.source.scan import Skipped
 from mpupload.source.sources import iter_source
 
@@ -75,7 +76,8 @@ def dry_run(s: Settings, *, out: IO[str]) -> int:
                               "partitions": {p: {"files": files[p], "bytes": sizes[p], "batches": batches[p],
                                                  "sample_keys": samples.get(p, [])}
                                              for p in sorted(files)},
-                              "not_uploadable": len(problems)}) + "\n")
+                              "not_uploadable": len(problems),
+                              "object_settings": describe_object_settings(s)}, ensure_ascii=False) + "\n")
         return 0
     dest = f"s3://{s.bucket}/{s.prefix}".rstrip("/")
     out.write(f"Dry run: {total_files} files, {format_size(total_bytes)} in {len(files)} partitions "
@@ -86,4 +88,5 @@ def dry_run(s: Settings, *, out: IO[str]) -> int:
                   f"{', '.join(samples.get(p, []))}\n")
     for rel, why in problems:
         out.write(f"  {rel}: {why}\n")
+    out.write("Every object: " + "; ".join(describe_lines(s)) + ".\n")
     return 0

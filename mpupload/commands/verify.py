@@ -55,6 +55,7 @@ class Finding:
 
 _client = None  # one client and one TransferManager per verifying process, built after spawn
 _transfers = None
+_read_params: dict = {}  # an SSE-C key (read from its file in this process), for every HEAD and GET
 
 
 class _HashingSink:
@@ -77,9 +78,12 @@ def _init_pool_process(settings: Settings) -> None:
 
 
 def _init_process(settings: Settings) -> None:
-    global _client, _transfers
+    global _client, _transfers, _read_params
     from s3transfer.manager import TransferManager
 
+    from mpupload.s3.objectparams import ObjectParams
+
+    _read_params = ObjectParams(settings).read()
     _client = make_client(settings)
     _transfers = TransferManager(_client, transfer_config(settings))
 
@@ -88,11 +92,11 @@ def _check_one(bucket: str, item: tuple[str, str, str], deep: bool) -> Finding:
     rel, path, key = item
     try:
         local = xxh3_file(path)[0]
-        meta = _client.head_object(Bucket=bucket, Key=key).get("Metadata", {}).get(META_DIGEST)
+        meta = _client.head_object(Bucket=bucket, Key=key, **_read_params).get("Metadata", {}).get(META_DIGEST)
         if deep:
             # Large objects come down as parallel ranged GETs; the bytes are hashed, not stored.
             sink = _HashingSink()
-            _transfers.download(bucket, key, sink).result()
+            _transfers.download(bucket, key, sink, extra_args=_read_params or None).result()
             if sink.hash.hexdigest() != local:
                 return Finding(CHECKSUM, rel, key, "the object's bytes differ from the file")
         if meta is None:

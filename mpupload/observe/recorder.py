@@ -18,6 +18,7 @@ from dataclasses import asdict
 from mpupload.core.messages import FAILED, SKIPPED, UPLOADED, UploadResult
 from mpupload.observe.stats import Snapshot
 from mpupload.settings.config import Settings
+from mpupload.settings.objects import describe_object_settings
 
 REPORT_FORMAT = 1
 NO_PARTITION = "-"  # entries that never got a partition (special files, unreadable names)
@@ -108,6 +109,8 @@ class RunRecorder:
             "limits": {"max_bandwidth": getattr(self.s, "max_bandwidth", None),
                        "max_requests_per_second": getattr(self.s, "max_requests_per_second", None),
                        "partition_pause": getattr(self.s, "partition_pause", None)},
+            # What every object carried (an SSE-C key only as "set"): the settings a migration signs off.
+            "object_settings": describe_object_settings(self.s),
             "partitions": {p: dict(c) for p, c in sorted(self.partitions.items())},
             "samples": self.samples,
             "sample_every_ticks": self._stride,

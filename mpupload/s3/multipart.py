@@ -88,7 +88,8 @@ class MultipartUploader:
             raise
         reused = sum(1 for _, was_there in parts if was_there)
         resp = self.client.complete_multipart_upload(
-            Bucket=self.s.bucket, Key=key, UploadId=upload_id, MultipartUpload={"Parts": [p for p, _ in parts]})
+            Bucket=self.s.bucket, Key=key, UploadId=upload_id, MultipartUpload={"Parts": [p for p, _ in parts]},
+            **self.transport.object_params.part())
         if journal is not None:
             journal.upload_ended(key, upload_id)
         return resp.get("ETag", "").strip('"'), reused
@@ -119,7 +120,9 @@ class MultipartUploader:
 
     def list_parts(self, key: str, upload_id: str) -> dict[int, dict]:
         have: dict[int, dict] = {}
-        for page in self.client.get_paginator("list_parts").paginate(Bucket=self.s.bucket, Key=key, UploadId=upload_id):
+        pages = self.client.get_paginator("list_parts").paginate(Bucket=self.s.bucket, Key=key, UploadId=upload_id,
+                                                                 **self.transport.object_params.part())
+        for page in pages:
             for p in page.get("Parts", []):
                 have[p["PartNumber"]] = p
         return have

@@ -11,7 +11,6 @@ the uploader compares the object's xxh3-128 metadata with the file's digest and 
 
 from __future__ import annotations
 
-import mimetypes
 import os
 import random
 import threading
@@ -56,19 +55,6 @@ INTERRUPTED = "interrupted before it finished"
 # While the pool holds for an outage, tries do not count; this bounds them anyway (the outage timeout stops
 # the run long before).
 _MAX_OUTAGE_RETRIES = 50
-
-
-def _content_type_of_suffix(suffix: str) -> str | None:
-    return mimetypes.guess_type("x" + suffix, strict=False)[0]
-
-
-def _content_type(rel: str) -> str | None:
-    """guess_type parses the whole path on every call; an archive has a handful of suffixes."""
-    name = rel.rsplit("/", 1)[-1]
-    dot = name.rfind(".")
-    if dot <= 0 or name.endswith((".gz", ".bz2", ".xz", ".br", ".Z")):
-        return mimetypes.guess_type(name, strict=False)[0]  # encodings: leave these to mimetypes
-    return _content_type_of_suffix(name[dot:])
 
 
 def source_metadata(task: FileTask, digest: str, mtime_ns: int) -> dict[str, str]:
@@ -175,7 +161,7 @@ class FileUploader:
         else:
             etag, reused = self.multipart.upload(path=task.path, key=task.key, size=st.st_size,
                                                  mtime_ns=st.st_mtime_ns, inode=st.st_ino, digest=digest,
-                                                 extra=self._extra(task, meta))
+                                                 extra=self._extra(task, meta, st.st_size))
         after = os.stat(task.path)
         if (after.st_size, after.st_mtime_ns) != (st.st_size, st.st_mtime_ns):
             raise FileChanged("size or modification time changed during the upload")
@@ -183,25 +169,25 @@ class FileUploader:
 
     def _matching_object_etag(self, task: FileTask, digest: str) -> str | None:
         """The ETag of the object at the key if it carries this digest, else None."""
+        params = self.transport.object_params
         try:
-            head = self.client.head_object(Bucket=self.s.bucket, Key=task.key)
+            head = self.client.head_object(Bucket=self.s.bucket, Key=task.key, **params.read())
         except Exception as exc:
-            if http_status(exc) == 404:
+            # With SSE-C, S3 answers 400 for an object stored without this key (another key, or none): it is
+            # not stored as this run asks, so it is uploaded again.
+            if http_status(exc) == 404 or (params.sse_c and http_status(exc) == 400):
                 return None
             raise
         if head.get("Metadata", {}).get(META_DIGEST) == digest:
             return head.get("ETag", "").strip('"')
         return None
 
-    def _extra(self, task: FileTask, meta: dict[str, str]) -> dict:
-        extra: dict = {"Metadata": meta}
-        ctype = _content_type(task.rel)
-        if ctype:
-            extra["ContentType"] = ctype
-        return extra
+    def _extra(self, task: FileTask, meta: dict[str, str], size: int) -> dict:
+        """Every object setting (s3/objectparams.py) with this file's metadata, content type and class."""
+        return self.transport.object_params.write(name=task.rel, size=size, metadata=meta)
 
     def _put_small(self, task: FileTask, data: bytes, meta: dict[str, str]) -> str:
-        params = self._extra(task, meta)
+        params = self._extra(task, meta, len(data))
         checksum = self.transport.checksum
         if checksum.enabled:
             # XXHASH128 is the digest already in the metadata: no second pass over the bytes.
