@@ -24,6 +24,9 @@ OWN_METADATA = ("xxh3-128", "source-mtime", "source-path")
 # An HTTP token (RFC 9110): what a metadata name may hold, since it becomes the header x-amz-meta-NAME.
 _TOKEN = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
 _ACCOUNT = re.compile(r"^\d{12}$")
+# S3's rule for tag keys and values: Unicode letters, digits and spaces, and _ . : / = + - @ (anything else:
+# 400 InvalidTag on every object, found only at the first PUT).
+_TAG_TEXT = re.compile(r"^[\w\s.:/=+\-@]*$")
 
 
 def _printable(value: str) -> bool:
@@ -46,6 +49,10 @@ def parse_tags(text: str) -> tuple[tuple[str, str], ...]:
             raise SettingsError(f"--tags: {part!r} is not KEY=VALUE (write 'key=value&key2=value2')")
         if any(name == seen for seen, _ in pairs):
             raise SettingsError(f"--tags: the tag {name!r} is given twice")
+        for text_ in (name, value):
+            if not _TAG_TEXT.match(text_):
+                raise SettingsError(f"--tags: {text_!r}: S3 allows only letters, digits, spaces and _ . : / = + - @ "
+                                    "in tags")
         pairs.append((name, value))
     return tuple(pairs)
 
