@@ -26,7 +26,7 @@ _TOKEN = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
 _ACCOUNT = re.compile(r"^\d{12}$")
 # S3's rule for tag keys and values: Unicode letters, digits and spaces, and _ . : / = + - @ (anything else:
 # 400 InvalidTag on every object, found only at the first PUT).
-_TAG_TEXT = re.compile(r"^[\w\s.:/=+\-@]*$")
+_TAG_TEXT = re.compile(r"^[\w .:/=+\-@]*$")
 
 
 def _printable(value: str) -> bool:

@@ -203,14 +203,17 @@ def test_a_bucket_policy_requiring_kms_passes_the_probes(tmp_path, recorded, mot
     bare = _upload(tmp_path / "src", dest, motoenv, proxy.endpoint_url)
     assert bare.returncode == 3 and "permission" in bare.stderr.lower(), bare.stderr  # the preflight says why
     assert "Contents" not in moto_client.list_objects_v2(Bucket=moto_bucket, Prefix=prefix + "/")
+    start = len(rec.seen)
     r = _upload(tmp_path / "src", dest, motoenv, proxy.endpoint_url, "--sse", "aws:kms")
     assert r.returncode == 0, r.stderr + r.stdout
     assert summary_of(r.stdout)["uploaded"] == len(files)
-    # The checksum probe and the write probe wrote too, and were not refused: the run chose by the probe.
-    refused_with_sse = [t for m, t, h in object_writes(rec) if h.get("x-amz-server-side-encryption") == "aws:kms"
-                        and _needs_kms(m, t, h)]
-    assert not refused_with_sse
-    assert any(".mpupload-checksum-probe" in t for _m, t, _h in object_writes(rec))
+    # Nothing of this run was refused: not the write probe, not the checksum probe (a refused checksum probe
+    # would pass for "the server does not check XXHASH128" and quietly change the transport checksum).
+    after = rec.seen[start:]
+    assert not [(m, t) for m, t, h in after if _needs_kms(m, t, h)]
+    probes = [t for m, t, _h in after if m == "PUT" and ".mpupload-checksum-probe" in t]
+    assert probes  # moto takes the first, wrong, XXHASH128 (it does not check them): one PUT may be all
+    assert "does not validate XXHASH128 (it refused a correct" not in r.stdout
 
 
 # -- SSE-C -------------------------------------------------------------------------------------------------
