@@ -63,3 +63,6 @@ def s3env(s3server, tmp_path):
     env["XDG_STATE_HOME"] = str(tmp_path / "state")  # each test its own journals
     env["XDG_CONFIG_HOME"] = str(tmp_path / "config")  # and no settings file but its own
     return env
+
+# moto's server, the second S3 implementation (tests/moto_fixture.py): motoserver, moto_client, moto_bucket, motoenv
+from moto_fixture import moto_bucket, moto_client, motoenv, motoserver  # noqa: E402, F401

@@ -21,8 +21,10 @@ from mpupload.cli.options import (
     build_settings,
     fail_usage,
     listing_options,
+    object_options,
     option_for,
     pool_options,
+    read_object_options,
     selection_options,
     source_and_destination,
 )
@@ -94,6 +96,17 @@ def _autotune(ctx: click.Context, settings: Settings) -> Settings:
     return replace(settings, **picked).validated()
 
 
+def _object_warnings(settings: Settings) -> None:
+    """Object settings that work, but not as a user may think: said once, on stderr, before the run."""
+    from mpupload.settings.objects import own_metadata_overridden
+
+    for name in own_metadata_overridden(settings):
+        click.echo(f"mpupload: warning: --metadata {name}: that name is mpupload's own; its value wins", err=True)
+    if settings.sse_c_key_file and (settings.endpoint_url or "https:").startswith("http:"):
+        click.echo("mpupload: warning: --sse-c-key-file over plain http sends the key unencrypted "
+                   f"to {settings.endpoint_url} (AWS refuses SSE-C without TLS)", err=True)
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
 @click.version_option(package_name="mpupload")
 def main() -> None:
@@ -114,6 +127,7 @@ def main() -> None:
 @option_for("inflight_bytes", type=SizeType())
 @option_for("checksum")
 @option_for("fast_put", "--fast-put/--no-fast-put")
+@object_options
 @selection_options
 @listing_options
 @option_for("year_pattern")
@@ -170,6 +184,7 @@ def upload(ctx: click.Context, source: str, dest: str, failures_file: str | None
 
             require_dask()  # a usage error before anything starts
         settings = _autotune(ctx, settings)
+        _object_warnings(settings)
         from mpupload.commands.dryrun import check_keys
 
         check_keys(settings)  # two files to one key: a usage error before anything is sent
@@ -197,6 +212,7 @@ def upload(ctx: click.Context, source: str, dest: str, failures_file: str | None
 @pool_options
 @selection_options
 @listing_options
+@read_object_options
 @option_for("follow_symlinks", "--follow-symlinks/--no-follow-symlinks")
 @option_for("json_output", "--json", is_flag=True)
 @option_for("shard")
@@ -247,6 +263,7 @@ def _verify_threads(settings: Settings, latency: float | None) -> Settings:
 @option_for("multipart_threshold", type=SizeType())
 @option_for("multipart_chunksize", type=SizeType())
 @option_for("checksum")
+@object_options
 @selection_options
 @click.option("--budget", type=click.FloatRange(min=1), default=60.0, show_default=True,
               help="Seconds to spend sweeping (the first trial always runs).")

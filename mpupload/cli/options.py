@@ -103,6 +103,29 @@ listing_options = _stack(
     option_for("null", "--null", "-0", is_flag=True),
     option_for("key_normalization"),
 )
+# What every object carries (settings/objects.py): upload and tune write with them all; verify reads with
+# the ones a HEAD or GET needs.
+read_object_options = _stack(
+    option_for("sse_c_key_file", type=click.Path(dir_okay=False), show_default=False),
+    option_for("expected_bucket_owner", show_default=False),
+    option_for("request_payer", show_default=False),
+)
+object_options = _stack(
+    option_for("sse", show_default=False),
+    option_for("sse_kms_key_id", show_default=False),
+    option_for("sse_bucket_key", "--sse-bucket-key/--no-sse-bucket-key"),
+    read_object_options,
+    option_for("storage_class", show_default=False),
+    option_for("small_storage_class", show_default=False),
+    option_for("small_object_size", type=SizeType(), show_default=False),
+    option_for("acl", show_default=False),
+    option_for("tags", show_default=False),
+    option_for("metadata", show_default=False),
+    option_for("content_type", show_default=False),
+    option_for("cache_control", show_default=False),
+    option_for("content_encoding", show_default=False),
+    option_for("content_disposition", show_default=False),
+)
 pool_options = _stack(
     option_for("processes", "--processes", "-p", type=int),
     option_for("threads", "--threads", "-t", type=int),
@@ -122,6 +145,9 @@ def build_settings(source: str | None, dest: str | None, *, check_source: bool =
     for k in ("include", "exclude"):
         if k in known:
             known[k] = tuple(known[k])
+    if known.get("sse_c_key_file"):
+        # Each worker process reads it (a Dask worker too, at the same path): not relative to where it runs.
+        known["sse_c_key_file"] = os.path.abspath(known["sse_c_key_file"])
     if "checksum" in known:
         value = known["checksum"]
         known["checksum"] = value.lower() if value.lower() in ("none", "auto") else value.upper()

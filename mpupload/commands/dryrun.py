@@ -11,6 +11,7 @@ from typing import IO
 from mpupload.core.units import format_size
 from mpupload.run.plan import Batcher, key_problem, task_for
 from mpupload.settings.config import Settings
+from mpupload.settings.objects import describe_lines, describe_object_settings
 from mpupload.source.scan import Skipped
 from mpupload.source.sources import iter_source
 
@@ -77,7 +78,8 @@ def dry_run(s: Settings, *, out: IO[str]) -> int:
                               "partitions": {p: {"files": files[p], "bytes": sizes[p], "batches": batches[p],
                                                  "sample_keys": samples.get(p, [])}
                                              for p in sorted(files)},
-                              "not_uploadable": len(problems)}) + "\n")
+                              "not_uploadable": len(problems),
+                              "object_settings": describe_object_settings(s)}, ensure_ascii=False) + "\n")
         if gone is not None:
             out.write(json.dumps({"event": "would_delete", "count": gone.deleted, "keys": gone.keys,
                                   "listed": gone.listed, "max_delete": gone.limit, "refused": gone.refused},
@@ -92,6 +94,7 @@ def dry_run(s: Settings, *, out: IO[str]) -> int:
                   f"{', '.join(samples.get(p, []))}\n")
     for rel, why in problems:
         out.write(f"  {rel}: {why}\n")
+    out.write("Every object: " + "; ".join(describe_lines(s)) + ".\n")
     if gone is not None and gone.refused:
         out.write(f"--delete would delete nothing: {gone.refused}\n")
     elif gone is not None:

@@ -64,6 +64,7 @@ _client = None  # one client and one TransferManager per verifying process, buil
 _transfers = None
 _chunksize = 0  # the run's --multipart-chunksize: a composite checksum's part sizes, when the server does not say
 _lean = None  # the lean path (s3/lean.py) for HEADs: signed here, ~4x less CPU than botocore's; None: botocore
+_read_params: dict = {}  # an SSE-C key (read from its file in this process), for every HEAD and GET
 
 
 class _HashingSink:
@@ -86,18 +87,21 @@ def _init_pool_process(settings: Settings) -> None:
 
 
 def _init_process(settings: Settings) -> None:
-    global _client, _transfers, _chunksize, _lean
+    global _client, _transfers, _chunksize, _lean, _read_params
     import threading
 
     from s3transfer.manager import TransferManager
 
+    from mpupload.s3.objectparams import ObjectParams
     from mpupload.s3.transport import open_transport
 
     _chunksize = settings.multipart_chunksize
+    _read_params = ObjectParams(settings).read()
     _client = make_client(settings)
     _transfers = TransferManager(_client, transfer_config(settings))
-    # The upload's own route and signer (the same --fast-put switch turns it off).
-    _lean = open_transport(client=_client, settings=settings, stop=threading.Event()).lean
+    # The upload's own route and signer (the same --fast-put switch turns it off); not with an SSE-C key,
+    # whose headers the lean HEAD does not carry.
+    _lean = None if _read_params else open_transport(client=_client, settings=settings, stop=threading.Event()).lean
 
 
 def _head(bucket: str, key: str, *, checksums: bool) -> dict:
@@ -111,8 +115,8 @@ def _head(bucket: str, key: str, *, checksums: bool) -> dict:
         if status == 200:
             return _as_botocore(h)
     if checksums:
-        return _client.head_object(Bucket=bucket, Key=key, ChecksumMode="ENABLED")
-    return _client.head_object(Bucket=bucket, Key=key)
+        return _client.head_object(Bucket=bucket, Key=key, ChecksumMode="ENABLED", **_read_params)
+    return _client.head_object(Bucket=bucket, Key=key, **_read_params)
 
 
 _CHECKSUM_NAMES = {"crc32": "CRC32", "crc32c": "CRC32C", "crc64nvme": "CRC64NVME", "sha1": "SHA1",
@@ -147,7 +151,7 @@ def _check_one(bucket: str, item: tuple[str, str, str, int], mode: str) -> Findi
         if mode == "deep":
             # Large objects come down as parallel ranged GETs; the bytes are hashed, not stored.
             sink = _HashingSink()
-            _transfers.download(bucket, key, sink).result()
+            _transfers.download(bucket, key, sink, extra_args=_read_params or None).result()
             if sink.hash.hexdigest() != local:
                 return Finding(CHECKSUM, rel, key, "the object's bytes differ from the file")
         if meta is None:

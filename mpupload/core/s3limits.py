@@ -165,7 +165,7 @@ def as_mapping(value, *, pair_sep: str) -> dict[str, str]:
     return {str(k): str(v) for k, v in value}
 
 
-def check_object_settings(*, metadata=None, tags=None) -> None:
+def check_object_limits(*, metadata=None, tags=None) -> None:
     """Settings validation's one call (exit 2 before any request): LimitError for --metadata or --tags that
     S3 would refuse. Either may be absent (None) where the setting does not exist."""
     check_user_metadata(as_mapping(metadata, pair_sep=","))

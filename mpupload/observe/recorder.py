@@ -21,6 +21,7 @@ from mpupload.core.messages import FAILED, SKIPPED, UPLOADED, UploadResult
 from mpupload.observe.sinks import Sink
 from mpupload.observe.stats import Snapshot
 from mpupload.settings.config import Settings
+from mpupload.settings.objects import describe_object_settings
 
 REPORT_FORMAT = 1
 # Uploads whose audit record (key, ETag, checksum, version id, storage class) report.json lists: enough for
@@ -132,6 +133,8 @@ class RunRecorder:
             "limits": {"max_bandwidth": getattr(self.s, "max_bandwidth", None),
                        "max_requests_per_second": getattr(self.s, "max_requests_per_second", None),
                        "partition_pause": getattr(self.s, "partition_pause", None)},
+            # What every object carried (an SSE-C key only as "set"): the settings a migration signs off.
+            "object_settings": describe_object_settings(self.s),
             "partitions": {p: dict(c) for p, c in sorted(self.partitions.items())},
             "audit": {"uploaded": self.uploaded, "versioned": self.versioned,
                       **{name: dict(c) for name, c in self.audit.items()},

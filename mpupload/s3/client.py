@@ -59,6 +59,9 @@ def make_client(settings: Settings, *, config=None):
                 "s3", endpoint_url=settings.endpoint_url, config=config or botocore_config(settings), verify=verify
             )
     _expect_continue_only_for_large_bodies(client)
+    from mpupload.s3.objectparams import install_request_params
+
+    install_request_params(client, settings)  # --expected-bucket-owner, --request-payer on every request
     return client
 
 

@@ -113,7 +113,7 @@ class MultipartUploader:
             resp = self.client.complete_multipart_upload(
                 Bucket=self.s.bucket, Key=key, UploadId=upload_id, MultipartUpload={"Parts": [p for p, _, _ in parts]},
                 # --no-overwrite: the object appears only if no one wrote the key since the file was looked at
-                **whole, **({"IfNoneMatch": "*"} if self.s.no_overwrite else {}))
+                **whole, **self.transport.object_params.part(), **({"IfNoneMatch": "*"} if self.s.no_overwrite else {}))
         except Exception as exc:
             if self.s.no_overwrite and http_status(exc) == 412:
                 self._retire(journal, key, [upload_id])
@@ -159,7 +159,9 @@ class MultipartUploader:
 
     def list_parts(self, key: str, upload_id: str) -> dict[int, dict]:
         have: dict[int, dict] = {}
-        for page in self.client.get_paginator("list_parts").paginate(Bucket=self.s.bucket, Key=key, UploadId=upload_id):
+        pages = self.client.get_paginator("list_parts").paginate(Bucket=self.s.bucket, Key=key, UploadId=upload_id,
+                                                                 **self.transport.object_params.part())
+        for page in pages:
             for p in page.get("Parts", []):
                 have[p["PartNumber"]] = p
         return have

@@ -20,9 +20,10 @@ from dataclasses import dataclass, field, replace
 from mpupload.core.errors import FATAL, FatalError, classify, error_code, http_status
 from mpupload.s3 import fullprobe
 from mpupload.s3.client import describe_destination, make_client
+from mpupload.s3.objectparams import ObjectParams
 from mpupload.s3.probekeys import EMPTINESS_KEYS, only_probes, write_probe_prefix
-from mpupload.s3.xxprobe import decide_for_run
-from mpupload.settings.config import Settings
+from mpupload.s3.xxprobe import decide_for_run, probe_params
+from mpupload.settings.config import Settings, SettingsError
 
 
 @dataclass(frozen=True)
@@ -79,6 +80,12 @@ def _probes(client, settings: Settings, *, write: bool, checksum_verdict, full_v
 
     bucket, prefix = settings.bucket, settings.prefix
     probe_key = write_probe_prefix(prefix) + secrets.token_hex(6)
+    # The probes write as the upload will (encryption, ACL, class, tags, ...): a bucket policy that refuses
+    # writes without them refuses a bare probe, and one that refuses them must fail the probe too.
+    try:
+        objects = ObjectParams(settings)
+    except SettingsError as exc:  # the SSE-C key file went away since the options were checked
+        raise FatalError("config", str(exc)) from None
     timings: list[float] = []
     cleanup: list[_Background] = []  # list.append is atomic: the probes run in threads
 
@@ -89,7 +96,8 @@ def _probes(client, settings: Settings, *, write: bool, checksum_verdict, full_v
         return out
 
     def write_probe() -> None:
-        upload = timed(client.create_multipart_upload, Bucket=bucket, Key=probe_key)
+        upload = timed(client.create_multipart_upload, Bucket=bucket, Key=probe_key,
+                       **objects.write(name=probe_key, size=settings.multipart_threshold, metadata={}))
         # Writing is allowed: that is the verdict. The abort is clean-up, and if it fails (or the run is
         # killed first) the next run's sweep of leftover probes aborts this upload.
         cleanup.append(_Background(lambda: _abort_quietly(client, bucket, probe_key, upload["UploadId"]),
@@ -106,10 +114,13 @@ def _probes(client, settings: Settings, *, write: bool, checksum_verdict, full_v
         if checksum_verdict is not None:
             # Sets the verdict as soon as it is known (the workers wait on it); then deletes its object.
             cleanup.append(_Background(lambda: decide_for_run(client, bucket=bucket, prefix=prefix,
-                                                              verdict=checksum_verdict), name="preflight-checksum"))
+                                                              verdict=checksum_verdict,
+                                                              params=probe_params(objects)),
+                                       name="preflight-checksum"))
         if full_verdict is not None:
             cleanup.append(_Background(lambda: fullprobe.decide_for_run(client, bucket=bucket, prefix=prefix,
-                                                                        verdict=full_verdict), name="preflight-full"))
+                                                                        verdict=full_verdict, objects=objects),
+                                       name="preflight-full"))
     listing_error: Exception | None = None
     empty = False
     try:

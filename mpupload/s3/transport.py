@@ -17,6 +17,8 @@ itself off for this process after a handful of such requests, with one warning.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import threading
 from collections import Counter
 from collections.abc import Callable
@@ -27,27 +29,57 @@ from mpupload.core.objectsum import CRC64NVME, can_combine
 from mpupload.pace.pacing import Pace
 from mpupload.s3.audit import Stored, from_headers, from_response
 from mpupload.s3.lean import SERVER_ERROR, THROTTLED, Declined, LeanPut
+from mpupload.s3.objectparams import ObjectParams
 from mpupload.s3.xxprobe import SharedVerdict
 from mpupload.settings.config import Settings, sign_payload
 
 # Lean declines in a row, each followed by a botocore success, that turn the lean path off: one is noise
 # (a reset connection), five with botocore succeeding every time is a setup the lean path cannot follow.
 STRIKES_TO_DISABLE = 5
-_PARAM_HEADERS = {"ContentType": "content-type", "IfNoneMatch": "if-none-match"}
+# Each object parameter (s3/objectparams.py) and its header, as botocore's model names it
+# (tests/unit/test_objectparams.py holds the two equal). A parameter not here is never dropped: the request
+# goes through botocore instead (Unmapped).
+_PARAM_HEADERS = {
+    "ContentType": "content-type", "CacheControl": "cache-control", "ContentEncoding": "content-encoding",
+    "ContentDisposition": "content-disposition", "ContentLanguage": "content-language",
+    "StorageClass": "x-amz-storage-class", "ACL": "x-amz-acl", "Tagging": "x-amz-tagging",
+    "ServerSideEncryption": "x-amz-server-side-encryption",
+    "SSEKMSKeyId": "x-amz-server-side-encryption-aws-kms-key-id",
+    "BucketKeyEnabled": "x-amz-server-side-encryption-bucket-key-enabled",
+    "SSECustomerAlgorithm": "x-amz-server-side-encryption-customer-algorithm",
+    "SSECustomerKey": "x-amz-server-side-encryption-customer-key",
+    "SSECustomerKeyMD5": "x-amz-server-side-encryption-customer-key-md5",
+    "ExpectedBucketOwner": "x-amz-expected-bucket-owner", "RequestPayer": "x-amz-request-payer",
+    "IfNoneMatch": "if-none-match",  # --no-overwrite
+}
+UNMAPPED = "unmapped"
+
+
+class Unmapped(ValueError):
+    """A parameter the lean PUT has no header for: the request must go through botocore, whole."""
 
 
 def lean_headers(params: dict) -> dict[str, str]:
-    """The HTTP headers of botocore parameters (Metadata, ContentType, Checksum*), for the lean PUT."""
+    """The HTTP headers of botocore parameters (Metadata, Checksum*, and every object parameter), for the
+    lean PUT. Raises Unmapped for a parameter it does not know."""
     h: dict[str, str] = {}
     for name, value in params.items():
         if name == "Metadata":
             h.update({f"x-amz-meta-{k}": v for k, v in value.items()})
         elif name.startswith("Checksum") and name != "ChecksumAlgorithm":
             h[f"x-amz-checksum-{name[len('Checksum'):].lower()}"] = value
-        elif name in _PARAM_HEADERS:
+        elif name == "SSECustomerKey":
+            # As botocore's sse_md5 handler: the raw key goes base64-encoded, with the base64 of its MD5.
+            key = value.encode("utf-8") if isinstance(value, str) else bytes(value)
+            h[_PARAM_HEADERS[name]] = base64.b64encode(key).decode("ascii")
+            if "SSECustomerKeyMD5" not in params:
+                h[_PARAM_HEADERS["SSECustomerKeyMD5"]] = base64.b64encode(hashlib.md5(key).digest()).decode("ascii")
+        elif isinstance(value, bool) and name in _PARAM_HEADERS:
+            h[_PARAM_HEADERS[name]] = "true" if value else "false"
+        elif name in _PARAM_HEADERS and isinstance(value, str):
             h[_PARAM_HEADERS[name]] = value
         else:
-            raise ValueError(f"no lean header for parameter {name}")
+            raise Unmapped(f"no lean header for parameter {name}")
     return h
 
 
@@ -59,6 +91,8 @@ class Transport:
                  notify: Callable[[str], None] | None = None, verdict: SharedVerdict | None = None,
                  full_verdict: SharedVerdict | None = None):
         self.client, self.s, self.stop, self.pace = client, settings, stop, pace
+        # The object settings every request carries (encryption, class, ACL, tags, ...): one set, built here.
+        self.object_params = ObjectParams(settings)
         self._verdict = verdict  # the run's checksum probe (xxprobe.py); None: probe here
         self._full_verdict = full_verdict  # the run's FULL_OBJECT probe (fullprobe.py); None: probe here
         self.lean = lean
@@ -111,7 +145,7 @@ class Transport:
         return out
 
     def put_object(self, *, key: str, body: bytes, params: dict) -> Stored:
-        """Store a small file; `params` are PutObject parameters (Metadata, ContentType, Checksum*). Returns
+        """Store a small file; `params` are PutObject parameters (object_params.write() and Checksum*). Returns
         what S3 said it stored (ETag, checksum, version id; audit.py)."""
         reply: dict[str, str] = {}
         etag = self._lean(key=key, body=body, params=params, query=None, reply=reply)
@@ -123,7 +157,9 @@ class Transport:
         return from_response(resp, storage_class=params.get("StorageClass"))
 
     def upload_part(self, *, key: str, upload_id: str, number: int, body: bytes | bytearray, params: dict) -> str:
-        """Store one part; `params` may carry its Checksum*."""
+        """Store one part; `params` may carry its Checksum*. The part parameters (SSE-C key, bucket owner,
+        requester pays) are added here."""
+        params = {**self.object_params.part(), **params}
         etag = self._lean(key=key, body=body, params=params,
                           query={"partNumber": str(number), "uploadId": upload_id})
         if etag is not None:
@@ -145,11 +181,16 @@ class Transport:
         self._thread.strike = False
         if lean is None:
             return None
+        try:
+            headers = lean_headers(params)
+        except Unmapped:  # before the pace: botocore's attempt waits its own turn
+            self._count(DECLINED, UNMAPPED)  # botocore sends it with every parameter; not the lean path's fault
+            return None
         if self.pace is not None:
             self.pace.wait_turn(self.stop, limit=self.s.outage_timeout + self.s.backoff_cap + 10)
             self.pace.within_limits(self.stop, nbytes=len(body))
         try:
-            etag = lean.put(key=key, body=body, headers=lean_headers(params), query=query, reply=reply)
+            etag = lean.put(key=key, body=body, headers=headers, query=query, reply=reply)
         except Declined as declined:
             self._count(DECLINED, declined.reason)
             if declined.reason == THROTTLED and self.pace is not None:
@@ -179,14 +220,15 @@ class Transport:
                          f"succeeded (to {lean.route.host_header}); botocore sends everything from now on")
 
     def _probe_checksum(self) -> TransportChecksum:
-        from mpupload.s3.xxprobe import server_validates_xxhash128
+        from mpupload.s3.xxprobe import probe_params, server_validates_xxhash128
 
         # Bounded: the preflight's probe runs with short timeouts and three attempts.
         known = self._verdict.wait(self.stop, timeout=120.0) if self._verdict is not None else None
         if known is not None:
             validates, why = known
         else:
-            validates, why = server_validates_xxhash128(self.client, bucket=self.s.bucket, prefix=self.s.prefix)
+            validates, why = server_validates_xxhash128(self.client, bucket=self.s.bucket, prefix=self.s.prefix,
+                                                       params=probe_params(self.object_params))
         chosen = TransportChecksum(XXHASH128 if validates else fallback_crc())
         self._counts[CHECKSUM, chosen.algorithm] += 1  # under self._lock (checksum property)
         if not validates:
@@ -208,7 +250,8 @@ class Transport:
 
             known = self._full_verdict.wait(self.stop, timeout=120.0) if self._full_verdict is not None else None
             if known is None:
-                known = server_keeps_full_object(self.client, bucket=self.s.bucket, prefix=self.s.prefix)
+                known = server_keeps_full_object(self.client, bucket=self.s.bucket, prefix=self.s.prefix,
+                                                 objects=self.object_params)
             full, why = known
         if full:
             chosen = TransportChecksum(CRC64NVME)

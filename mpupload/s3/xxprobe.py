@@ -21,16 +21,18 @@ import time
 
 from mpupload.core import shared
 from mpupload.core.hashing import XXHASH128, TransportChecksum
-from mpupload.s3.probekeys import checksum_probe_key
+from mpupload.s3.probekeys import CHECKSUM_PROBE_NAME, checksum_probe_key
 
 _BODY = b"mpupload checks whether this server validates XXHASH128 checksums\n"
 
 
-def server_validates_xxhash128(client, *, bucket: str, prefix: str) -> tuple[bool, str]:
-    """(True, "") when a wrong XXHASH128 is refused and the right one accepted; else (False, why not)."""
+def server_validates_xxhash128(client, *, bucket: str, prefix: str, params: dict | None = None) -> tuple[bool, str]:
+    """(True, "") when a wrong XXHASH128 is refused and the right one accepted; else (False, why not).
+    `params`: the run's object parameters for a write of the probe's size (ObjectParams.write), so the probe
+    is written as every object is (a bucket policy may refuse a PUT without them)."""
     key = checksum_probe_key(prefix)
     try:
-        return _probe(client, bucket=bucket, key=key)
+        return _probe(client, bucket=bucket, key=key, params=params or {})
     finally:
         try:
             client.delete_object(Bucket=bucket, Key=key)
@@ -38,11 +40,11 @@ def server_validates_xxhash128(client, *, bucket: str, prefix: str) -> tuple[boo
             pass
 
 
-def decide_for_run(client, *, bucket: str, prefix: str, verdict: SharedVerdict) -> None:
+def decide_for_run(client, *, bucket: str, prefix: str, verdict: SharedVerdict, params: dict | None = None) -> None:
     """Probe, tell the workers, then delete the probe object (they do not wait for that)."""
     key = checksum_probe_key(prefix)
     try:
-        validates, why = _probe(client, bucket=bucket, key=key)
+        validates, why = _probe(client, bucket=bucket, key=key, params=params or {})
     except Exception:  # unexpected: every worker then probes for itself
         verdict.ask_workers()
         raise
@@ -93,15 +95,21 @@ class SharedVerdict:
 
 
 
-def _probe(client, *, bucket: str, key: str) -> tuple[bool, str]:
+def probe_params(object_params) -> dict:
+    """The object parameters of the probe's PUT (an s3.objectparams.ObjectParams)."""
+    return object_params.write(name=CHECKSUM_PROBE_NAME, size=len(_BODY), metadata={})
+
+
+def _probe(client, *, bucket: str, key: str, params: dict) -> tuple[bool, str]:
     xx = TransportChecksum(XXHASH128)
     try:
-        client.put_object(Bucket=bucket, Key=key, Body=_BODY, ChecksumXXHASH128=xx.of(_BODY + b"(not these bytes)"))
+        client.put_object(Bucket=bucket, Key=key, Body=_BODY, ChecksumXXHASH128=xx.of(_BODY + b"(not these bytes)"),
+                          **params)
         return False, "it accepts XXHASH128 checksums without checking them"
     except Exception:  # noqa: BLE001, S110 - a refusal is what a validating server answers
         pass
     try:
-        resp = client.put_object(Bucket=bucket, Key=key, Body=_BODY, ChecksumXXHASH128=xx.of(_BODY))
+        resp = client.put_object(Bucket=bucket, Key=key, Body=_BODY, ChecksumXXHASH128=xx.of(_BODY), **params)
     except Exception as exc:  # noqa: BLE001
         return False, f"it refused a correct XXHASH128 checksum too ({_code(exc)})"
     echoed = resp.get("ChecksumXXHASH128")

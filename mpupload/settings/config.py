@@ -18,6 +18,16 @@ from typing import Any
 
 from mpupload.core.errors import SettingsError
 from mpupload.core.units import format_size
+from mpupload.settings.objects import (
+    CANNED_ACLS,
+    REQUEST_PAYERS,
+    SMALL_OBJECT_SIZE,
+    SSE_MODES,
+    STORAGE_CLASSES,
+    check_object_settings,
+    parse_metadata,
+    parse_tags,
+)
 
 KIB, MIB, GIB = 1024, 1024**2, 1024**3
 
@@ -102,6 +112,46 @@ class Settings:
                           "bench/: ~1.1 ms less client CPU per small file, ~1 CPU-s less per GB")
     verify_tls: bool = _opt(True, "Verify TLS certificates (turn off only for a test server).")
     ca_bundle: str | None = _opt(None, "CA bundle for TLS verification.")
+    # What every object carries, on every write path (s3/objectparams.py builds it; settings/objects.py checks it).
+    sse: str | None = _opt(None, "Server-side encryption of every object: AES256 (SSE-S3), aws:kms (SSE-KMS) or "
+                           "aws:kms:dsse (dual-layer SSE-KMS). Default: the bucket's default encryption.",
+                           "what the bucket says", choices=SSE_MODES)
+    sse_kms_key_id: str | None = _opt(None, "With --sse aws:kms or aws:kms:dsse: the KMS key (id, ARN or alias ARN) "
+                                      "instead of the account's aws/s3 key.")
+    sse_bucket_key: bool = _opt(False, "With --sse aws:kms: use an S3 Bucket Key (far fewer KMS requests, so less "
+                                "KMS cost and throttling at millions of objects).")
+    sse_c_key_file: str | None = _opt(None, "SSE-C: encrypt every object with the 256-bit key in this file (32 raw "
+                                      "bytes, 64 hex digits or base64, e.g. from `openssl rand 32`). Read by each "
+                                      "process, sent with every write, HEAD and GET of the objects (upload and "
+                                      "verify); never printed, logged or stored. Keep the key: without it the "
+                                      "objects cannot be read.")
+    storage_class: str | None = _opt(None, "Storage class of every object (e.g. STANDARD_IA, GLACIER_IR, "
+                                     "DEEP_ARCHIVE; written straight there, no lifecycle transition). Default: "
+                                     "the bucket's (STANDARD).", "STANDARD, as S3", choices=STORAGE_CLASSES)
+    small_storage_class: str | None = _opt(None, "Storage class of objects smaller than --small-object-size, "
+                                           "instead of --storage-class (archive tiers bill a small object as 128 KiB "
+                                           "or add 40 KB to it), e.g. --storage-class DEEP_ARCHIVE "
+                                           "--small-storage-class STANDARD.", choices=STORAGE_CLASSES)
+    small_object_size: int | None = _opt(None, "With --small-storage-class: objects below this size get it "
+                                         f"(default {SMALL_OBJECT_SIZE // KIB} KiB, the least size archive and "
+                                         "infrequent-access tiers bill).")
+    acl: str | None = _opt(None, "Canned ACL of every object (buckets with ACLs disabled, the default since 2023, "
+                           "accept only bucket-owner-full-control or none). Default: none sent.", choices=CANNED_ACLS)
+    tags: str = _opt("", "Tags of every object, as a URL query: 'project=atlas&owner=ops' (values percent-encoded "
+                     "or plain).")
+    metadata: str = _opt("", "User metadata of every object: 'key=value,key2=value2' (or a JSON object), beside "
+                         "mpupload's own keys (xxh3-128, source-mtime, source-path), which win over a key of "
+                         "the same name. Printable ASCII.")
+    content_type: str | None = _opt(None, "Content-Type of every object, instead of the one mpupload's own table "
+                                    "gives by the file's suffix (core/contenttypes.py: the same on every machine).")
+    cache_control: str | None = _opt(None, "Cache-Control of every object, e.g. 'max-age=86400'.")
+    content_encoding: str | None = _opt(None, "Content-Encoding of every object, e.g. gzip (the files' bytes are "
+                                        "sent as they are).")
+    content_disposition: str | None = _opt(None, "Content-Disposition of every object, e.g. attachment.")
+    expected_bucket_owner: str | None = _opt(None, "The 12-digit account that must own the bucket: S3 refuses every "
+                                             "request (403) if another account owns it.")
+    request_payer: str | None = _opt(None, "requester: this account pays for the requests (a Requester Pays "
+                                     "bucket).", choices=REQUEST_PAYERS)
     include: tuple[str, ...] = _opt((), "Only files whose relative path matches one of these globs.")
     exclude: tuple[str, ...] = _opt((), "Skip files whose relative path matches one of these globs.")
     files_from: str | None = _opt(None, "Upload (or verify) only the files listed in this file, one path "
@@ -250,10 +300,11 @@ class Settings:
                 raise SettingsError(str(exc)) from None
         if not 1 <= self.max_inflight <= 1024:
             raise SettingsError("--max-inflight must be between 1 and 1024")
-        from mpupload.core.s3limits import LimitError, check_object_settings
+        check_object_settings(self)  # the object settings' syntax and combinations (settings/objects.py)
+        from mpupload.core.s3limits import LimitError, check_object_limits
 
-        try:  # S3's limits on what each object carries (--metadata, --tags, where those settings exist)
-            check_object_settings(metadata=getattr(self, "metadata", None), tags=getattr(self, "tags", None))
+        try:  # then S3's limits on what each object carries (--metadata beside mpupload's own, --tags)
+            check_object_limits(metadata=parse_metadata(self.metadata), tags=parse_tags(self.tags))
         except LimitError as exc:
             raise SettingsError(str(exc)) from None
         # A pool smaller than the threads would make threads queue for sockets.

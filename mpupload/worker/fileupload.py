@@ -11,8 +11,6 @@ the uploader compares the object's xxh3-128 metadata with the file's digest and 
 
 from __future__ import annotations
 
-import functools
-import mimetypes
 import os
 import random
 import threading
@@ -41,12 +39,13 @@ from mpupload.core.messages import (
     FileTask,
     UploadResult,
 )
-from mpupload.core.s3limits import as_mapping, fit_metadata
+from mpupload.core.s3limits import fit_metadata
 from mpupload.pace.pacing import Pace, Stopped
 from mpupload.s3.audit import Stored
 from mpupload.s3.multipart import MultipartUploader
 from mpupload.s3.transport import Transport
 from mpupload.settings.config import Settings
+from mpupload.settings.objects import parse_metadata
 from mpupload.source.scan import open_regular
 
 if TYPE_CHECKING:
@@ -69,24 +68,10 @@ class _SameObject(Exception):
         self.stored = stored
 
 
-@functools.lru_cache(maxsize=1024)
-def _content_type_of_suffix(suffix: str) -> str | None:
-    return mimetypes.guess_type("x" + suffix, strict=False)[0]
-
-
-def _content_type(rel: str) -> str | None:
-    """guess_type parses the whole path on every call; an archive has a handful of suffixes."""
-    name = rel.rsplit("/", 1)[-1]
-    dot = name.rfind(".")
-    if dot <= 0 or name.endswith((".gz", ".bz2", ".xz", ".br", ".Z")):
-        return mimetypes.guess_type(name, strict=False)[0]  # encodings: leave these to mimetypes
-    return _content_type_of_suffix(name[dot:])
-
-
 def user_metadata(settings: Settings) -> dict[str, str]:
-    """The --metadata pairs of the run, vetted by Settings.validated (s3limits.check_object_settings). Empty
-    until a `metadata` setting exists (the object settings add it; any of as_mapping's forms will do)."""
-    return as_mapping(getattr(settings, "metadata", None), pair_sep=",")
+    """The --metadata pairs of the run (settings/objects.py parses them; Settings.validated checked that they
+    fit beside mpupload's own keys, s3limits.check_object_limits)."""
+    return dict(parse_metadata(settings.metadata))
 
 
 def source_metadata(task: FileTask, digest: str, mtime_ns: int,
@@ -200,7 +185,7 @@ class FileUploader:
         else:
             stored, reused = self.multipart.upload(path=task.path, key=task.key, size=st.st_size,
                                                    mtime_ns=st.st_mtime_ns, inode=st.st_ino, digest=digest,
-                                                   extra=self._extra(task, meta))
+                                                   extra=self._extra(task, meta, st.st_size))
         after = os.stat(task.path)
         if (after.st_size, after.st_mtime_ns) != (st.st_size, st.st_mtime_ns):
             raise FileChanged("size or modification time changed during the upload")
@@ -217,25 +202,25 @@ class FileUploader:
 
     def _matching_object_etag(self, task: FileTask, digest: str) -> str | None:
         """The ETag of the object at the key if it carries this digest, else None."""
+        params = self.transport.object_params
         try:
-            head = self.client.head_object(Bucket=self.s.bucket, Key=task.key)
+            head = self.client.head_object(Bucket=self.s.bucket, Key=task.key, **params.read())
         except Exception as exc:
-            if http_status(exc) == 404:
+            # With SSE-C, S3 answers 400 for an object stored without this key (another key, or none): it is
+            # not stored as this run asks, so it is uploaded again.
+            if http_status(exc) == 404 or (params.sse_c and http_status(exc) == 400):
                 return None
             raise
         if head.get("Metadata", {}).get(META_DIGEST) == digest:
             return head.get("ETag", "").strip('"')
         return None
 
-    def _extra(self, task: FileTask, meta: dict[str, str]) -> dict:
-        extra: dict = {"Metadata": meta}
-        ctype = _content_type(task.rel)
-        if ctype:
-            extra["ContentType"] = ctype
-        return extra
+    def _extra(self, task: FileTask, meta: dict[str, str], size: int) -> dict:
+        """Every object setting (s3/objectparams.py) with this file's metadata, content type and class."""
+        return self.transport.object_params.write(name=task.rel, size=size, metadata=meta)
 
     def _put_small(self, task: FileTask, data: bytes, meta: dict[str, str]) -> Stored:
-        params = self._extra(task, meta)
+        params = self._extra(task, meta, len(data))
         checksum = self.transport.checksum
         if checksum.enabled:
             # XXHASH128 is the digest already in the metadata: no second pass over the bytes.

@@ -16,7 +16,7 @@ from mpupload.core.s3limits import (
     PATH_RFC2047,
     LimitError,
     as_mapping,
-    check_object_settings,
+    check_object_limits,
     check_tags,
     check_user_metadata,
     decode_source_path,
@@ -120,7 +120,7 @@ def test_tags_limits():
     ("a=1,b=2", "k=v&k2=v2"), ({"a": "1"}, {"k": "v"}), ((("a", "1"),), (("k", "v"),)), (None, None), ("", ""),
 ])
 def test_object_settings_in_any_form_pass(metadata, tags):
-    check_object_settings(metadata=metadata, tags=tags)
+    check_object_limits(metadata=metadata, tags=tags)
 
 
 @pytest.mark.parametrize("metadata, tags, words", [
@@ -131,7 +131,7 @@ def test_object_settings_in_any_form_pass(metadata, tags):
 ])
 def test_object_settings_over_s3_limits_are_refused(metadata, tags, words):
     with pytest.raises(LimitError, match=words):
-        check_object_settings(metadata=metadata, tags=tags)
+        check_object_limits(metadata=metadata, tags=tags)
 
 
 def test_as_mapping_reads_the_aws_cli_forms():
