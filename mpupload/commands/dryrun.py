@@ -10,6 +10,7 @@ from typing import IO
 
 from mpupload.run.plan import Batcher, key_problem, task_for
 from mpupload.settings.config import Settings, format_size
+from mpupload.source.filters import Filters
 from mpupload.source.scan import Skipped
 from mpupload.source.sources import iter_source
 
@@ -47,7 +48,8 @@ def dry_run(s: Settings, *, out: IO[str]) -> int:
     samples: dict[str, list[str]] = {}
     problems: list[tuple[str, str]] = []
     batcher = Batcher(max_files=s.batch_files, max_bytes=s.batch_bytes)
-    for item in iter_source(s):
+    filters = Filters.from_settings(s)  # counts what each filter left out
+    for item in iter_source(s, filters=filters):
         if isinstance(item, Skipped):
             problems.append((item.rel, ("fail: " if item.failed else "skip: ") + item.reason))
             continue
@@ -75,7 +77,9 @@ def dry_run(s: Settings, *, out: IO[str]) -> int:
                               "partitions": {p: {"files": files[p], "bytes": sizes[p], "batches": batches[p],
                                                  "sample_keys": samples.get(p, [])}
                                              for p in sorted(files)},
-                              "not_uploadable": len(problems)}) + "\n")
+                              "not_uploadable": len(problems),
+                              # {filter: {"files": left out, "folders": not walked at all}}
+                              "filtered": filters.report()}) + "\n")
         return 0
     dest = f"s3://{s.bucket}/{s.prefix}".rstrip("/")
     out.write(f"Dry run: {total_files} files, {format_size(total_bytes)} in {len(files)} partitions "
@@ -86,4 +90,13 @@ def dry_run(s: Settings, *, out: IO[str]) -> int:
                   f"{', '.join(samples.get(p, []))}\n")
     for rel, why in problems:
         out.write(f"  {rel}: {why}\n")
+    if removed := filters.report():
+        out.write("Left out by filters: " + "; ".join(_removed_text(name, n) for name, n in removed.items()) + ".\n")
     return 0
+
+
+def _removed_text(name: str, n: dict[str, int]) -> str:
+    parts = [f"{n['files']} file{'s' * (n['files'] != 1)}"] if n["files"] or not n["folders"] else []
+    if n["folders"]:
+        parts.append(f"{n['folders']} folder{'s' * (n['folders'] != 1)} not walked")
+    return f"{name} {', '.join(parts)}"

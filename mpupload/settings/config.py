@@ -62,6 +62,38 @@ def parse_rate(text: str | int | None) -> int | None:
     return n or None
 
 
+_DURATION_RE = re.compile(r"(\d+(?:\.\d+)?)\s*([smhdw]?)", re.IGNORECASE)
+_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+
+def parse_duration(text: str | float | int) -> float:
+    """'30m' -> 1800.0, '12h', '7d', '2w', '1h30m', '90' (seconds) -> seconds, as rclone's --max-age reads them."""
+    if isinstance(text, (int, float)) and not isinstance(text, bool):
+        if text < 0:
+            raise SettingsError(f"duration must not be negative: {text}")
+        return float(text)
+    spec = str(text).strip()
+    pieces = list(_DURATION_RE.finditer(spec))
+    if not spec or "".join(m.group(0) for m in pieces).replace(" ", "") != spec.replace(" ", ""):
+        raise SettingsError(f"not a duration: {text!r} (use seconds, or units s, m, h, d, w: 30m, 12h, 7d, 1h30m)")
+    return float(sum(float(m.group(1)) * _SECONDS[m.group(2).lower()] for m in pieces))
+
+
+LOOPBACK = "127.0.0.1"
+
+
+def parse_address(text: str) -> tuple[str, int]:
+    """'HOST:PORT', '[IPv6]:PORT', 'PORT' or ':PORT' -> (host, port); no host means 127.0.0.1 (loopback:
+    listening on every interface must be asked for by name, 0.0.0.0:PORT)."""
+    host, sep, port = text.strip().rpartition(":")
+    if not sep:
+        host, port = "", text.strip()
+    host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    if not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise SettingsError(f"not an address: {text!r} (use HOST:PORT or PORT, e.g. 127.0.0.1:9464)")
+    return host or LOOPBACK, int(port)
+
+
 def format_size(n: float) -> str:
     for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
         if abs(n) < 1024 or unit == "TiB":
@@ -139,7 +171,19 @@ class Settings:
     verify_tls: bool = _opt(True, "Verify TLS certificates (turn off only for a test server).")
     ca_bundle: str | None = _opt(None, "CA bundle for TLS verification.")
     include: tuple[str, ...] = _opt((), "Only files whose relative path matches one of these globs.")
-    exclude: tuple[str, ...] = _opt((), "Skip files whose relative path matches one of these globs.")
+    exclude: tuple[str, ...] = _opt((), "Skip files whose relative path matches one of these globs; a glob ending "
+                                    "in * that matches a folder's path and '/' (.snapshot/*, */.snapshot/*) keeps "
+                                    "the walk out of that folder altogether.")
+    exclude_from: tuple[str, ...] = _opt((), "Read --exclude globs from this file: one per line, blank lines and "
+                                         "lines starting with # ignored.")
+    min_size: int | None = _opt(None, "Only files of at least this size, e.g. 1KB (1024-based as in the AWS CLI).")
+    max_size: int | None = _opt(None, "Only files of at most this size, e.g. 5GB.")
+    min_age: float | None = _opt(None, "Only files last modified at least this long ago (from their mtime), "
+                                 "e.g. 30m, 12h, 7d: leaves out files still being written.")
+    max_age: float | None = _opt(None, "Only files last modified at most this long ago, e.g. 7d: a pass that "
+                                 "picks up what changed lately.")
+    one_file_system: bool = _opt(False, "Do not cross into other file systems (mount points below SOURCE, e.g. "
+                                 "NFS snapshots): their folders are not walked.")
     files_from: str | None = _opt(None, "Upload (or verify) only the files listed in this file, one path "
                                   "relative to SOURCE per line (absolute paths inside SOURCE are accepted too); "
                                   "'-' reads the list from stdin. A listed file that is missing fails; listed "
@@ -194,6 +238,13 @@ class Settings:
                               "beside the journal; `mpupload report` lists them).")
     log_file: str | None = _opt(None, "Append one JSON record per file (uploaded, skipped or failed, with the reason, "
                                 "attempts and seconds) to this file, between a start and an end record of the run.")
+    metrics_address: str | None = _opt(None, "Serve Prometheus metrics of the run at HOST:PORT while it runs "
+                                       "(http://HOST:PORT/metrics; needs pip install 'mpupload[metrics]'). PORT alone "
+                                       "listens on 127.0.0.1 only; another interface only when named, e.g. "
+                                       "0.0.0.0:9464 (anyone who reaches it sees the counts and paths, no credentials).")
+    metrics_linger: float = _opt(0.0, "With --metrics-address: after the run, keep serving its final values until "
+                                 "they have been scraped once, at most this many seconds (set it to the scrape "
+                                 "interval, so the last values reach Prometheus).", "0: exit at once")
     json_output: bool = _opt(False, "JSON lines on stdout instead of the human view.")
     progress_interval: float = _opt(1.0, "Seconds between progress updates.")
     quiet: bool = _opt(False, "Print only the summary: no live view, no progress lines (warnings still go to stderr).")
@@ -253,6 +304,11 @@ class Settings:
             raise SettingsError("--max-requests-per-second must be positive")
         if self.partition_pause < 0:
             raise SettingsError("--partition-pause must not be negative")
+        self._check_filters()
+        if self.metrics_address is not None:
+            parse_address(self.metrics_address)
+        if self.metrics_linger < 0:
+            raise SettingsError("--metrics-linger must not be negative")
         if self.null and not self.files_from:
             raise SettingsError("--null only applies to --files-from")
         if self.key_normalization not in ("nfc", "none"):
@@ -273,6 +329,12 @@ class Settings:
         # A pool smaller than the threads would make threads queue for sockets.
         most = max(self.threads, self.max_inflight if self.adaptive else 0)
         return replace(self, max_pool_connections=max(self.max_pool_connections, most + 2))
+
+    def _check_filters(self) -> None:
+        if self.min_size is not None and self.max_size is not None and self.min_size > self.max_size:
+            raise SettingsError("--min-size is larger than --max-size: no file could be uploaded")
+        if self.min_age is not None and self.max_age is not None and self.min_age > self.max_age:
+            raise SettingsError("--min-age is longer than --max-age: no file could be uploaded")
 
 
 
