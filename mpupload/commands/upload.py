@@ -52,18 +52,22 @@ def run_upload(settings: Settings, *, failures_file: str | None = None) -> int:
 
     reporter = make_reporter(json_output=settings.json_output, interval=settings.progress_interval,
                              quiet=settings.quiet)
+    metrics = _metrics_sink(settings)  # a port in use is a usage error before anything else
     handle = open(failures_file, "w", encoding="utf-8") if failures_file else None  # noqa: SIM115
     try:
         try:
             coordinator = Coordinator(settings, reporter, failures_file=handle)
         except JournalBusy as exc:  # another run on this source and destination: a usage error, not a fault
             click.echo(f"mpupload: error: {exc.message}", err=True)
+            if metrics is not None:
+                metrics.close()
             return EXIT_BUSY
         recorder = RunRecorder(settings=coordinator.s)  # the coordinator's settings: journal and run id filled in
         progress = ProgressWriter(settings=coordinator.s)  # for `mpupload status` (progressfile.py)
         progress.starting()
         # One fan-out: the recorder and the progress file hear each event before the view draws it.
-        coordinator.sink = FanOut(RecordingSink(recorder), ProgressSink(progress, warn=reporter.warn), reporter)
+        sinks = [RecordingSink(recorder), ProgressSink(progress, warn=reporter.warn), reporter]
+        coordinator.sink = FanOut(*sinks, *([metrics] if metrics is not None else []))
         outcome = coordinator.run(preflight=preflight_then_resume)
     finally:
         if handle:
@@ -82,7 +86,24 @@ def run_upload(settings: Settings, *, failures_file: str | None = None) -> int:
     progress.ended(outcome.snapshot, exit_code=outcome.exit_code, interrupted=outcome.interrupted,
                    fatal=outcome.fatal.message if outcome.fatal else outcome.halted)
     _write_report(settings, recorder, exit_code=outcome.exit_code)
+    if metrics is not None:
+        metrics.close()  # last: --metrics-linger waits here, with everything else already written
     return outcome.exit_code
+
+
+def _metrics_sink(settings: Settings):
+    """The Prometheus endpoint of --metrics-address, listening before the run starts (observe/metrics.py;
+    prometheus_client is imported only then), or None."""
+    if not settings.metrics_address:
+        return None
+    from mpupload.observe.metrics import MetricsSink
+    from mpupload.settings.config import parse_address
+
+    host, port = parse_address(settings.metrics_address)
+    sink = MetricsSink(host, port, linger=settings.metrics_linger)
+    if not settings.quiet:
+        click.echo(f"mpupload: metrics at {sink.url}", err=True)
+    return sink
 
 
 def _write_report(settings: Settings, recorder, *, exit_code: int) -> None:
