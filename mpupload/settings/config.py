@@ -62,8 +62,8 @@ def parse_rate(text: str | int | None) -> int | None:
     return n or None
 
 
-_DURATION_RE = re.compile(r"(\d+(?:\.\d+)?)\s*([smhdw]?)", re.IGNORECASE)
-_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+_DURATION_PIECE = re.compile(r"(\d+(?:\.\d+)?)([smhdw])")
+_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 
 
 def parse_duration(text: str | float | int) -> float:
@@ -72,11 +72,12 @@ def parse_duration(text: str | float | int) -> float:
         if text < 0:
             raise SettingsError(f"duration must not be negative: {text}")
         return float(text)
-    spec = str(text).strip()
-    pieces = list(_DURATION_RE.finditer(spec))
-    if not spec or "".join(m.group(0) for m in pieces).replace(" ", "") != spec.replace(" ", ""):
+    spec = str(text).strip().lower()
+    if re.fullmatch(r"\d+(?:\.\d+)?", spec):
+        return float(spec)
+    if not re.fullmatch(r"(?:\d+(?:\.\d+)?[smhdw])+", spec):
         raise SettingsError(f"not a duration: {text!r} (use seconds, or units s, m, h, d, w: 30m, 12h, 7d, 1h30m)")
-    return float(sum(float(m.group(1)) * _SECONDS[m.group(2).lower()] for m in pieces))
+    return float(sum(float(n) * _SECONDS[unit] for n, unit in _DURATION_PIECE.findall(spec)))
 
 
 LOOPBACK = "127.0.0.1"
