@@ -42,8 +42,12 @@ def _get(m: dict, name: str, **labels) -> float:
     return m[(name, tuple(sorted(labels.items())))]
 
 
+TOO_BIG = 5 * 1024**4 + 1  # one byte over what S3 stores: fails before any read or request
+
+
 def _tree(src) -> tuple[int, int]:
-    """Two years of small files, a FIFO (skipped) and two names for one key (both failed)."""
+    """Two years of small files, a FIFO (skipped), two names for one key (both failed) and a sparse file too
+    large for S3 (failed, with its bytes)."""
     n = nbytes = 0
     for year in ("1920", "1921"):
         (src / year).mkdir(parents=True)
@@ -52,6 +56,8 @@ def _tree(src) -> tuple[int, int]:
             (src / year / f"p{i:03}.jp2").write_bytes(data)
             n, nbytes = n + 1, nbytes + len(data)
     os.mkfifo(src / "1921" / "pipe")
+    with open(src / "1921" / "huge.tif", "wb") as f:
+        f.truncate(TOO_BIG)
     (src / "1920" / f"caf{NFC_E}.txt").write_bytes(b"composed")
     (src / "1920" / f"caf{NFD_E}.txt").write_bytes(b"decomposed")
     return n, nbytes
@@ -79,7 +85,7 @@ def test_a_scrape_during_the_run_parses_and_the_final_one_agrees_with_the_summar
         if proc.poll() is None:
             proc.kill()
             proc.communicate()
-    assert proc.returncode == 1, err  # the two names for one key failed
+    assert proc.returncode == 1, err  # the two names for one key and the file too large failed
     s = summary_of(out)
     assert _get(during, "mpupload_run_finished") == 0
     assert _get(during, "mpupload_files_total", status="uploaded") < n, "the first scrape was not during the run"
@@ -91,7 +97,7 @@ def test_a_scrape_during_the_run_parses_and_the_final_one_agrees_with_the_summar
                                 ("failed", s["failed"], s["bytes_failed"])):
         assert _get(final, "mpupload_files_total", status=status) == count
         assert _get(final, "mpupload_bytes_total", status=status) == size
-    assert (s["uploaded"], s["bytes"], s["skipped"], s["failed"]) == (n, nbytes, 1, 2)
+    assert (s["uploaded"], s["bytes"], s["skipped"], s["failed"], s["bytes_failed"]) == (n, nbytes, 1, 3, TOO_BIG)
     assert _get(final, "mpupload_sent_bytes_total") == s["bytes_sent"]
     assert _get(final, "mpupload_requests_total", kind="lean") == s["requests"]["lean"] > 0
     assert _get(final, "mpupload_requests_total", kind="botocore") == s["requests"]["botocore"]
@@ -99,7 +105,7 @@ def test_a_scrape_during_the_run_parses_and_the_final_one_agrees_with_the_summar
     assert _get(final, "mpupload_outage_holds_total") == s["outages"]
     assert sum(v for (name, _), v in final.items() if name == "mpupload_failures_total") == s["failed"]
     # Per partition, the statuses add up to the run's.
-    for status, count in (("uploaded", n), ("skipped", 1), ("failed", 2)):
+    for status, count in (("uploaded", n), ("skipped", 1), ("failed", 3)):
         per = {dict(labels)["partition"]: v for (name, labels), v in final.items()
                if name == "mpupload_partition_files_total" and dict(labels)["status"] == status}
         assert sum(per.values()) == count, (status, per)
@@ -107,7 +113,8 @@ def test_a_scrape_during_the_run_parses_and_the_final_one_agrees_with_the_summar
     # What never got a year (a FIFO, two names for one key) is partition "none", as in the live view.
     assert _get(final, "mpupload_partition_files_total", partition="none", status="failed") == 2
     assert _get(final, "mpupload_partition_files_total", partition="none", status="skipped") == 1
-    assert _get(final, "mpupload_partition_source_files", partition="1921") == 30
+    assert _get(final, "mpupload_partition_bytes_total", partition="1921", status="failed") == TOO_BIG
+    assert _get(final, "mpupload_partition_source_files", partition="1921") == 31
     assert (_get(final, "mpupload_source_files"), _get(final, "mpupload_source_counted")) == (s["found"], 1)
     assert _get(final, "mpupload_pending_files") == s["not_done"] == 0
     # Per-process resources: the coordinator and its one worker.
