@@ -131,6 +131,8 @@ def build_settings(source: str | None, dest: str | None, *, check_source: bool =
     for k in ("include", "exclude", "exclude_from"):
         if k in known:
             known[k] = tuple(known[k])
+    if "exclude_from" in known:  # read by every process that walks, wherever it runs from
+        known["exclude_from"] = tuple(os.path.abspath(p) for p in known["exclude_from"])
     from mpupload.source.filters import read_patterns
 
     for path in known.get("exclude_from", ()):
