@@ -163,8 +163,10 @@ def _text(name: str, value: Any) -> str:
     if isinstance(value, (tuple, list)):
         return ", ".join(map(str, value)) or "-"
     if isinstance(value, int) and name in ("multipart_threshold", "multipart_chunksize", "inflight_bytes",
-                                           "batch_bytes"):
+                                           "batch_bytes", "min_size", "max_size"):
         return f"{value} ({format_size(value)})"
+    if isinstance(value, float) and name in ("min_age", "max_age"):
+        return f"{value:g} s ({value / 86400:g} days)" if value >= 86400 else f"{value:g} s"
     if isinstance(value, int) and name == "max_bandwidth":
         return f"{value} bytes/s ({format_size(value)}/s)"
     return str(value)

@@ -155,6 +155,8 @@ def main() -> None:
 @click.option("--failures-file", type=click.Path(dir_okay=False, writable=True),
               help="Write every failed file (JSON lines: path, key, reason) here.")
 @option_for("log_file", type=click.Path(dir_okay=False))
+@option_for("metrics_address")
+@option_for("metrics_linger", type=click.FloatRange(min=0))
 @with_config_options
 @click.pass_context
 def upload(ctx: click.Context, source: str, dest: str, failures_file: str | None, **opts) -> None:

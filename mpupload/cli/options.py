@@ -11,7 +11,7 @@ from typing import NoReturn
 
 import click
 
-from mpupload.core.units import parse_rate, parse_size
+from mpupload.core.units import parse_duration, parse_rate, parse_size
 from mpupload.settings.config import Settings, SettingsError
 
 _DEFAULTS = Settings()
@@ -37,6 +37,10 @@ def SizeType() -> _Parsed:  # noqa: N802 - used like the click types it stands b
 
 def RateType() -> _Parsed:  # noqa: N802
     return _Parsed("RATE", parse_rate)
+
+
+def DurationType() -> _Parsed:  # noqa: N802
+    return _Parsed("DURATION", parse_duration)
 
 
 def envvar_for(decls: tuple[str, ...], name: str) -> str:
@@ -96,6 +100,12 @@ source_and_destination = _stack(
 selection_options = _stack(
     option_for("include", multiple=True, show_default=False),
     option_for("exclude", multiple=True, show_default=False),
+    option_for("exclude_from", multiple=True, show_default=False, type=click.Path(dir_okay=False, allow_dash=False)),
+    option_for("min_size", type=SizeType(), show_default=False),
+    option_for("max_size", type=SizeType(), show_default=False),
+    option_for("min_age", type=DurationType(), show_default=False),
+    option_for("max_age", type=DurationType(), show_default=False),
+    option_for("one_file_system", "--one-file-system/--cross-file-systems"),
 )
 # Which files, under which keys: the walk of SOURCE or a list of them (sources.py).
 listing_options = _stack(
@@ -142,12 +152,18 @@ def build_settings(source: str | None, dest: str | None, *, check_source: bool =
         raise SettingsError("no destination: give s3://BUCKET[/PREFIX], or --preset NAME for a preset with a dest")
     bucket, prefix = parse_s3_url(dest) if dest else ("", "")
     known = {k: v for k, v in opts.items() if k in _FIELDS}
-    for k in ("include", "exclude"):
+    for k in ("include", "exclude", "exclude_from"):
         if k in known:
             known[k] = tuple(known[k])
     if known.get("sse_c_key_file"):
         # Each worker process reads it (a Dask worker too, at the same path): not relative to where it runs.
         known["sse_c_key_file"] = os.path.abspath(known["sse_c_key_file"])
+    if "exclude_from" in known:  # read by every process that walks, wherever it runs from
+        known["exclude_from"] = tuple(os.path.abspath(p) for p in known["exclude_from"])
+    from mpupload.source.filters import read_patterns
+
+    for path in known.get("exclude_from", ()):
+        read_patterns(path)  # a list that cannot be read is a usage error before anything starts
     if "checksum" in known:
         value = known["checksum"]
         known["checksum"] = value.lower() if value.lower() in ("none", "auto") else value.upper()

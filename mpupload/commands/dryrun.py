@@ -12,6 +12,7 @@ from mpupload.core.units import format_size
 from mpupload.run.plan import Batcher, key_problem, task_for
 from mpupload.settings.config import Settings
 from mpupload.settings.objects import describe_lines, describe_object_settings
+from mpupload.source.filters import Filters
 from mpupload.source.scan import Skipped
 from mpupload.source.sources import iter_source
 
@@ -49,7 +50,8 @@ def dry_run(s: Settings, *, out: IO[str]) -> int:
     samples: dict[str, list[str]] = {}
     problems: list[tuple[str, str]] = []
     batcher = Batcher(max_files=s.batch_files, max_bytes=s.batch_bytes)
-    for item in iter_source(s):
+    filters = Filters.from_settings(s)  # counts what each filter left out
+    for item in iter_source(s, filters=filters):
         if isinstance(item, Skipped):
             problems.append((item.rel, ("fail: " if item.failed else "skip: ") + item.reason))
             continue
@@ -79,7 +81,9 @@ def dry_run(s: Settings, *, out: IO[str]) -> int:
                                                  "sample_keys": samples.get(p, [])}
                                              for p in sorted(files)},
                               "not_uploadable": len(problems),
-                              "object_settings": describe_object_settings(s)}, ensure_ascii=False) + "\n")
+                              "object_settings": describe_object_settings(s),
+                              # {filter: {"files": left out, "folders": not walked at all}}
+                              "filtered": filters.report()}, ensure_ascii=False) + "\n")
         if gone is not None:
             out.write(json.dumps({"event": "would_delete", "count": gone.deleted, "keys": gone.keys,
                                   "listed": gone.listed, "max_delete": gone.limit, "refused": gone.refused},
@@ -95,6 +99,8 @@ def dry_run(s: Settings, *, out: IO[str]) -> int:
     for rel, why in problems:
         out.write(f"  {rel}: {why}\n")
     out.write("Every object: " + "; ".join(describe_lines(s)) + ".\n")
+    if removed := filters.report():
+        out.write("Left out by filters: " + "; ".join(_removed_text(name, n) for name, n in removed.items()) + ".\n")
     if gone is not None and gone.refused:
         out.write(f"--delete would delete nothing: {gone.refused}\n")
     elif gone is not None:
@@ -113,3 +119,10 @@ def _would_delete(s: Settings):
     from mpupload.s3.client import make_client
 
     return mirror(s, make_client(s), dry_run=True)
+
+
+def _removed_text(name: str, n: dict[str, int]) -> str:
+    parts = [f"{n['files']} file{'s' * (n['files'] != 1)}"] if n["files"] or not n["folders"] else []
+    if n["folders"]:
+        parts.append(f"{n['folders']} folder{'s' * (n['folders'] != 1)} not walked")
+    return f"{name} {', '.join(parts)}"

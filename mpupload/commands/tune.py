@@ -28,7 +28,8 @@ from mpupload.observe.sinks import Sink
 from mpupload.pace.concurrency import MAX_INFLIGHT, initial_inflight
 from mpupload.run.autotune import SizeMix, choose
 from mpupload.settings.config import MIB, Settings
-from mpupload.source.scan import FileEntry, Matcher, scan
+from mpupload.source.filters import Filters
+from mpupload.source.scan import FileEntry, scan
 
 SAMPLE_MAX_FILES = 400
 SAMPLE_MAX_BYTES = 256 * MIB
@@ -79,7 +80,7 @@ def make_sample(settings: Settings, folder: Path, *, max_files: int = SAMPLE_MAX
     small = [0, 0]
     large = [0, 0]
     for item in scan(settings.source, follow_symlinks=settings.follow_symlinks,
-                     matcher=Matcher(settings.include, settings.exclude)):
+                     filters=Filters.from_settings(settings)):
         if not isinstance(item, FileEntry):
             continue
         is_large = item.size >= settings.multipart_threshold

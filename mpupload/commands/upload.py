@@ -53,6 +53,7 @@ def run_upload(settings: Settings, *, failures_file: str | None = None) -> int:
 
     reporter = make_reporter(json_output=settings.json_output, interval=settings.progress_interval,
                              quiet=settings.quiet)
+    metrics = _metrics_sink(settings)  # a port in use is a usage error before anything else
     try:
         handle = open(failures_file, "w", encoding="utf-8") if failures_file else None  # noqa: SIM115
     except OSError as exc:  # a missing folder, no permission: fatal before anything is sent, not a traceback
@@ -63,12 +64,15 @@ def run_upload(settings: Settings, *, failures_file: str | None = None) -> int:
             coordinator = Coordinator(settings, reporter, failures_file=handle)
         except JournalBusy as exc:  # another run on this source and destination: a usage error, not a fault
             click.echo(f"mpupload: error: {exc.message}", err=True)
+            if metrics is not None:
+                metrics.close()
             return EXIT_BUSY
         recorder = RunRecorder(settings=coordinator.s)  # the coordinator's settings: journal and run id filled in
         progress = ProgressWriter(settings=coordinator.s)  # for `mpupload status` (progressfile.py)
         progress.starting()
         # One fan-out: the recorder and the progress file hear each event before the view draws it.
-        coordinator.sink = FanOut(RecordingSink(recorder), ProgressSink(progress, warn=reporter.warn), reporter)
+        sinks = [RecordingSink(recorder), ProgressSink(progress, warn=reporter.warn), reporter]
+        coordinator.sink = FanOut(*sinks, *([metrics] if metrics is not None else []))
         coordinator.on_end = lambda outcome: progress.ended(  # before the lock goes (coordinator.on_end)
             outcome.snapshot, exit_code=outcome.exit_code, interrupted=outcome.interrupted,
             fatal=outcome.fatal.message if outcome.fatal else outcome.halted)
@@ -88,7 +92,24 @@ def run_upload(settings: Settings, *, failures_file: str | None = None) -> int:
     elif outcome.halted:
         click.echo(f"mpupload: stopped: {outcome.halted}", err=True)
     _write_report(settings, recorder, exit_code=outcome.exit_code)
+    if metrics is not None:
+        metrics.close()  # last: --metrics-linger waits here, with everything else already written
     return outcome.exit_code
+
+
+def _metrics_sink(settings: Settings):
+    """The Prometheus endpoint of --metrics-address, listening before the run starts (observe/metrics.py;
+    prometheus_client is imported only then), or None."""
+    if not settings.metrics_address:
+        return None
+    from mpupload.core.units import parse_address
+    from mpupload.observe.metrics import MetricsSink
+
+    host, port = parse_address(settings.metrics_address)
+    sink = MetricsSink(host, port, linger=settings.metrics_linger)
+    if not settings.quiet:
+        click.echo(f"mpupload: metrics at {sink.url}", err=True)
+    return sink
 
 
 def _write_report(settings: Settings, recorder, *, exit_code: int) -> None:

@@ -41,7 +41,8 @@ from mpupload.s3.listing import sorted_listing
 from mpupload.s3.probekeys import is_probe
 from mpupload.settings.config import Settings, transfer_config
 from mpupload.source import extsort
-from mpupload.source.scan import FileEntry, Matcher, Skipped
+from mpupload.source.filters import Filtered, Filters
+from mpupload.source.scan import FileEntry, Skipped
 from mpupload.source.sources import iter_source
 
 OK, MISSING, SIZE, CHECKSUM, EXTRA, ERROR = "ok", "missing", "size_mismatch", "checksum_mismatch", "extra", "error"
@@ -274,12 +275,13 @@ class _Output:
                            "without one, or a composite whose part sizes are unknown): checked by metadata only.\n")
 
 
-def _keyed_source(s: Settings) -> Iterator[tuple[str, FileEntry] | Finding]:
+def _keyed_source(s: Settings, filters: Filters) -> Iterator[tuple[str, FileEntry | Filtered] | Finding]:
     """(key, file) in S3's key order, and findings for files the upload reports failed. With the default
     layout the walk is already in key order; a --key-template (`{year}/{name}`) puts keys in another order
-    than their paths, so the pairs are sorted on disk first (extsort.py: memory stays flat)."""
+    than their paths, so the pairs are sorted on disk first (extsort.py: memory stays flat). Files a size,
+    age or file-system filter left out come as (key, Filtered): their objects are not extra."""
     if s.key_template == DEFAULT_TEMPLATE:
-        for item in iter_source(s):
+        for item in iter_source(s, filters=filters):
             if isinstance(item, Skipped):
                 if item.failed:  # the upload reported it failed: not at the destination under its own key
                     yield Finding(ERROR, item.rel, "", item.reason)
@@ -290,7 +292,9 @@ def _keyed_source(s: Settings) -> Iterator[tuple[str, FileEntry] | Finding]:
     failed: list[Finding] = []
 
     def records() -> Iterator[bytes]:
-        for item in iter_source(s):
+        for item in iter_source(s, filters=filters):
+            if isinstance(item, Filtered):
+                continue  # under a template an active filter already keeps every object from being extra
             if isinstance(item, Skipped):
                 if item.failed:
                     failed.append(Finding(ERROR, item.rel, "", item.reason))
@@ -314,31 +318,35 @@ def _record_key(rec: bytes) -> bytes:
 def _merge(s: Settings, listing: Iterator[tuple[str, int]], checks: _Checks) -> Iterator[Finding]:
     """The source and the listing, both in key order, walked side by side."""
     base = f"{s.prefix}/" if s.prefix else ""
-    matcher = Matcher(s.include, s.exclude)
+    filters = Filters.from_settings(s, mark=True)
     # Under a key template an object's key is no relative path the selection could be asked about.
     laid_out = s.key_template != DEFAULT_TEMPLATE
     shard = Shard.parse(s.shard) if s.shard else None
 
-    def extra(key: str) -> Iterator[Finding]:
-        # An object the selection leaves out (--include / --exclude, another machine's --shard) is not the
-        # source's to account for.
+    def extra(key: str, size: int) -> Iterator[Finding]:
+        # An object the selection leaves out (filters.py: globs, size bounds, folders on another file
+        # system; another machine's --shard) is not the source's to account for.
         rel = key[len(base):]
         if laid_out:
-            wanted = not (s.include or s.exclude or shard)
+            wanted = not (filters.active or shard)
         else:
-            wanted = matcher.wants(rel) and (shard is None or shard.holds(rel, s.key_normalization))
+            wanted = not filters.leaves_out_object(rel, size) and (shard is None or shard.holds(rel, s.key_normalization))
         if not is_probe(key) and wanted:
             yield Finding(EXTRA, "", key, "no local file for this object")
 
     remote = next(listing, None)
-    for item in _keyed_source(s):
+    for item in _keyed_source(s, filters):
         if isinstance(item, Finding):
             yield item
             continue
         key, item = item
         while remote is not None and remote[0] < key:
-            yield from extra(remote[0])
+            yield from extra(*remote)
             remote = next(listing, None)
+        if isinstance(item, Filtered):  # a file the selection leaves out: its object, if any, is not extra
+            if remote is not None and remote[0] == key:
+                remote = next(listing, None)
+            continue
         if remote is None or remote[0] != key:
             yield Finding(MISSING, item.rel, key, "no object at this key")
             continue
@@ -348,7 +356,7 @@ def _merge(s: Settings, listing: Iterator[tuple[str, int]], checks: _Checks) -> 
         else:
             yield from checks.add((item.rel, item.path, key, item.size))
     while remote is not None:
-        yield from extra(remote[0])
+        yield from extra(*remote)
         remote = next(listing, None)
     yield from checks.finish()
 

@@ -44,3 +44,36 @@ def format_size(n: float) -> str:
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
         n /= 1024
     return f"{n:.1f} TiB"
+
+
+_DURATION_PIECE = re.compile(r"(\d+(?:\.\d+)?)([smhdw])")
+_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+
+def parse_duration(text: str | float | int) -> float:
+    """'30m' -> 1800.0, '12h', '7d', '2w', '1h30m', '90' (seconds) -> seconds, as rclone's --max-age reads them."""
+    if isinstance(text, (int, float)) and not isinstance(text, bool):
+        if text < 0:
+            raise SettingsError(f"duration must not be negative: {text}")
+        return float(text)
+    spec = str(text).strip().lower()
+    if re.fullmatch(r"\d+(?:\.\d+)?", spec):
+        return float(spec)
+    if not re.fullmatch(r"(?:\d+(?:\.\d+)?[smhdw])+", spec):
+        raise SettingsError(f"not a duration: {text!r} (use seconds, or units s, m, h, d, w: 30m, 12h, 7d, 1h30m)")
+    return float(sum(float(n) * _SECONDS[unit] for n, unit in _DURATION_PIECE.findall(spec)))
+
+
+LOOPBACK = "127.0.0.1"
+
+
+def parse_address(text: str) -> tuple[str, int]:
+    """'HOST:PORT', '[IPv6]:PORT', 'PORT' or ':PORT' -> (host, port); no host means 127.0.0.1 (loopback:
+    listening on every interface must be asked for by name, 0.0.0.0:PORT)."""
+    host, sep, port = text.strip().rpartition(":")
+    if not sep:
+        host, port = "", text.strip()
+    host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    if not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise SettingsError(f"not an address: {text!r} (use HOST:PORT or PORT, e.g. 127.0.0.1:9464)")
+    return host or LOOPBACK, int(port)

@@ -45,6 +45,9 @@ class PartitionRow:
     failed: int
     last: float  # clock time of its last finished file, 0.0 when none yet
     known: bool
+    skipped: int = 0  # of `done`: skipped, and their bytes (metrics split done by status)
+    skipped_bytes: int = 0
+    failed_bytes: int = 0
 
     @property
     def complete(self) -> bool:
@@ -56,10 +59,11 @@ class PartitionRow:
 
 
 class _Count:
-    __slots__ = ("files", "bytes", "done", "done_bytes", "failed", "last")
+    __slots__ = ("files", "bytes", "done", "done_bytes", "failed", "failed_bytes", "skipped", "skipped_bytes", "last")
 
     def __init__(self):
         self.files = self.bytes = self.done = self.done_bytes = self.failed = 0
+        self.failed_bytes = self.skipped = self.skipped_bytes = 0
         self.last = 0.0
 
 
@@ -83,12 +87,16 @@ class PartitionTally:
         """The census' counts so far (a fresh mapping: it is replaced, never changed in place)."""
         self._census = counts
 
-    def finished(self, name: str, *, files: int, nbytes: int, failed: bool, now: float) -> None:
+    def finished(self, name: str, *, files: int, nbytes: int, failed: bool, now: float, skipped: bool = False) -> None:
         c = self._of(name)
         c.done += files
         c.done_bytes += nbytes
         if failed:
             c.failed += files
+            c.failed_bytes += nbytes
+        elif skipped:
+            c.skipped += files
+            c.skipped_bytes += nbytes
         c.last = now
 
     def rows(self, *, scan_done: bool, census_done: bool) -> tuple[PartitionRow, ...]:
@@ -104,7 +112,8 @@ class PartitionTally:
                 cf, cb = census.get(name, (0, 0))
                 files, nbytes, known = max(c.files, cf), max(c.bytes, cb), census_done
             out.append(PartitionRow(name=name, files=max(files, c.done), bytes=max(nbytes, c.done_bytes), done=c.done,
-                                    done_bytes=c.done_bytes, failed=c.failed, last=c.last, known=known))
+                                    done_bytes=c.done_bytes, failed=c.failed, last=c.last, known=known,
+                                    skipped=c.skipped, skipped_bytes=c.skipped_bytes, failed_bytes=c.failed_bytes))
         return tuple(out)
 
 
@@ -178,6 +187,7 @@ class Snapshot:
     retries: int = 0  # tries of files beyond their first (--file-attempts), summed
     recent_failures: tuple[tuple[str, str], ...] = ()  # (path, reason) of the last few, newest last
     mirror: dict = field(default_factory=dict)  # --delete: deleted, delete_failed, refused (run/mirror.py)
+    bytes_failed: int = 0
 
     @property
     def done(self) -> int:
@@ -203,7 +213,7 @@ class Stats:
         self.census_files = self.census_bytes = 0
         self.census_done = False
         self.counts: Counter[str] = Counter()
-        self.bytes_uploaded = self.bytes_skipped = self.bytes_sent = 0
+        self.bytes_uploaded = self.bytes_skipped = self.bytes_sent = self.bytes_failed = 0
         self.parts_reused = 0
         self.worker_restarts = 0
         self.failure_counts: Counter[str] = Counter()
@@ -246,7 +256,7 @@ class Stats:
         self.counts[r.status] += 1
         self.retries += max(0, r.attempts - 1)
         self.partitions.finished(r.partition or NO_PARTITION, files=1, nbytes=r.size, failed=r.status == FAILED,
-                                 now=self._clock())
+                                 skipped=r.status == SKIPPED, now=self._clock())
         if r.status == UPLOADED:
             self.bytes_uploaded += r.size
             self.parts_reused += r.parts_reused
@@ -254,6 +264,7 @@ class Stats:
             self.bytes_skipped += r.size
             self.skip_counts[reason_group(r.reason)] += 1
         elif r.status == FAILED:
+            self.bytes_failed += r.size
             group = reason_group(r.reason)
             self.failure_counts[group] += 1
             examples = self.failure_examples.setdefault(group, [])
@@ -268,7 +279,7 @@ class Stats:
         self.counts[SKIPPED] += files
         self.bytes_skipped += nbytes
         self.skip_counts[reason_group(reason)] += files
-        self.partitions.finished(partition, files=files, nbytes=nbytes, failed=False, now=self._clock())
+        self.partitions.finished(partition, files=files, nbytes=nbytes, failed=False, skipped=True, now=self._clock())
 
     def _rates(self, now: float) -> tuple[float, float]:
         done = self.counts[UPLOADED] + self.counts[SKIPPED] + self.counts[FAILED]
@@ -310,4 +321,5 @@ class Stats:
             transport=self.transport.copy(),
             partitions=self.partitions.rows(scan_done=self.scan_done, census_done=self.census_done),
             retries=self.retries, recent_failures=tuple(self.recent_failures), mirror=dict(self.mirror),
+            bytes_failed=self.bytes_failed,
         )

@@ -83,7 +83,7 @@ def choose(*, cpus: int, mix: SizeMix) -> Choice:
                                f"per core ({per_core}); small files in flight follow the link")
 
 
-def sample_mix(source: str, *, threshold: int, follow_symlinks: bool = False, matcher=None,
+def sample_mix(source: str, *, threshold: int, follow_symlinks: bool = False, filters=None,
                limit: int = SAMPLE_FILES, seconds: float = SAMPLE_SECONDS, items=None) -> SizeMix:
     """Sizes of the first `limit` files the scan (or `items`, e.g. sources.iter_source) yields (bounded
     in count and time)."""
@@ -94,7 +94,7 @@ def sample_mix(source: str, *, threshold: int, follow_symlinks: bool = False, ma
     deadline = time.monotonic() + seconds
     complete = True
     if items is None:
-        items = scan(source, follow_symlinks=follow_symlinks, matcher=matcher)
+        items = scan(source, follow_symlinks=follow_symlinks, filters=filters)
     for item in items:
         if not isinstance(item, FileEntry):
             continue

@@ -31,7 +31,8 @@ from mpupload.s3.listing import sorted_listing
 from mpupload.s3.probekeys import is_probe
 from mpupload.settings.config import Settings
 from mpupload.source import extsort
-from mpupload.source.scan import Matcher, Skipped
+from mpupload.source.filters import Filtered, Filters
+from mpupload.source.scan import Skipped
 from mpupload.source.sources import iter_source
 
 DELETE_BATCH = 1000  # DeleteObjects takes at most 1,000 keys
@@ -64,15 +65,18 @@ def delete_limit(max_delete: str, listed: int) -> int:
 _BLIND = ("folder unreadable", "directory unreadable", "cannot stat", "symlink loop", "loop")
 
 
-def _source_keys(s: Settings, protected: set[str]) -> Iterator[str]:
+def _source_keys(s: Settings, protected: set[str], filters: Filters) -> Iterator[str]:
     """Every key a file under SOURCE maps to, in S3's key order. Entries the walk skipped by policy (special
     files, links) keep their keys, and everything under them (`protected`): what is on disk is never
     deleted. A walk that failed, or could not see, anywhere raises."""
     rx = re.compile(s.year_pattern) if s.year_pattern else None
 
     def keys() -> Iterator[bytes]:
-        for item in iter_source(s):
-            if isinstance(item, Skipped):
+        for item in iter_source(s, filters=filters):
+            if isinstance(item, Filtered):  # left out by a size, age or file-system filter: its object stays
+                key = object_key(s.prefix, normalize(item.rel, s.key_normalization))
+                protected.add(key)
+            elif isinstance(item, Skipped):
                 if item.failed or item.reason.startswith(_BLIND):
                     raise _ScanFailed(f"{item.rel}: {item.reason}")
                 key = object_key(s.prefix, normalize(item.rel, s.key_normalization))
@@ -90,34 +94,36 @@ class _ScanFailed(Exception):
     pass
 
 
-def _in_key_space(s: Settings) -> Callable[[str], bool]:
-    """Is this listed key one the run answers for (so one it may delete)?"""
+def _in_key_space(s: Settings, filters: Filters) -> Callable[[str, int], bool]:
+    """Is this listed key (of this size) one the run answers for, so one it may delete? Not when the filters
+    leave it out (globs, size bounds, a folder --one-file-system did not enter: source/filters.py) or another
+    machine's --shard holds it."""
     base = f"{s.prefix}/" if s.prefix else ""
-    matcher = Matcher(s.include, s.exclude)
     shard = Shard.parse(s.shard) if s.shard else None
 
-    def mine(key: str) -> bool:
+    def mine(key: str, size: int) -> bool:
         if is_probe(key) or not key.startswith(base):
             return False
         rel = key[len(base):]
-        return matcher.wants(rel) and (shard is None or shard.holds(rel, s.key_normalization))
+        return not filters.leaves_out_object(rel, size) and (shard is None or shard.holds(rel, s.key_normalization))
 
     return mine
 
 
 def _extras(s: Settings, client, out) -> tuple[int, int]:
     """Write the keys to delete to `out` (one JSON string a line); (listed, extra)."""
-    mine = _in_key_space(s)
+    filters = Filters.from_settings(s, mark=True)
+    mine = _in_key_space(s, filters)
     listed = extra = 0
-    protected: set[str] = set()  # keys of entries skipped by policy: they and what is under them stay
-    source = _source_keys(s, protected)
+    protected: set[str] = set()  # keys of entries skipped by policy or filtered: they and what is under them stay
+    source = _source_keys(s, protected, filters)
     local = next(source, None)
-    for key, _size in sorted_listing(client, bucket=s.bucket, prefix=s.prefix):
+    for key, size in sorted_listing(client, bucket=s.bucket, prefix=s.prefix):
         listed += 1
         # Compared as UTF-8 bytes, the order both sides were sorted in (names that are not UTF-8 included).
         while local is not None and _b(local) < _b(key):
             local = next(source, None)
-        if local == key or not mine(key) or _under(key, protected):
+        if local == key or not mine(key, size) or _under(key, protected):
             continue
         extra += 1
         out.write(json.dumps(key) + "\n")
@@ -148,9 +154,9 @@ def mirror(s: Settings, client, *, dry_run: bool = False, on_deleted: Callable[[
            ) -> MirrorPass:
     """Find the objects to delete and (unless `dry_run`) delete them in batches. Never raises for a listing
     or a scan that failed: the pass refuses, with the reason."""
-    if s.key_template != DEFAULT_TEMPLATE and (s.include or s.exclude or s.shard):
-        return MirrorPass(refused="with --key-template, --include / --exclude / --shard cannot say from a key "
-                                  "whether an object is outside the run's key space")
+    if s.key_template != DEFAULT_TEMPLATE and (Filters.from_settings(s).active or s.shard):
+        return MirrorPass(refused="with --key-template, filters and --shard cannot say from a key whether an "
+                                  "object is outside the run's key space")
     result = MirrorPass()
     fd, path = tempfile.mkstemp(prefix="mpupload-delete-", suffix=".jsonl")
     try:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from mpupload.core.errors import SettingsError
-from mpupload.core.units import format_size
+from mpupload.core.units import format_size, parse_address, parse_duration  # noqa: F401 - their settings
 from mpupload.settings.objects import (
     CANNED_ACLS,
     REQUEST_PAYERS,
@@ -153,7 +153,19 @@ class Settings:
     request_payer: str | None = _opt(None, "requester: this account pays for the requests (a Requester Pays "
                                      "bucket).", choices=REQUEST_PAYERS)
     include: tuple[str, ...] = _opt((), "Only files whose relative path matches one of these globs.")
-    exclude: tuple[str, ...] = _opt((), "Skip files whose relative path matches one of these globs.")
+    exclude: tuple[str, ...] = _opt((), "Skip files whose relative path matches one of these globs; a glob ending "
+                                    "in * that matches a folder's path and '/' (.snapshot/*, */.snapshot/*) keeps "
+                                    "the walk out of that folder altogether.")
+    exclude_from: tuple[str, ...] = _opt((), "Read --exclude globs from this file: one per line, blank lines and "
+                                         "lines starting with # ignored.")
+    min_size: int | None = _opt(None, "Only files of at least this size, e.g. 1KB (1024-based as in the AWS CLI).")
+    max_size: int | None = _opt(None, "Only files of at most this size, e.g. 5GB.")
+    min_age: float | None = _opt(None, "Only files last modified at least this long ago (from their mtime), "
+                                 "e.g. 30m, 12h, 7d: leaves out files still being written.")
+    max_age: float | None = _opt(None, "Only files last modified at most this long ago, e.g. 7d: a pass that "
+                                 "picks up what changed lately.")
+    one_file_system: bool = _opt(False, "Do not cross into other file systems (mount points below SOURCE, e.g. "
+                                 "NFS snapshots): their folders are not walked.")
     files_from: str | None = _opt(None, "Upload (or verify) only the files listed in this file, one path "
                                   "relative to SOURCE per line (absolute paths inside SOURCE are accepted too); "
                                   "'-' reads the list from stdin. A listed file that is missing fails; listed "
@@ -222,6 +234,13 @@ class Settings:
                               "beside the journal; `mpupload report` lists them).")
     log_file: str | None = _opt(None, "Append one JSON record per file (uploaded, skipped or failed, with the reason, "
                                 "attempts and seconds) to this file, between a start and an end record of the run.")
+    metrics_address: str | None = _opt(None, "Serve Prometheus metrics of the run at HOST:PORT while it runs "
+                                       "(http://HOST:PORT/metrics; needs pip install 'mpupload[metrics]'). PORT alone "
+                                       "listens on 127.0.0.1 only; another interface only when named, e.g. "
+                                       "0.0.0.0:9464 (anyone who reaches it sees the counts and paths, no credentials).")
+    metrics_linger: float = _opt(0.0, "With --metrics-address: after the run, keep serving its final values until "
+                                 "they have been scraped once, at most this many seconds (set it to the scrape "
+                                 "interval, so the last values reach Prometheus).", "0: exit at once")
     json_output: bool = _opt(False, "JSON lines on stdout instead of the human view.")
     progress_interval: float = _opt(1.0, "Seconds between progress updates.")
     quiet: bool = _opt(False, "Print only the summary: no live view, no progress lines (warnings still go to stderr).")
@@ -283,6 +302,11 @@ class Settings:
             raise SettingsError("--max-requests-per-second must be positive")
         if self.partition_pause < 0:
             raise SettingsError("--partition-pause must not be negative")
+        self._check_filters()
+        if self.metrics_address is not None:
+            parse_address(self.metrics_address)
+        if self.metrics_linger < 0:
+            raise SettingsError("--metrics-linger must not be negative")
         if self.null and not self.files_from:
             raise SettingsError("--null only applies to --files-from")
         if self.key_normalization not in ("nfc", "none"):
@@ -310,6 +334,12 @@ class Settings:
         # A pool smaller than the threads would make threads queue for sockets.
         most = max(self.threads, self.max_inflight if self.adaptive else 0)
         return replace(self, max_pool_connections=max(self.max_pool_connections, most + 2))
+
+    def _check_filters(self) -> None:
+        if self.min_size is not None and self.max_size is not None and self.min_size > self.max_size:
+            raise SettingsError("--min-size is larger than --max-size: no file could be uploaded")
+        if self.min_age is not None and self.max_age is not None and self.min_age > self.max_age:
+            raise SettingsError("--min-age is longer than --max-age: no file could be uploaded")
 
 
 

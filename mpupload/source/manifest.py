@@ -20,7 +20,8 @@ from functools import partial
 
 from mpupload.core.keys import normalize
 from mpupload.source import extsort
-from mpupload.source.scan import FileEntry, Matcher, Resolver, Skipped, collisions, display_name
+from mpupload.source.filters import Filtered, Filters
+from mpupload.source.scan import FileEntry, Resolver, Skipped, collisions, display_name
 
 _BLOCK = 1 << 20
 _BAD = b"\x01"  # marks a line that names nothing inside the source (kept to be reported, in order)
@@ -99,11 +100,13 @@ def sorted_list(path: str, *, null: bool, root: str, mode: str) -> str:
 
 
 def entries(root: str, files_from: str, *, null: bool = False, follow_symlinks: bool = False,
-            matcher: Matcher | None = None, normalization: str = "nfc") -> Iterator[FileEntry | Skipped]:
+            filters: Filters | None = None, normalization: str = "nfc") -> Iterator[FileEntry | Skipped | Filtered]:
     """Every file the list names, in key order, like `scan` yields a tree's. A line repeated is one file;
     two lines for one key are both failed; a missing file fails; a folder is skipped (list its files)."""
     root = os.path.abspath(root)
-    resolver = Resolver(follow_symlinks=follow_symlinks, matcher=matcher or Matcher())
+    filters = filters or Filters()
+    filters.root_dev = os.stat(root).st_dev  # --one-file-system: a listed file on another device is left out
+    resolver = Resolver(follow_symlinks=follow_symlinks, filters=filters)
     records = extsort.read(sorted_list(files_from, null=null, root=root, mode=normalization))
     for _, same_key in itertools.groupby(records, key=lambda r: r if r.startswith(_BAD) else _order(r, normalization)):
         found = []
@@ -118,7 +121,7 @@ def entries(root: str, files_from: str, *, null: bool = False, follow_symlinks: 
         yield from collisions(found)
 
 
-def _entry(root: str, rel: str, resolver: Resolver) -> FileEntry | Skipped | None:
+def _entry(root: str, rel: str, resolver: Resolver) -> FileEntry | Skipped | Filtered | None:
     path = os.path.join(root, rel)
     try:
         found = resolver.target(path, rel, os.lstat(path))
@@ -129,6 +132,6 @@ def _entry(root: str, rel: str, resolver: Resolver) -> FileEntry | Skipped | Non
         return resolver.file(path, rel, found)
     except FileNotFoundError:
         return Skipped(display_name(rel), "listed in --files-from but not found", failed=True) \
-            if resolver.matcher.wants(rel) else None
+            if resolver.filters.wants(rel) else None
     except OSError as exc:
         return Skipped(display_name(rel), f"cannot stat: {exc.strerror or exc}", failed=True)

@@ -13,7 +13,6 @@ Folders whose names normalise alike are walked as one folder, as their keys shar
 from __future__ import annotations
 
 import errno
-import fnmatch
 import itertools
 import os
 import stat
@@ -22,6 +21,7 @@ from dataclasses import dataclass
 from typing import BinaryIO
 
 from mpupload.core.keys import printable_name, sort_name
+from mpupload.source.filters import Filtered, Filters
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,28 +55,11 @@ def _special_kind(mode: int) -> str | None:
     return None
 
 
-class Matcher:
-    """--include / --exclude globs on the relative path. A pattern without "/" also matches the file name."""
-
-    def __init__(self, include: tuple[str, ...] = (), exclude: tuple[str, ...] = ()):
-        self.include, self.exclude = include, exclude
-
-    @staticmethod
-    def _hit(rel: str, patterns: tuple[str, ...]) -> bool:
-        name = rel.rsplit("/", 1)[-1]
-        return any(fnmatch.fnmatchcase(rel, p) or ("/" not in p and fnmatch.fnmatchcase(name, p)) for p in patterns)
-
-    def wants(self, rel: str) -> bool:
-        if self.include and not self._hit(rel, self.include):
-            return False
-        return not (self.exclude and self._hit(rel, self.exclude))
-
-
 class Resolver:
     """What one path stands for: the same rules for a walked tree and for a --files-from list."""
 
-    def __init__(self, *, follow_symlinks: bool, matcher: Matcher):
-        self.follow, self.matcher = follow_symlinks, matcher
+    def __init__(self, *, follow_symlinks: bool, filters: Filters):
+        self.follow, self.filters = follow_symlinks, filters
 
     def target(self, path: str, rel: str, lst: os.stat_result) -> os.stat_result | Skipped | None:
         """The stat of the file or folder `rel` names (a link's target when following links), a Skipped
@@ -84,35 +67,36 @@ class Resolver:
         if not stat.S_ISLNK(lst.st_mode):
             return lst
         if not self.follow:
-            if not self.matcher.wants(rel):
+            if not self.filters.wants(rel):
                 return None
             return Skipped(display_name(rel), "symbolic link (use --follow-symlinks to upload its target)")
         try:
             return os.stat(path)
         except OSError as exc:
-            if not self.matcher.wants(rel):
+            if not self.filters.wants(rel):
                 return None
             reason = "symlink loop" if exc.errno == errno.ELOOP else f"broken symbolic link: {exc.strerror}"
             return Skipped(display_name(rel), reason)
 
-    def file(self, path: str, rel: str, st: os.stat_result) -> FileEntry | Skipped | None:
+    def file(self, path: str, rel: str, st: os.stat_result) -> FileEntry | Skipped | Filtered | None:
         """The entry for a non-folder `rel` whose (target's) stat is `st`."""
-        if not self.matcher.wants(rel):
-            return None
+        why = self.filters.file(rel, st)
+        if why:
+            return Filtered(rel, why) if self.filters.marked(why) else None
         kind = _special_kind(st.st_mode)
         if kind:
             return Skipped(display_name(rel), f"not a regular file: {kind}")
         return FileEntry(path=path, rel=rel, size=st.st_size, mtime_ns=st.st_mtime_ns, inode=st.st_ino)
 
 
-def collisions(items: Iterable[FileEntry | Skipped]) -> list[FileEntry | Skipped]:
+def collisions(items: Iterable[FileEntry | Skipped | Filtered]) -> list[FileEntry | Skipped | Filtered]:
     """Items whose keys are all equal: two or more files among them would overwrite each other, so each
     is reported failed, naming the others; neither lands (which one should win is the user's call)."""
     items = list(items)
     files = [i for i in items if isinstance(i, FileEntry)]
     if len(files) < 2:
         return items
-    out: list[FileEntry | Skipped] = [i for i in items if not isinstance(i, FileEntry)]
+    out: list[FileEntry | Skipped | Filtered] = [i for i in items if not isinstance(i, FileEntry)]
     for f in files:
         # Both spellings look alike on a terminal: the escaped form shows which code points differ.
         others = ", ".join(f"{o.rel!r} (spelled {ascii(o.rel)[1:-1]})" for o in files if o is not f)
@@ -122,13 +106,16 @@ def collisions(items: Iterable[FileEntry | Skipped]) -> list[FileEntry | Skipped
     return out
 
 
-def scan(root: str, *, follow_symlinks: bool = False, matcher: Matcher | None = None,
-         normalization: str = "nfc") -> Iterator[FileEntry | Skipped]:
+def scan(root: str, *, follow_symlinks: bool = False, filters: Filters | None = None,
+         normalization: str = "nfc") -> Iterator[FileEntry | Skipped | Filtered]:
     """Yield every file under `root`, depth first, in the order of their keys (S3's listing order for
-    keys made with `normalization`, so years come out in order too)."""
-    resolver = Resolver(follow_symlinks=follow_symlinks, matcher=matcher or Matcher())
+    keys made with `normalization`, so years come out in order too). Folders `filters` prunes are not
+    listed at all (filters.py)."""
+    filters = filters or Filters()
+    resolver = Resolver(follow_symlinks=follow_symlinks, filters=filters)
     root = os.path.abspath(root)
     st = os.stat(root)
+    filters.root_dev = st.st_dev
     # Directories on the current path, by (device, inode): a symlink back up the tree is a loop.
     yield from _walk([(root, "")], resolver, normalization, {(st.st_dev, st.st_ino)})
 
@@ -140,7 +127,8 @@ def _is_dir(entry: os.DirEntry, follow: bool) -> bool:
         return False
 
 
-def _walk(folders: list[tuple[str, str]], resolver: Resolver, mode: str, ancestors: set) -> Iterator[FileEntry | Skipped]:
+def _walk(folders: list[tuple[str, str]], resolver: Resolver, mode: str,
+          ancestors: set) -> Iterator[FileEntry | Skipped | Filtered]:
     """The files in `folders` (usually one; several when their names normalise to one key) as one listing."""
     listed: list[tuple[str, str, os.DirEntry]] = []
     for directory, rel_dir in folders:
@@ -153,7 +141,7 @@ def _walk(folders: list[tuple[str, str]], resolver: Resolver, mode: str, ancesto
             yield Skipped(display_name(rel_dir) or ".", f"folder unreadable: {exc.strerror or exc}", failed=True)
     listed.sort(key=lambda t: t[0])
     for _, group in itertools.groupby(listed, key=lambda t: t[0]):
-        files: list[FileEntry | Skipped] = []
+        files: list[FileEntry | Skipped | Filtered] = []
         subfolders: list[tuple[str, str, tuple[int, int]]] = []
         for _, rel_dir, entry in group:
             rel = f"{rel_dir}/{entry.name}" if rel_dir else entry.name
@@ -165,6 +153,8 @@ def _walk(folders: list[tuple[str, str]], resolver: Resolver, mode: str, ancesto
                 found = Skipped(display_name(rel), f"cannot stat: {exc.strerror or exc}", failed=True)
             if isinstance(found, os.stat_result):
                 ident = (found.st_dev, found.st_ino)
+                if resolver.filters.prunes(rel, found):
+                    continue  # nothing below it could be uploaded: not even listed
                 if ident in ancestors:
                     files.append(Skipped(display_name(rel), "symlink loop: points back to a folder above it"))
                 else:

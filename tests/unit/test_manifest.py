@@ -10,7 +10,8 @@ import pytest
 from mpupload.core.keys import key_bytes, normalize
 from mpupload.settings.config import Settings
 from mpupload.source import extsort, manifest
-from mpupload.source.scan import FileEntry, Matcher, Skipped
+from mpupload.source.filters import Filters
+from mpupload.source.scan import FileEntry, Skipped
 from mpupload.source.sources import iter_source
 
 NFC_E, NFD_E = "\u00e9", "e\u0301"
@@ -84,7 +85,7 @@ def test_selection_applies_to_the_list(tmp_path):
     src = tmp_path / "src"
     _tree(src, ["a.jp2", "b.txt"])
     (tmp_path / "list").write_text("a.jp2\nb.txt\ngone.txt\n")
-    items = list(manifest.entries(str(src), str(tmp_path / "list"), matcher=Matcher(include=("*.jp2",))))
+    items = list(manifest.entries(str(src), str(tmp_path / "list"), filters=Filters(include=("*.jp2",))))
     assert [i.rel for i in items] == ["a.jp2"]  # gone.txt is not selected either: not reported
 
 
