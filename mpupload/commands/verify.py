@@ -25,150 +25,36 @@ import multiprocessing as mp
 import re
 from collections import Counter
 from collections.abc import Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, ThreadPoolExecutor, wait
-from dataclasses import dataclass
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from typing import IO
 
-import xxhash
-
-from mpupload.commands.storedsum import DIFFERS, UNAVAILABLE, compare_stored
-from mpupload.core.hashing import META_DIGEST, xxh3_file
+from mpupload.commands.verifycheck import (
+    CHECKSUM,
+    ERROR,
+    EXTRA,
+    METADATA_ONLY,
+    MISSING,
+    OK,
+    SIZE,
+    Finding,
+    check_chunk,
+    init_pool_process,
+    init_process,
+)
 from mpupload.core.keys import DEFAULT_TEMPLATE, normalize, printable_name
 from mpupload.core.shard import Shard
 from mpupload.run.plan import object_key, task_for
 from mpupload.s3.client import make_client
 from mpupload.s3.listing import sorted_listing
 from mpupload.s3.probekeys import is_probe
-from mpupload.settings.config import Settings, transfer_config
+from mpupload.settings.config import Settings
 from mpupload.source import extsort
 from mpupload.source.filters import Filtered, Filters
 from mpupload.source.scan import FileEntry, Skipped
 from mpupload.source.sources import iter_source
 
-OK, MISSING, SIZE, CHECKSUM, EXTRA, ERROR = "ok", "missing", "size_mismatch", "checksum_mismatch", "extra", "error"
-# --mode checksum, an object S3 keeps no comparable checksum for: its metadata matched (not a failure).
-METADATA_ONLY = "metadata_only"
-MODES = ("metadata", "checksum", "deep")
 _CHUNK = 64  # objects per task sent to a pool process, at least (4 x its threads: the tail of a chunk idles)
 _IN_FLIGHT = 2  # chunks per pool process queued or running: keeps every process busy, memory bounded
-
-
-@dataclass(frozen=True)
-class Finding:
-    status: str
-    path: str
-    key: str
-    detail: str = ""
-
-
-_client = None  # one client and one TransferManager per verifying process, built after spawn
-_transfers = None
-_chunksize = 0  # the run's --multipart-chunksize: a composite checksum's part sizes, when the server does not say
-_lean = None  # the lean path (s3/lean.py) for HEADs: signed here, ~4x less CPU than botocore's; None: botocore
-_read_params: dict = {}  # an SSE-C key (read from its file in this process), for every HEAD and GET
-
-
-class _HashingSink:
-    """A write-only, non-seekable file for s3transfer: it hands over ranged GETs in order (holding at most
-    its in-memory chunk limit), and each write goes into the digest; nothing touches the disk."""
-
-    def __init__(self):
-        self.hash = xxhash.xxh3_128()
-
-    def write(self, data: bytes) -> int:
-        self.hash.update(data)
-        return len(data)
-
-
-def _init_pool_process(settings: Settings) -> None:
-    from mpupload.core.stopping import become_worker
-
-    become_worker()  # the parent alone decides when to stop; no worker outlives it
-    _init_process(settings)
-
-
-def _init_process(settings: Settings) -> None:
-    global _client, _transfers, _chunksize, _lean, _read_params
-    import threading
-
-    from s3transfer.manager import TransferManager
-
-    from mpupload.s3.objectparams import ObjectParams
-    from mpupload.s3.transport import open_transport
-
-    _chunksize = settings.multipart_chunksize
-    _read_params = ObjectParams(settings).read()
-    _client = make_client(settings)
-    _transfers = TransferManager(_client, transfer_config(settings))
-    # The upload's own route and signer (the same --fast-put switch turns it off); not with an SSE-C key,
-    # whose headers the lean HEAD does not carry.
-    _lean = None if _read_params else open_transport(client=_client, settings=settings, stop=threading.Event()).lean
-
-
-def _head(bucket: str, key: str, *, checksums: bool) -> dict:
-    """HeadObject's answer, botocore-shaped: lean when it answers 200, else botocore's own (which raises with
-    the reason an error deserves)."""
-    if _lean is not None:
-        try:
-            status, h = _lean.head(key=key, headers={"x-amz-checksum-mode": "ENABLED"} if checksums else None)
-        except Exception:  # noqa: BLE001 - no answer: botocore tries, and says why if it fails too
-            status, h = 0, {}
-        if status == 200:
-            return _as_botocore(h)
-    if checksums:
-        return _client.head_object(Bucket=bucket, Key=key, ChecksumMode="ENABLED", **_read_params)
-    return _client.head_object(Bucket=bucket, Key=key, **_read_params)
-
-
-_CHECKSUM_NAMES = {"crc32": "CRC32", "crc32c": "CRC32C", "crc64nvme": "CRC64NVME", "sha1": "SHA1",
-                   "sha256": "SHA256", "xxhash128": "XXHASH128"}
-
-
-def _as_botocore(h: dict[str, str]) -> dict:
-    out: dict = {"Metadata": {k[len("x-amz-meta-"):]: v for k, v in h.items() if k.startswith("x-amz-meta-")},
-                 "ContentLength": int(h.get("content-length", 0)), "ETag": h.get("etag", "")}
-    for name, value in h.items():
-        if name.startswith("x-amz-checksum-") and name[len("x-amz-checksum-"):] in _CHECKSUM_NAMES:
-            out["Checksum" + _CHECKSUM_NAMES[name[len("x-amz-checksum-"):]]] = value
-    if "x-amz-checksum-type" in h:
-        out["ChecksumType"] = h["x-amz-checksum-type"]
-    return out
-
-
-def _check_one(bucket: str, item: tuple[str, str, str, int], mode: str) -> Finding:
-    rel, path, key, size = item
-    try:
-        if mode == "checksum":
-            head = _head(bucket, key, checksums=True)
-            stored = compare_stored(_client, bucket=bucket, key=key, path=path, head=head, size=size,
-                                    chunksize=_chunksize)
-            if stored.status == DIFFERS:
-                return Finding(CHECKSUM, rel, key, stored.detail)
-            local = stored.xxh3 or xxh3_file(path)[0]
-        else:
-            local = xxh3_file(path)[0]
-            head = _head(bucket, key, checksums=False)
-        meta = head.get("Metadata", {}).get(META_DIGEST)
-        if mode == "deep":
-            # Large objects come down as parallel ranged GETs; the bytes are hashed, not stored.
-            sink = _HashingSink()
-            _transfers.download(bucket, key, sink, extra_args=_read_params or None).result()
-            if sink.hash.hexdigest() != local:
-                return Finding(CHECKSUM, rel, key, "the object's bytes differ from the file")
-        if meta is None:
-            return Finding(CHECKSUM, rel, key, "the object has no xxh3-128 metadata")
-        if meta != local:
-            return Finding(CHECKSUM, rel, key, "xxh3-128 metadata differs from the file's digest")
-        if mode == "checksum" and stored.status == UNAVAILABLE:
-            return Finding(METADATA_ONLY, rel, key, stored.detail)
-        return Finding(OK, rel, key)
-    except Exception as exc:  # one object's trouble is reported, not fatal to the whole check
-        return Finding(ERROR, rel, key, f"{type(exc).__name__}: {exc}")
-
-
-def _check_chunk(bucket: str, items: list[tuple[str, str, str, int]], mode: str, threads: int) -> list[Finding]:
-    with ThreadPoolExecutor(max_workers=threads) as pool:
-        return list(pool.map(lambda it: _check_one(bucket, it, mode), items))
 
 
 class _Checks:
@@ -197,7 +83,7 @@ class _Checks:
                 self.held = chunk
                 return []
             self.pool = ProcessPoolExecutor(max_workers=self.nproc, mp_context=mp.get_context("spawn"),
-                                            initializer=_init_pool_process, initargs=(self.s,))
+                                            initializer=init_pool_process, initargs=(self.s,))
             self._submit(self.held)
             self.held = None
         self._submit(chunk)
@@ -218,7 +104,7 @@ class _Checks:
             self.pool.shutdown(wait=wait, cancel_futures=True)
 
     def _submit(self, chunk: list[tuple[str, str, str, int]]) -> None:
-        self.running.add(self.pool.submit(_check_chunk, self.s.bucket, chunk, self.mode, self.s.threads))
+        self.running.add(self.pool.submit(check_chunk, self.s.bucket, chunk, self.mode, self.s.threads))
 
     def _collect(self, *, most: int) -> list[Finding]:
         """Wait until at most `most` chunks are outstanding."""
@@ -231,9 +117,9 @@ class _Checks:
 
     def _here(self, chunk: list[tuple[str, str, str, int]]) -> list[Finding]:
         if not self.ready_here:
-            _init_process(self.s)
+            init_process(self.s)
             self.ready_here = True
-        return _check_chunk(self.s.bucket, chunk, self.mode, self.s.threads)
+        return check_chunk(self.s.bucket, chunk, self.mode, self.s.threads)
 
 
 class _Output:

@@ -253,77 +253,8 @@ class Settings:
         """Check every setting; raise SettingsError with one clear message."""
         _check_delete(self)
         _check_schedule(self)
-        if self.processes is not None and not 0 <= self.processes <= 256:
-            raise SettingsError("--processes must be between 0 and 256")
-        if not 1 <= self.threads <= 256:
-            raise SettingsError("--threads must be between 1 and 256")
-        if self.multipart_chunksize < MIN_PART_SIZE:
-            raise SettingsError(f"--multipart-chunksize must be at least {format_size(MIN_PART_SIZE)} (S3's minimum part)")
-        if self.multipart_chunksize > MAX_PART_SIZE:
-            raise SettingsError(f"--multipart-chunksize must be at most {format_size(MAX_PART_SIZE)}")
-        if self.multipart_threshold < 1:
-            raise SettingsError("--multipart-threshold must be at least 1 byte")
-        if self.read_timeout <= 0 or self.connect_timeout <= 0:
-            raise SettingsError("timeouts must be positive")
-        if self.stop_grace < 0:
-            raise SettingsError("--stop-grace must not be negative")
-        if self.outage_timeout <= 0:
-            raise SettingsError("--outage-timeout must be positive")
-        if self.retries < 1 or self.file_attempts < 1:
-            raise SettingsError("--retries and --file-attempts must be at least 1")
-        if self.retry_mode not in ("standard", "adaptive"):
-            raise SettingsError("--retry-mode must be standard or adaptive (legacy retries are not used)")
-        if self.checksum not in _CHECKSUMS:
-            raise SettingsError(f"--checksum must be one of {', '.join(_CHECKSUMS)}")
-        try:
-            from mpupload.core.hashing import TransportChecksum
-
-            if self.checksum != "auto":
-                TransportChecksum(self.checksum)
-        except ValueError as exc:
-            raise SettingsError(str(exc)) from None
-        if self.skip_existing not in ("journal", "size", "checksum", "never"):
-            raise SettingsError("--skip-existing must be journal, size, checksum or never")
-        if self.batch_files < 1 or self.batch_bytes < 1:
-            raise SettingsError("batch sizes must be positive")
-        if self.year_pattern:
-            try:
-                rx = re.compile(self.year_pattern)
-            except re.error as exc:
-                raise SettingsError(f"--year-pattern is not a valid regex: {exc}") from None
-            if rx.groups < 1:
-                raise SettingsError("--year-pattern needs one capturing group for the year, e.g. '_(\\d{4})_'")
-        from mpupload.core.keys import parse as parse_template
-
-        parse_template(self.key_template)
-        if self.max_bandwidth is not None and self.max_bandwidth < 1024:
-            raise SettingsError("--max-bandwidth must be at least 1KiB/s")
-        if self.max_requests_per_second is not None and self.max_requests_per_second <= 0:
-            raise SettingsError("--max-requests-per-second must be positive")
-        if self.partition_pause < 0:
-            raise SettingsError("--partition-pause must not be negative")
-        self._check_filters()
-        if self.metrics_address is not None:
-            parse_address(self.metrics_address)
-        if self.metrics_linger < 0:
-            raise SettingsError("--metrics-linger must not be negative")
-        if self.null and not self.files_from:
-            raise SettingsError("--null only applies to --files-from")
-        if self.key_normalization not in ("nfc", "none"):
-            raise SettingsError("--key-normalization must be nfc or none")
-        if self.executor not in ("local", "dask"):
-            raise SettingsError("--executor must be local or dask")
-        if self.scheduler and self.executor != "dask":
-            raise SettingsError("--scheduler only applies to --executor dask")
-        if self.shard:
-            from mpupload.core.shard import Shard, ShardError
-
-            try:
-                Shard.parse(self.shard)
-            except ShardError as exc:
-                raise SettingsError(str(exc)) from None
-        if not 1 <= self.max_inflight <= 1024:
-            raise SettingsError("--max-inflight must be between 1 and 1024")
+        _check_transfer(self)
+        _check_run(self)
         check_object_settings(self)  # the object settings' syntax and combinations (settings/objects.py)
         from mpupload.core.s3limits import LimitError, check_object_limits
 
@@ -417,3 +348,82 @@ def _check_delete(s: Settings) -> None:
     if s.delete and s.files_from:
         raise SettingsError("--delete with --files-from: a list names what to upload, not what the destination "
                             "must hold (run --delete without --files-from to mirror SOURCE)")
+
+
+def _check_transfer(s: Settings) -> None:
+    """Processes, threads, parts, timeouts, retries, checksums."""
+    if s.processes is not None and not 0 <= s.processes <= 256:
+        raise SettingsError("--processes must be between 0 and 256")
+    if not 1 <= s.threads <= 256:
+        raise SettingsError("--threads must be between 1 and 256")
+    if s.multipart_chunksize < MIN_PART_SIZE:
+        raise SettingsError(f"--multipart-chunksize must be at least {format_size(MIN_PART_SIZE)} (S3's minimum part)")
+    if s.multipart_chunksize > MAX_PART_SIZE:
+        raise SettingsError(f"--multipart-chunksize must be at most {format_size(MAX_PART_SIZE)}")
+    if s.multipart_threshold < 1:
+        raise SettingsError("--multipart-threshold must be at least 1 byte")
+    if s.read_timeout <= 0 or s.connect_timeout <= 0:
+        raise SettingsError("timeouts must be positive")
+    if s.stop_grace < 0:
+        raise SettingsError("--stop-grace must not be negative")
+    if s.outage_timeout <= 0:
+        raise SettingsError("--outage-timeout must be positive")
+    if s.retries < 1 or s.file_attempts < 1:
+        raise SettingsError("--retries and --file-attempts must be at least 1")
+    if s.retry_mode not in ("standard", "adaptive"):
+        raise SettingsError("--retry-mode must be standard or adaptive (legacy retries are not used)")
+    if s.checksum not in _CHECKSUMS:
+        raise SettingsError(f"--checksum must be one of {', '.join(_CHECKSUMS)}")
+    try:
+        from mpupload.core.hashing import TransportChecksum
+
+        if s.checksum != "auto":
+            TransportChecksum(s.checksum)
+    except ValueError as exc:
+        raise SettingsError(str(exc)) from None
+
+
+def _check_run(s: Settings) -> None:
+    """What a run is made of: skips, batches, layout, limits, filters, executor, shard."""
+    if s.skip_existing not in ("journal", "size", "checksum", "never"):
+        raise SettingsError("--skip-existing must be journal, size, checksum or never")
+    if s.batch_files < 1 or s.batch_bytes < 1:
+        raise SettingsError("batch sizes must be positive")
+    if s.year_pattern:
+        try:
+            rx = re.compile(s.year_pattern)
+        except re.error as exc:
+            raise SettingsError(f"--year-pattern is not a valid regex: {exc}") from None
+        if rx.groups < 1:
+            raise SettingsError("--year-pattern needs one capturing group for the year, e.g. '_(\\d{4})_'")
+    from mpupload.core.keys import parse as parse_template
+
+    parse_template(s.key_template)
+    if s.max_bandwidth is not None and s.max_bandwidth < 1024:
+        raise SettingsError("--max-bandwidth must be at least 1KiB/s")
+    if s.max_requests_per_second is not None and s.max_requests_per_second <= 0:
+        raise SettingsError("--max-requests-per-second must be positive")
+    if s.partition_pause < 0:
+        raise SettingsError("--partition-pause must not be negative")
+    s._check_filters()
+    if s.metrics_address is not None:
+        parse_address(s.metrics_address)
+    if s.metrics_linger < 0:
+        raise SettingsError("--metrics-linger must not be negative")
+    if s.null and not s.files_from:
+        raise SettingsError("--null only applies to --files-from")
+    if s.key_normalization not in ("nfc", "none"):
+        raise SettingsError("--key-normalization must be nfc or none")
+    if s.executor not in ("local", "dask"):
+        raise SettingsError("--executor must be local or dask")
+    if s.scheduler and s.executor != "dask":
+        raise SettingsError("--scheduler only applies to --executor dask")
+    if s.shard:
+        from mpupload.core.shard import Shard, ShardError
+
+        try:
+            Shard.parse(s.shard)
+        except ShardError as exc:
+            raise SettingsError(str(exc)) from None
+    if not 1 <= s.max_inflight <= 1024:
+        raise SettingsError("--max-inflight must be between 1 and 1024")
