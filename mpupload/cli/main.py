@@ -1,7 +1,10 @@
 """The command line. Options take their defaults and help from `Settings` (config.py), so the settings
 live in one place; this module only maps flags to fields and the outcome to an exit code:
 0 all uploaded or skipped, 1 some failed, 2 usage error (or another run holds the journal), 3 fatal
-(credentials, bucket, endpoint), 130 interrupted."""
+(credentials, bucket, endpoint), 130 interrupted.
+
+A little over ~300 lines: mostly the commands' option lists (decorators, one line each); each command's
+work is in commands/."""
 
 from __future__ import annotations
 

@@ -13,6 +13,10 @@ run a Dask cluster exactly as they run the local pool.
   meanwhile, at most MAX_RESUBMITS times (then they fail with the reason). A task that fails outright
   (Dask gave up on it: KilledWorker) is handled the same way. Results that arrive for a file already
   settled (a batch done twice around a death) are dropped, so nothing is counted twice.
+
+Longer than ~300 lines: it is the whole executor interface (run/executors.py) over one Dask connection --
+set-up, tasks out, results back, deaths and hand-backs, the end -- whose parts share one lock and one
+connection; split, each part would reach into the others' state.
 """
 
 from __future__ import annotations

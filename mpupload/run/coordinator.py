@@ -8,6 +8,9 @@ other:
 
 The main thread reads every message: it is the only writer to the terminal and the only owner of the counts.
 It alone decides when the run stops (done, a signal, fatal).
+
+A little over ~300 lines: the run's lifetime in one place (assemble, start, main loop, finish); what could
+leave has left (outcome.py, executors.py, mirror.py, limitcontrol.py, outageprobe.py).
 """
 
 from __future__ import annotations
