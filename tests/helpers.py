@@ -9,6 +9,7 @@ import sys
 import time
 from pathlib import Path
 
+import psutil
 import xxhash
 
 MIB = 1024 * 1024
@@ -95,3 +96,24 @@ def settled_count(client, bucket: str, prefix: str) -> int:
             return now
         time.sleep(0.1)
     raise AssertionError("objects kept landing 30 s after the run's processes were gone")
+
+
+def alive(procs: list[psutil.Process]) -> list[psutil.Process]:
+    """The processes still running (zombies count as gone: they hold nothing but an exit status)."""
+    out = []
+    for p in procs:
+        try:
+            if p.is_running() and p.status() != psutil.STATUS_ZOMBIE:
+                out.append(p)
+        except psutil.NoSuchProcess:
+            continue
+    return out
+
+
+def year_tree(root: Path, n: int, *, size: int) -> dict[str, Path]:
+    """n files of random bytes (size + i each) in 20 year folders; what should land, by relative path."""
+    for i in range(n):
+        p = root / str(1920 + i % 20) / f"p{i:04d}.jp2"
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_bytes(os.urandom(size + i))
+    return local_files(root)

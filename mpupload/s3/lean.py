@@ -122,59 +122,28 @@ class LeanPut:
                           date=date or amz_date())
         return (f"{path}?{qs}" if qs else path), h
 
-    def head(self, *, key: str, headers: dict[str, str] | None = None) -> tuple[int, dict[str, str]]:
-        """HEAD key (verify's check of an object): (status, the answer's headers, names lower-case). Raises
-        Declined when no answer came (the caller asks botocore instead)."""
+    def _exchange(self, method: str, *, key: str, body: bytes | bytearray, headers: dict[str, str],
+                  query: dict[str, str] | None) -> tuple[int, bytes, dict[str, str]]:
+        """One signed request on this thread's kept-alive connection: (status, body, the answer's headers with
+        lower-case names). Raises Declined when no answer came (the caller asks botocore instead)."""
+        target, h = self.signed_headers(key=key, body=body, headers=headers, query=query, method=method)
         r = self.route
-        target, h = self.signed_headers(key=key, body=b"", headers=dict(headers or {}), method="HEAD")
         if r.proxy and not r.https:
             target = f"http://{r.host_header}{target}"
             if r.proxy_auth:
                 h["proxy-authorization"] = r.proxy_auth
+        if method == "PUT":
+            h["content-length"] = str(len(body))
         h["user-agent"] = self._ua
         try:
             conn = self._conn()
-            conn.putrequest("HEAD", target, skip_host=True, skip_accept_encoding=True)
+            conn.putrequest(method, target, skip_host=True, skip_accept_encoding=True)
             for name, value in h.items():
                 conn.putheader(name, value)
-            conn.endheaders()
+            conn.endheaders(body if method == "PUT" else None)
             resp = conn.getresponse()
-            resp.read()  # nothing for a HEAD: leaves the connection ready for the next request
+            data = resp.read()  # drain (nothing for a HEAD), so the connection can carry the next request
             answer = {name.lower(): value for name, value in resp.getheaders()}
-            if resp.will_close:
-                self._drop()
-        except ssl.SSLError as exc:
-            self._drop()
-            raise Declined(TLS, f"{type(exc).__name__}: {exc}") from None
-        except (OSError, http.client.HTTPException) as exc:
-            self._drop()
-            raise Declined(CONNECTION, f"{type(exc).__name__}: {exc}") from None
-        return resp.status, answer
-
-    def put(self, *, key: str, body: bytes | bytearray, headers: dict[str, str],
-            query: dict[str, str] | None = None, reply: dict[str, str] | None = None) -> str:
-        """Store body at key (with query partNumber/uploadId: as one part) with extra headers (lower-case
-        names); return the ETag, and fill `reply` (when given) with the audit headers of the answer
-        (audit.py). Raises Declined when it may not have been stored."""
-        target, h = self.signed_headers(key=key, body=body, headers=headers, query=query)
-        r = self.route
-        if r.proxy and not r.https:
-            target = f"http://{r.host_header}{target}"
-            if r.proxy_auth:
-                h["proxy-authorization"] = r.proxy_auth
-        h["content-length"] = str(len(body))
-        h["user-agent"] = self._ua
-        try:
-            conn = self._conn()
-            conn.putrequest("PUT", target, skip_host=True, skip_accept_encoding=True)
-            for name, value in h.items():
-                conn.putheader(name, value)
-            conn.endheaders(body)
-            resp = conn.getresponse()
-            data = resp.read()  # drain, so the connection can carry the next request
-            status, etag = resp.status, resp.getheader("ETag", "")
-            if reply is not None:
-                reply.update((name, value) for name in AUDIT_HEADERS if (value := resp.getheader(name)))
             if resp.will_close:
                 self._drop()
         except ssl.SSLError as exc:
@@ -185,6 +154,22 @@ class LeanPut:
             # A tunnel the proxy refused is the proxy's doing, not the endpoint's.
             reason = PROXY if r.proxy and "Tunnel" in str(exc) else CONNECTION
             raise Declined(reason, f"{type(exc).__name__}: {exc}") from None
+        return resp.status, data, answer
+
+    def head(self, *, key: str, headers: dict[str, str] | None = None) -> tuple[int, dict[str, str]]:
+        """HEAD key (verify's check of an object): (status, the answer's headers, names lower-case). Raises
+        Declined when no answer came."""
+        status, _, answer = self._exchange("HEAD", key=key, body=b"", headers=dict(headers or {}), query=None)
+        return status, answer
+
+    def put(self, *, key: str, body: bytes | bytearray, headers: dict[str, str],
+            query: dict[str, str] | None = None, reply: dict[str, str] | None = None) -> str:
+        """Store body at key (with query partNumber/uploadId: as one part) with extra headers (lower-case
+        names); return the ETag, and fill `reply` (when given) with the audit headers of the answer
+        (audit.py). Raises Declined when it may not have been stored."""
+        status, data, answer = self._exchange("PUT", key=key, body=body, headers=headers, query=query)
+        if reply is not None:
+            reply.update((name, answer[name.lower()]) for name in AUDIT_HEADERS if answer.get(name.lower()))
         if status != 200:
             raise Declined(_reason_of(status, data), f"HTTP {status}", status=status)
-        return etag.strip('"')
+        return answer.get("etag", "").strip('"')

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import psutil
 import pytest
-from helpers import assert_landed, list_keys, local_files, run_cli, start_cli, summary_of, wait_for
+from helpers import alive, assert_landed, list_keys, local_files, run_cli, start_cli, summary_of, wait_for, year_tree
 
 from .proxy import STALL, STALL_LATE, FaultPlan
 
@@ -27,23 +27,6 @@ GRACE = 3.0
 MARGIN = 7.0  # grace + margin = 10 s: docker's and Kubernetes' wait before SIGKILL
 
 
-def _tree(root: Path, n: int) -> dict[str, Path]:
-    for i in range(n):
-        p = root / str(1920 + i % 20) / f"p{i:04d}.jp2"
-        p.parent.mkdir(parents=True, exist_ok=True)
-        p.write_bytes(os.urandom(2000 + i))
-    return local_files(root)
-
-
-def _alive(procs: list[psutil.Process]) -> list[psutil.Process]:
-    out = []
-    for p in procs:
-        try:
-            if p.is_running() and p.status() != psutil.STATUS_ZOMBIE:
-                out.append(p)
-        except psutil.NoSuchProcess:
-            continue
-    return out
 
 
 def _file_objects(client, bucket: str, prefix: str) -> dict[str, int]:
@@ -60,7 +43,7 @@ def _logged(log: Path) -> list[dict]:
 def test_one_signal_with_requests_hanging_ends_within_the_grace_and_loses_nothing(
         tmp_path, s3server, s3client, s3env, bucket, prefix, proxy, sig, code):
     src = tmp_path / "news"
-    n = len(_tree(src, 400))
+    n = len(year_tree(src, 400, size=2000))
     log = tmp_path / "run.jsonl"
     args = ["upload", str(src), f"s3://{bucket}/{prefix}", "--endpoint-url", proxy.endpoint_url, "--json",
             "--processes", "1", "--threads", "2", "--read-timeout", "300", "--log-file", str(log)]
@@ -99,7 +82,7 @@ def test_one_signal_with_requests_hanging_ends_within_the_grace_and_loses_nothin
     # The hanging requests got their grace (they could not finish sooner), and not much more.
     assert took >= GRACE - 0.1, f"stopped {took:.1f}s after the signal: the grace was not given"
     assert took <= GRACE + MARGIN, f"stopped {took:.1f}s after the signal with --stop-grace {GRACE:g}"
-    wait_for(lambda: not _alive(kids), timeout=10, what="the run's worker processes to end")
+    wait_for(lambda: not alive(kids), timeout=10, what="the run's worker processes to end")
     s = summary_of("".join(lines))
     assert s["interrupted"] is True and s["signal"] == sig.name
 

@@ -22,7 +22,18 @@ from pathlib import Path
 
 import psutil
 import pytest
-from helpers import assert_landed, json_events, list_keys, local_files, run_cli, settled_count, start_cli, summary_of, wait_for
+from helpers import (
+    alive,
+    assert_landed,
+    json_events,
+    list_keys,
+    local_files,
+    run_cli,
+    settled_count,
+    start_cli,
+    summary_of,
+    wait_for,
+)
 
 from .proxy import FaultPlan
 
@@ -46,16 +57,6 @@ def run_processes(proc: subprocess.Popen) -> list[psutil.Process]:
                              if "resource_tracker" not in " ".join(p.cmdline())] and
                     psutil.Process(proc.pid).children(recursive=True), timeout=30, what="worker processes")
 
-
-def alive(procs: list[psutil.Process]) -> list[psutil.Process]:
-    out = []
-    for p in procs:
-        try:
-            if p.is_running() and p.status() != psutil.STATUS_ZOMBIE:
-                out.append(p)
-        except psutil.NoSuchProcess:
-            continue
-    return out
 
 
 def kill_leftovers(procs: list[psutil.Process]) -> None:

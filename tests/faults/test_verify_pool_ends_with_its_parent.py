@@ -12,31 +12,13 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-from pathlib import Path
 
 import psutil
-from helpers import local_files, run_cli, start_cli, summary_of, wait_for
+from helpers import alive, run_cli, start_cli, summary_of, wait_for, year_tree
 
 FILES = 400  # at 2 HEADs in flight over 80 ms of round trip: ~15 s of checks, far longer than the set-up
 
 
-def small_tree(root: Path, n: int) -> dict[str, Path]:
-    for i in range(n):
-        p = root / str(1920 + i % 20) / f"p{i:04d}.jp2"
-        p.parent.mkdir(parents=True, exist_ok=True)
-        p.write_bytes(os.urandom(500 + i))
-    return local_files(root)
-
-
-def alive(procs: list[psutil.Process]) -> list[psutil.Process]:
-    out = []
-    for p in procs:
-        try:
-            if p.is_running() and p.status() != psutil.STATUS_ZOMBIE:
-                out.append(p)
-        except psutil.NoSuchProcess:
-            continue
-    return out
 
 
 def pool_workers(proc: subprocess.Popen) -> list[psutil.Process]:
@@ -66,7 +48,7 @@ def talking_to(p: psutil.Process, port: int) -> bool:
 
 def test_kill_9_of_verify_leaves_no_pool_process_behind(tmp_path, s3server, s3env, bucket, prefix, slow_link):
     src = tmp_path / "news"
-    small_tree(src, FILES)
+    year_tree(src, FILES, size=500)
     dest = f"s3://{bucket}/{prefix}"
     # The upload goes straight to the server (fast); only verify crosses the slow link.
     up = run_cli(["upload", str(src), dest, "--endpoint-url", s3server.endpoint_url, "--json"], s3env)
