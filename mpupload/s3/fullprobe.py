@@ -16,7 +16,7 @@ back as FULL_OBJECT; then the object is deleted. Verdict (xxprobe.SharedVerdict)
 from __future__ import annotations
 
 from mpupload.core.objectsum import CRC64NVME, FULL_OBJECT, can_combine, crc64_b64, crc64nvme
-from mpupload.s3.probekeys import FULL_CHECKSUM_PROBE_NAME, full_checksum_probe_key
+from mpupload.s3.probekeys import FULL_CHECKSUM_PROBE_NAME, delete_probe_object, full_checksum_probe_key
 from mpupload.s3.xxprobe import SharedVerdict
 
 _BODY = b"mpupload checks whether this server keeps FULL_OBJECT CRC64NVME checksums of multipart uploads\n"
@@ -105,10 +105,7 @@ def _kept(client, bucket: str, key: str, resp: dict, read: dict) -> tuple[str | 
 
 
 def _delete(client, bucket: str, key: str) -> None:
-    try:
-        client.delete_object(Bucket=bucket, Key=key)
-    except Exception:  # noqa: BLE001, S110 - at worst one probe object of ~90 bytes stays
-        pass
+    delete_probe_object(client, bucket=bucket, key=key)
 
 
 def _code(exc: BaseException) -> str:

@@ -21,7 +21,7 @@ import time
 
 from mpupload.core import shared
 from mpupload.core.hashing import XXHASH128, TransportChecksum
-from mpupload.s3.probekeys import CHECKSUM_PROBE_NAME, checksum_probe_key
+from mpupload.s3.probekeys import CHECKSUM_PROBE_NAME, checksum_probe_key, delete_probe_object
 
 _BODY = b"mpupload checks whether this server validates XXHASH128 checksums\n"
 
@@ -34,10 +34,7 @@ def server_validates_xxhash128(client, *, bucket: str, prefix: str, params: dict
     try:
         return _probe(client, bucket=bucket, key=key, params=params or {})
     finally:
-        try:
-            client.delete_object(Bucket=bucket, Key=key)
-        except Exception:  # noqa: BLE001, S110 - at worst one probe object of 66 bytes stays
-            pass
+        delete_probe_object(client, bucket=bucket, key=key)
 
 
 def decide_for_run(client, *, bucket: str, prefix: str, verdict: SharedVerdict, params: dict | None = None) -> None:
@@ -49,10 +46,7 @@ def decide_for_run(client, *, bucket: str, prefix: str, verdict: SharedVerdict, 
         verdict.ask_workers()
         raise
     verdict.set(validates, why)
-    try:
-        client.delete_object(Bucket=bucket, Key=key)
-    except Exception:  # noqa: BLE001, S110 - at worst one probe object of 66 bytes stays
-        pass
+    delete_probe_object(client, bucket=bucket, key=key)
 
 
 _POLL = 0.02  # seconds between looks at an unset verdict (it comes within a few round trips)
