@@ -171,5 +171,5 @@ def test_keys_that_rotate_and_die_mid_run_cost_no_file_and_no_lean_request(
     assert workers == {h["pid"] for h in hs if h["key"] == KEYS - 1 and h["pid"] in workers}
     assert not any(_accepted(s3server, k, bucket) for k in keys[:-1]), "the old keys still work"
     assert_landed(s3client, bucket, prefix, local_files(src))
-    assert subprocess.run(["grep", "-rlF", keys[0]["secret"], str(tmp_path / "state")],
+    assert subprocess.run(["grep", "-rlF", "-e", keys[0]["secret"], str(tmp_path / "state")],
                           capture_output=True).returncode == 1, "a secret was written under the state folder"
