@@ -64,7 +64,7 @@ def main() -> None:
     for name in ("a", "b"):
         print(f"{name} ({trees[name]}): median wall {statistics.median(w for w, _ in rows[name]):.2f} s, "
               f"median client CPU {statistics.median(c for _, c in rows[name]):.2f} s")
-    pairs = list(zip(rows["b"], rows["a"]))
+    pairs = list(zip(rows["b"], rows["a"], strict=False))
     print(f"b/a: wall {statistics.median(x[0] / y[0] for x, y in pairs):.3f}, "
           f"CPU {statistics.median(x[1] / y[1] for x, y in pairs):.3f} (median of paired rounds)")
 
