@@ -44,6 +44,7 @@ from mpupload.commands.verifycheck import (
 from mpupload.core.keys import DEFAULT_TEMPLATE, normalize, printable_name
 from mpupload.core.shard import Shard
 from mpupload.run.plan import object_key, task_for
+from mpupload.run.spawning import can_fork, warm_up
 from mpupload.s3.client import make_client
 from mpupload.s3.listing import sorted_listing
 from mpupload.s3.probekeys import is_probe
@@ -55,6 +56,10 @@ from mpupload.source.sources import iter_source
 
 _CHUNK = 64  # objects per task sent to a pool process, at least (4 x its threads: the tail of a chunk idles)
 _IN_FLIGHT = 2  # chunks per pool process queued or running: keeps every process busy, memory bounded
+
+
+def _ready() -> None:
+    """A pool process's first task: none (it starts the processes)."""
 
 
 class _Checks:
@@ -69,6 +74,14 @@ class _Checks:
         self.pool: ProcessPoolExecutor | None = None
         self.running: set[Future] = set()
         self.ready_here = False
+        if self.nproc and can_fork():
+            # Forked now, while this process has one thread (run/spawning.py): each pool process inherits boto3
+            # and the S3 model instead of importing them afresh, and sets up its client and route while the
+            # walk and the listing go on here. (Spawned later otherwise, once a job proves bigger than a chunk.)
+            warm_up(s)
+            self.pool = ProcessPoolExecutor(max_workers=self.nproc, mp_context=mp.get_context("fork"),
+                                            initializer=init_pool_process, initargs=(s,))
+            self.pool.submit(_ready)  # a fork context starts every process at the first submit: now
 
     def add(self, item: tuple[str, str, str, int]) -> list[Finding]:
         """Queue one (rel, path, key, size); returns the findings of chunks that finished meanwhile."""

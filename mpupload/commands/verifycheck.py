@@ -134,6 +134,14 @@ def _check_one(bucket: str, item: tuple[str, str, str, int], mode: str) -> Findi
         return Finding(ERROR, rel, key, f"{type(exc).__name__}: {exc}")
 
 
+_threads: ThreadPoolExecutor | None = None  # one per verifying process, kept from chunk to chunk
+_threads_size = 0
+
+
 def check_chunk(bucket: str, items: list[tuple[str, str, str, int]], mode: str, threads: int) -> list[Finding]:
-    with ThreadPoolExecutor(max_workers=threads) as pool:
-        return list(pool.map(lambda it: _check_one(bucket, it, mode), items))
+    """Check a chunk of objects on this process's threads (made once: dozens of threads per chunk, made anew
+    each time, cost more than the HEADs of a small chunk over loopback)."""
+    global _threads, _threads_size
+    if _threads is None or _threads_size != threads:
+        _threads, _threads_size = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="verify"), threads
+    return list(_threads.map(lambda it: _check_one(bucket, it, mode), items))
