@@ -13,7 +13,8 @@ import xxhash
 from mpupload.commands.storedsum import DIFFERS, UNAVAILABLE, compare_stored
 from mpupload.core.hashing import META_DIGEST, xxh3_file
 from mpupload.s3.client import make_client
-from mpupload.settings.config import Settings, transfer_config
+from mpupload.s3.clientconfig import transfer_config
+from mpupload.settings.config import Settings
 
 OK, MISSING, SIZE, CHECKSUM, EXTRA, ERROR = "ok", "missing", "size_mismatch", "checksum_mismatch", "extra", "error"
 # --mode checksum, an object S3 keeps no comparable checksum for: its metadata matched (not a failure).

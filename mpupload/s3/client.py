@@ -8,7 +8,8 @@ import gc
 import threading
 from collections.abc import Iterator
 
-from mpupload.settings.config import Settings, SettingsError, botocore_config
+from mpupload.s3.clientconfig import botocore_config
+from mpupload.settings.config import Settings, SettingsError
 
 
 def parse_s3_url(url: str) -> tuple[str, str]:

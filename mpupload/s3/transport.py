@@ -28,10 +28,11 @@ from mpupload.core.messages import CHECKSUM, DECLINED, LEAN_OFF, MULTIPART_CHECK
 from mpupload.core.objectsum import CRC64NVME, can_combine
 from mpupload.pace.pacing import Pace
 from mpupload.s3.audit import Stored, from_headers, from_response
+from mpupload.s3.clientconfig import sign_payload
 from mpupload.s3.lean import SERVER_ERROR, THROTTLED, Declined, LeanPut
 from mpupload.s3.objectparams import ObjectParams
 from mpupload.s3.xxprobe import SharedVerdict
-from mpupload.settings.config import Settings, sign_payload
+from mpupload.settings.config import Settings
 
 # Lean declines in a row, each followed by a botocore success, that turn the lean path off: one is noise
 # (a reset connection), five with botocore succeeding every time is a setup the lean path cannot follow.

@@ -1,13 +1,12 @@
 import pytest
 
 from mpupload.core.units import parse_rate, parse_size
+from mpupload.s3.clientconfig import botocore_config, transfer_config
 from mpupload.settings.config import (
     MIB,
     Settings,
     SettingsError,
-    botocore_config,
     part_size_for,
-    transfer_config,
 )
 
 
