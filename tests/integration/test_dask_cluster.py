@@ -346,9 +346,9 @@ def test_the_request_limit_holds_as_a_worker_joins(tmp_path, s3server, s3client,
     leaves", and hold "for the whole run, all processes together". One worker, then a second joins mid-run:
     before, the one worker has the whole limit; after, each has half, and together never more than the
     limit (each kept the share of its first batch: twice the limit once the second had joined)."""
-    limit, count = 20, 320
+    limit, count = 20, 420
     src = tmp_path / "src"
-    tiny_files(src, count, 3000)  # 16 s at 20 requests a second
+    tiny_files(src, count, 3000)  # 21 s at 20 requests a second: room for a slow join before the last 150
     clock = PutClock(bucket, prefix)
     cluster = new_cluster(1)
     with DelayRelay(upstream=_upstream(s3server), rtt=0.040, meter=clock) as link:
