@@ -180,6 +180,10 @@ def start(data_dir: str | os.PathLike, *, https: bool = False, timeout: float = 
         f"-filer.port={filer}", f"-admin.port={admin}", f"-s3.config={s3_json}",
         "-s3.autoCreateBucket=false", "-webdav=false", "-admin.ui=false",
         "-s3.port.iceberg=0", "-s3.port.lance=0", "-master.telemetry=false",
+        # Every bucket takes volumes of its own; left to itself the server allows as many as free disk space over
+        # the volume size (~75 here), and a test session (a bucket per module) ran out: PUTs then failed with
+        # InternalError. Small volumes (sparse files that grow with the data) and a high cap fit hundreds.
+        "-master.volumeSizeLimitMB=64", "-volume.max=3000",
         f"-filer.localSocket={data / 'filer.sock'}", f"-s3.localSocket={data / 's3.sock'}",
     ]
     if domain_name:
