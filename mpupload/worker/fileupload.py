@@ -104,6 +104,7 @@ class FileUploader:
         self.sender, self.stop, self.pace = sender, stop, pace
         # Every PutObject and UploadPart goes through the transport (lean first, botocore when declined).
         self.transport = transport or Transport(client=client, settings=settings, stop=stop, pace=pace)
+        self._user_metadata = user_metadata(settings)  # parsed once per process, not per file
         self.multipart = MultipartUploader(client=client, settings=settings, transport=self.transport,
                                            pool=parts_pool, on_bytes=sender.add_bytes, stop=stop)
 
@@ -175,7 +176,7 @@ class FileUploader:
                 return _Done(SKIPPED, SKIP_SAME_DIGEST, digest, Stored(etag), st.st_size, st.st_mtime_ns)
             if self.s.no_overwrite and self._exists(task):
                 raise Conflict(_CONFLICT)
-        meta, path_form = source_metadata(task, digest, st.st_mtime_ns, user_metadata(self.s))
+        meta, path_form = source_metadata(task, digest, st.st_mtime_ns, self._user_metadata)
         reused = 0
         if data is not None:
             try:
